@@ -1,0 +1,58 @@
+# invoiceflow: PostgreSQL extension (PGXS) and its sidecars.
+#
+#   make            build the extension and every sidecar
+#   make install    install the extension into the PostgreSQL found by pg_config
+#   make run        set up and start invoiceflow locally (see README.md)
+#   make test       the whole test suite, from scratch (see README.md)
+#   make eval       extraction accuracy report over CORPUS
+#   make bench      every benchmark under test/bench/
+#   make installcheck   the pg_regress suite against a running server
+
+EXTENSION   = invoiceflow
+# The version lives in one place: invoiceflow.control.
+EXTVERSION  = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
+
+MODULE_big  = invoiceflow
+OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c) $(wildcard src/common/*.c)))
+
+# Every install and upgrade script; the regression suite walks the chain.
+DATA        = $(wildcard sql/$(EXTENSION)--*.sql)
+
+REGRESS     = 00_setup 01_upgrade 02_validation 03_ingest 04_states 05_leases \
+              06_stats 07_roles 08_purge_file 09_apikeys
+REGRESS_OPTS = $(if $(REGRESS_OUTDIR),--outputdir=$(REGRESS_OUTDIR))
+
+PG_CONFIG  ?= pg_config
+PG_CPPFLAGS = -DINVOICEFLOW_VERSION='"$(EXTVERSION)"' -Isrc -Isrc/common \
+              $(shell pkg-config --cflags libcurl librabbitmq jansson 2>/dev/null)
+PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
+              -Wno-sign-compare
+SHLIB_LINK  = $(shell pkg-config --libs libcurl librabbitmq jansson 2>/dev/null)
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# Sidecars: every sidecar/<name>/Makefile is built, tested and cleaned with the extension.
+SIDECARS = $(patsubst %/Makefile,%,$(wildcard sidecar/*/Makefile))
+
+all: sidecars
+sidecars:
+	@for d in $(SIDECARS); do $(MAKE) -C $$d all || exit 1; done
+clean: clean-sidecars
+clean-sidecars:
+	@for d in $(SIDECARS); do $(MAKE) -C $$d clean || exit 1; done
+
+CORPUS ?= $(abspath ../shared/corpus/dev)
+eval:
+	$(MAKE) -C sidecar/processor eval CORPUS=$(CORPUS)
+
+run:
+	@bash test/services/run-local.sh
+
+test:
+	@bash test/run-all.sh
+
+bench:
+	@bash test/bench/run-all.sh
+
+.PHONY: sidecars clean-sidecars eval run test bench

@@ -1,0 +1,106 @@
+/*
+ * guc.c: the invoiceflow.* configuration parameters (DESIGN.md § Configuration).
+ *
+ * Secrets are PGC_SIGHUP with GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL: they come from
+ * postgresql.conf (or an include file readable by the server alone), never from a
+ * session, and only superusers can read them. dedup and max_file_size_mb are
+ * PGC_SUSET so that a writer cannot lift them for its own session.
+ */
+#include "invoiceflow.h"
+
+#include "utils/guc.h"
+
+char	   *invoiceflow_database = NULL;
+int			invoiceflow_workers = 1;
+int			invoiceflow_max_file_size_mb = 10;
+bool		invoiceflow_dedup = true;
+char	   *invoiceflow_s3_endpoint = NULL;
+char	   *invoiceflow_s3_bucket = NULL;
+char	   *invoiceflow_s3_region = NULL;
+char	   *invoiceflow_s3_access_key_id = NULL;
+char	   *invoiceflow_s3_secret_access_key = NULL;
+char	   *invoiceflow_rabbitmq_url = NULL;
+char	   *invoiceflow_opensearch_url = NULL;
+char	   *invoiceflow_search_backend = NULL;
+int			invoiceflow_lease_seconds = 300;
+int			invoiceflow_max_retries = 3;
+double		invoiceflow_retry_delay_seconds = 1.0;
+double		invoiceflow_retry_backoff_factor = 2.0;
+int			invoiceflow_retry_max_delay_seconds = 300;
+
+#define SECRET_FLAGS (GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL)
+
+void
+invoiceflow_define_gucs(void)
+{
+	DefineCustomStringVariable("invoiceflow.database",
+							   "Database the invoiceflow background workers connect to.",
+							   NULL, &invoiceflow_database, "postgres",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("invoiceflow.workers",
+							"Number of invoiceflow delivery workers.",
+							NULL, &invoiceflow_workers, 1, 0, 32,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("invoiceflow.max_file_size_mb",
+							"Largest file ingest() accepts, in MiB.",
+							NULL, &invoiceflow_max_file_size_mb, 10, 1, 1024,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("invoiceflow.dedup",
+							 "Return the first live request for content already ingested.",
+							 NULL, &invoiceflow_dedup, true,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("invoiceflow.s3_endpoint",
+							   "S3-compatible endpoint URL (path-style); empty means AWS.",
+							   NULL, &invoiceflow_s3_endpoint, "",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("invoiceflow.s3_bucket",
+							   "Bucket that receives raw/<id>.pdf; empty disables S3.",
+							   NULL, &invoiceflow_s3_bucket, "",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("invoiceflow.s3_region",
+							   "S3 region used for SigV4 signing.",
+							   NULL, &invoiceflow_s3_region, "us-east-1",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("invoiceflow.s3_access_key_id",
+							   "S3 access key id.",
+							   NULL, &invoiceflow_s3_access_key_id, "",
+							   PGC_SIGHUP, SECRET_FLAGS, NULL, NULL, NULL);
+	DefineCustomStringVariable("invoiceflow.s3_secret_access_key",
+							   "S3 secret access key.",
+							   NULL, &invoiceflow_s3_secret_access_key, "",
+							   PGC_SIGHUP, SECRET_FLAGS, NULL, NULL, NULL);
+	DefineCustomStringVariable("invoiceflow.rabbitmq_url",
+							   "AMQP URL of RabbitMQ; empty disables publishing.",
+							   NULL, &invoiceflow_rabbitmq_url, "",
+							   PGC_SIGHUP, SECRET_FLAGS, NULL, NULL, NULL);
+	DefineCustomStringVariable("invoiceflow.opensearch_url",
+							   "OpenSearch base URL; empty disables indexing.",
+							   NULL, &invoiceflow_opensearch_url, "",
+							   PGC_SIGHUP, SECRET_FLAGS, NULL, NULL, NULL);
+	DefineCustomStringVariable("invoiceflow.search_backend",
+							   "Backend of search(): postgres or opensearch.",
+							   NULL, &invoiceflow_search_backend, "postgres",
+							   PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("invoiceflow.lease_seconds",
+							"Length of a processing lease.",
+							NULL, &invoiceflow_lease_seconds, 300, 5, 86400,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("invoiceflow.max_retries",
+							"Quick retries of a failed delivery before the capped backoff.",
+							NULL, &invoiceflow_max_retries, 3, 0, 100,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomRealVariable("invoiceflow.retry_delay_seconds",
+							 "First retry delay of a failed delivery.",
+							 NULL, &invoiceflow_retry_delay_seconds, 1.0, 0.01, 3600.0,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomRealVariable("invoiceflow.retry_backoff_factor",
+							 "Growth factor of the retry delay.",
+							 NULL, &invoiceflow_retry_backoff_factor, 2.0, 1.0, 10.0,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("invoiceflow.retry_max_delay_seconds",
+							"Cap of the retry delay while an error stays transient.",
+							NULL, &invoiceflow_retry_max_delay_seconds, 300, 1, 86400,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("invoiceflow");
+}

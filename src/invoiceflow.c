@@ -1,0 +1,42 @@
+/*
+ * invoiceflow.c: library entry point.
+ *
+ * The library must be preloaded (shared_preload_libraries): its background
+ * workers and shared memory are set up by the postmaster, and its GUCs must
+ * exist before any session reads them.
+ */
+#include "invoiceflow.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("invoiceflow must be loaded via shared_preload_libraries"),
+				 errdetail("Its background workers and shared memory can only be set up when the server starts."),
+				 errhint("Add 'invoiceflow' to shared_preload_libraries in postgresql.conf and restart the server.")));
+
+	invoiceflow_define_gucs();
+
+	/* pg_upgrade starts the server only to move catalogs: start nothing. */
+	if (IsBinaryUpgrade)
+		return;
+}
+
+PG_FUNCTION_INFO_V1(invoiceflow_library_version);
+
+/* invoiceflow._library_version(): the version of the loaded library. */
+Datum
+invoiceflow_library_version(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(INVOICEFLOW_VERSION));
+}
