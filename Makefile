@@ -29,8 +29,16 @@ PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-ini
               -Wno-sign-compare
 SHLIB_LINK  = $(shell pkg-config --libs libcurl librabbitmq jansson 2>/dev/null)
 
-PGXS := $(shell $(PG_CONFIG) --pgxs)
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
+else
+# A fresh machine has no PostgreSQL server headers yet: `make run` and `make test`
+# install them first (test/services/install-deps.sh); other targets need them.
+all install installcheck:
+	@echo "PostgreSQL 15 development files are missing: run 'make run' or 'make test'," >&2
+	@echo "or 'bash test/services/install-deps.sh' to install them." >&2; exit 1
+endif
 
 # Sidecars: every sidecar/<name>/Makefile is built, tested and cleaned with the extension.
 SIDECARS = $(patsubst %/Makefile,%,$(wildcard sidecar/*/Makefile))
