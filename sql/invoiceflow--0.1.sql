@@ -185,38 +185,71 @@ CREATE TRIGGER ingestions_check_transition
 	BEFORE UPDATE ON invoiceflow.ingestions
 	FOR EACH ROW EXECUTE FUNCTION invoiceflow._check_transition();
 
-CREATE FUNCTION invoiceflow._bump_counter(p_status text, p_delta integer) RETURNS void
+/*
+ * Counting is statement-level with transition tables: one counter update per
+ * status a statement touches, so a bulk load (or a restore's COPY) costs a few
+ * updates, not one per row.
+ */
+CREATE FUNCTION invoiceflow._apply_counts(p_deltas jsonb) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
 DECLARE
 	v_shard integer := pg_backend_pid() % 64;
+	d record;
 BEGIN
-	UPDATE invoiceflow.stats_counters SET n = n + p_delta
-		WHERE status = p_status AND shard = v_shard;
-	IF NOT FOUND THEN
-		INSERT INTO invoiceflow.stats_counters AS c (status, shard, n) VALUES (p_status, v_shard, p_delta)
-			ON CONFLICT (status, shard) DO UPDATE SET n = c.n + p_delta;
-	END IF;
+	FOR d IN SELECT key AS status, value::bigint AS delta FROM jsonb_each_text(p_deltas)
+			 WHERE value::bigint <> 0 ORDER BY key
+	LOOP
+		UPDATE invoiceflow.stats_counters SET n = n + d.delta
+			WHERE status = d.status AND shard = v_shard;
+		IF NOT FOUND THEN
+			INSERT INTO invoiceflow.stats_counters AS c (status, shard, n) VALUES (d.status, v_shard, d.delta)
+				ON CONFLICT (status, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
+		END IF;
+	END LOOP;
 END
 $$;
 
-CREATE FUNCTION invoiceflow._count_status() RETURNS trigger
+CREATE FUNCTION invoiceflow._count_inserted() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
 BEGIN
-	IF TG_OP = 'INSERT' THEN
-		PERFORM invoiceflow._bump_counter(NEW.status, 1);
-	ELSIF TG_OP = 'DELETE' THEN
-		PERFORM invoiceflow._bump_counter(OLD.status, -1);
-	ELSIF NEW.status IS DISTINCT FROM OLD.status THEN
-		PERFORM invoiceflow._bump_counter(OLD.status, -1);
-		PERFORM invoiceflow._bump_counter(NEW.status, 1);
-	END IF;
+	PERFORM invoiceflow._apply_counts(
+		(SELECT jsonb_object_agg(status, n) FROM (SELECT status, count(*) AS n FROM new_rows GROUP BY status) c));
 	RETURN NULL;
 END
 $$;
 
-CREATE TRIGGER ingestions_count_status
-	AFTER INSERT OR DELETE OR UPDATE OF status ON invoiceflow.ingestions
-	FOR EACH ROW EXECUTE FUNCTION invoiceflow._count_status();
+CREATE FUNCTION invoiceflow._count_deleted() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+BEGIN
+	PERFORM invoiceflow._apply_counts(
+		(SELECT jsonb_object_agg(status, -n) FROM (SELECT status, count(*) AS n FROM old_rows GROUP BY status) c));
+	RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION invoiceflow._count_updated() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+BEGIN
+	PERFORM invoiceflow._apply_counts(
+		(SELECT jsonb_object_agg(status, n) FROM (
+			SELECT status, sum(n) AS n FROM (
+				SELECT status, -count(*) AS n FROM old_rows GROUP BY status
+				UNION ALL
+				SELECT status, count(*) FROM new_rows GROUP BY status) u
+			GROUP BY status) c));
+	RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER ingestions_count_insert
+	AFTER INSERT ON invoiceflow.ingestions REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._count_inserted();
+CREATE TRIGGER ingestions_count_update
+	AFTER UPDATE ON invoiceflow.ingestions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._count_updated();
+CREATE TRIGGER ingestions_count_delete
+	AFTER DELETE ON invoiceflow.ingestions REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._count_deleted();
 
 -- ---------------------------------------------------------------------------
 -- Helpers
