@@ -52,6 +52,10 @@ step regress regress
 for d in "$SRC"/sidecar/*/; do
   [ -f "$d/Makefile" ] && step "unit $(basename "$d")" make -C "$d" -s check
 done
+# client tests against the real servers (or, for OpenSearch, the test double)
+for d in "$SRC"/test/*/; do
+  [ -f "$d/Makefile" ] && grep -q '^check:' "$d/Makefile" && step "client $(basename "$d")" make -C "$d" -s check
+done
 
 tap() {
   cd "$SRC" && TESTDIR="$WORK/tap" PG_REGRESS="$(dirname "$(pg_config --pgxs)")/../test/regress/pg_regress" \
