@@ -8,7 +8,7 @@ DEB_PACKAGES=(
   build-essential pkg-config clang libclang-rt-14-dev
   postgresql-15 postgresql-client-15 postgresql-server-dev-15 postgresql-contrib
   libipc-run-perl
-  libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev librabbitmq-dev libxml2-dev
+  libcurl4-openssl-dev libssl-dev libjansson-dev libmicrohttpd-dev librabbitmq-dev libxml2-dev
   libmupdf-dev mupdf-tools libmujs-dev libgumbo-dev libopenjp2-7-dev libjbig2dec0-dev
   libharfbuzz-dev libjpeg-dev libfreetype-dev
   rabbitmq-server python3-botocore
