@@ -1,0 +1,360 @@
+/*
+ * Unit tests: value parsers, XML safety, and extraction of a few corpus files
+ * (CORPUS_DIR; skipped with a message when the corpus is missing).
+ * Last line: "N passed, N failed".
+ */
+#include "extract.h"
+#include "invoice.h"
+#include "parsers.h"
+#include "util.h"
+#include "xml_invoice.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int passed, failed;
+
+#define CHECK(cond, ...) do { \
+	if (cond) passed++; \
+	else { failed++; printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } \
+} while (0)
+
+static void date_is(const char *in, int us, const char *want)
+{
+	char out[11] = "";
+	int ok = date_parse(in, us, out);
+	if (!want) CHECK(!ok, "date \"%s\" should not parse, got %s", in, out);
+	else CHECK(ok && strcmp(out, want) == 0, "date \"%s\" (us=%d): want %s got %s", in, us, want, ok ? out : "nothing");
+}
+
+static void amount_is(const char *in, const char *want)
+{
+	char out[64] = "";
+	int ok = amount_parse(in, out, sizeof out);
+	if (!want) CHECK(!ok, "amount \"%s\" should not parse, got %s", in, out);
+	else CHECK(ok && strcmp(out, want) == 0, "amount \"%s\": want %s got %s", in, want, ok ? out : "nothing");
+}
+
+static void scan_is(const char *in, const char *want)
+{
+	char out[64] = "";
+	size_t n = amount_scan(in, 1, out, sizeof out);
+	if (!want) CHECK(n == 0, "scan \"%s\" should find no amount, got %s", in, out);
+	else CHECK(n && strcmp(out, want) == 0, "scan \"%s\": want %s got %s", in, want, n ? out : "nothing");
+}
+
+static void currency_is(const char *in, const char *want)
+{
+	char code[4] = "";
+	size_t n = currency_scan(in, code);
+	if (!want) CHECK(n == 0, "currency \"%s\" should not match, got %s", in, code);
+	else CHECK(n && strcmp(code, want) == 0, "currency \"%s\": want %s got %s", in, want, n ? code : "nothing");
+}
+
+static void vat_is(const char *in, const char *want)
+{
+	char out[32] = "";
+	size_t n = vat_scan(in, out, sizeof out);
+	if (!want) CHECK(n == 0, "vat \"%s\" should not match, got %s", in, out);
+	else CHECK(n && strcmp(out, want) == 0, "vat \"%s\": want %s got %s", in, want, n ? out : "nothing");
+}
+
+static void test_dates(void)
+{
+	date_is("2024-05-07", 0, "2024-05-07");
+	date_is("07.05.2024", 0, "2024-05-07");
+	date_is("07.05.2024", 1, "2024-05-07");		/* dotted: always day first */
+	date_is("07/05/2024", 0, "2024-05-07");
+	date_is("5/7/2024", 1, "2024-05-07");		/* US */
+	date_is("5/7/2024", 0, "2024-07-05");
+	date_is("03/20/2023", 0, "2023-03-20");		/* day-first impossible */
+	date_is("7. Mai 2014", 0, "2014-05-07");
+	date_is("7 mai 2014", 0, "2014-05-07");
+	date_is("May 7, 2014", 0, "2014-05-07");
+	date_is("August 3 , 2014", 0, "2014-08-03");
+	date_is("8-9-2022", 0, "2022-09-08");
+	date_is("8-9-2022", 1, "2022-08-09");
+	date_is("02 Juillet 2015", 0, "2015-07-02");
+	date_is("19 april 2014", 0, "2014-04-19");
+	date_is("7 de mayo de 2014", 0, "2014-05-07");
+	date_is("7 maggio 2014", 0, "2014-05-07");
+	date_is("1er août 2014", 0, "2014-08-01");
+	date_is("12 März 2020", 0, "2020-03-12");
+	date_is("21.05.14", 0, "2014-05-21");
+	date_is("20170509", 0, "2017-05-09");
+	date_is("2019-10-30T00:00:00", 0, "2019-10-30");
+	date_is("31.02.2024", 0, NULL);
+	date_is("1.234,56", 0, NULL);
+	date_is("hello", 0, NULL);
+	CHECK(date_days("2024-03-01") - date_days("2024-02-28") == 2, "leap-year day count");
+}
+
+static void test_amounts(void)
+{
+	amount_is("1.234,56", "1234.56");
+	amount_is("1,234.56", "1234.56");
+	amount_is("1 234,56", "1234.56");
+	amount_is("1'234.56", "1234.56");
+	amount_is("-8.79", "-8.79");
+	amount_is("(8.79)", "-8.79");
+	amount_is("8,79-", "-8.79");
+	amount_is("\xe2\x82\xac 717,97", "717.97");
+	amount_is("$4.11", "4.11");
+	amount_is("EUR 1.000,00", "1000.00");
+	amount_is("29.99 \xe2\x82\xac", "29.99");
+	amount_is("1.234.567,89", "1234567.89");
+	amount_is("0,00", "0.00");
+	amount_is("-0,00", "0.00");
+	amount_is("12", "12");
+	amount_is("abc", NULL);
+	scan_is("278.61", "278.61");
+	scan_is("1 278.61", NULL);	/* a quantity next to a price, not 1278.61 */
+	scan_is("2018", NULL);		/* running text needs decimals */
+	scan_is("21.05.14", NULL);
+	long long c = 0;
+	CHECK(amount_cents("529.87", &c) && c == 52987, "cents 529.87");
+	CHECK(amount_cents("-1.12", &c) && c == -112, "cents -1.12");
+	char b[32];
+	cents_format(-767, b, sizeof b);
+	CHECK(strcmp(b, "-7.67") == 0, "cents_format -767 -> %s", b);
+}
+
+static void test_ids(void)
+{
+	CHECK(iban_valid("DE88 2008 0000 0970 3757 00"), "valid German IBAN");
+	CHECK(iban_valid("NL50INGB0683251309"), "valid Dutch IBAN");
+	CHECK(iban_valid("GB82 WEST 1234 5698 7654 32"), "valid UK IBAN");
+	CHECK(!iban_valid("DE88 2008 0000 0970 3757 01"), "IBAN with a wrong check digit");
+	CHECK(!iban_valid("DE88 2008 0000 0970 3757"), "IBAN of the wrong length");
+	CHECK(!iban_valid("XX00"), "too short");
+	char out[40];
+	CHECK(iban_scan("DE30507500940000048567 SWIFT", out, sizeof out) && strcmp(out, "DE30507500940000048567") == 0, "iban_scan compact");
+	CHECK(iban_scan("DE88 2008 0000 0970 3757 00", out, sizeof out) && strcmp(out, "DE88200800000970375700") == 0, "iban_scan grouped");
+	CHECK(bic_valid("COBADEFFXXX") && bic_valid("INGBNL2A") && !bic_valid("COBADE"), "BIC");
+	vat_is("DE123456789", "DE123456789");
+	vat_is("DE 232 446 240", "DE232446240");
+	vat_is("FR 11 123 456 782", "FR11123456782");
+	vat_is("NL810433941B01", "NL810433941B01");
+	vat_is("ATU12345678", "ATU12345678");
+	vat_is("GB123456789", "GB123456789");
+	vat_is("DE12", NULL);
+	vat_is("Deutschland", NULL);
+	currency_is("EUR", "EUR");
+	currency_is("USD 5", "USD");
+	currency_is("\xe2\x82\xac", "EUR");
+	currency_is("$", "USD");
+	currency_is("US$ 4", "USD");
+	currency_is("\xc2\xa3", "GBP");
+	currency_is("\xe2\x82\xb9", "INR");
+	currency_is("Rs. 40", "INR");
+	currency_is("Euro", "EUR");
+	currency_is("EURO", "EUR");
+	currency_is("XYZ", NULL);
+	currency_is("EURX", NULL);
+}
+
+static void test_xml(void)
+{
+	/* an external entity must not be resolved (no network, no substitution) */
+	const char *xxe =
+		"<?xml version=\"1.0\"?>\n<!DOCTYPE r [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>\n"
+		"<rsm:CrossIndustryInvoice xmlns:rsm=\"urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100\""
+		" xmlns:ram=\"urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100\""
+		" xmlns:udt=\"urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100\">"
+		"<rsm:ExchangedDocument><ram:ID>&x;INV-1</ram:ID><ram:TypeCode>381</ram:TypeCode>"
+		"<ram:IssueDateTime><udt:DateTimeString format=\"102\">20240507</udt:DateTimeString></ram:IssueDateTime></rsm:ExchangedDocument>"
+		"<rsm:SupplyChainTradeTransaction><ram:ApplicableHeaderTradeSettlement><ram:InvoiceCurrencyCode>EUR</ram:InvoiceCurrencyCode>"
+		"<ram:SpecifiedTradeSettlementHeaderMonetarySummation><ram:TaxBasisTotalAmount>100.00</ram:TaxBasisTotalAmount>"
+		"<ram:TaxTotalAmount currencyID=\"USD\">21.00</ram:TaxTotalAmount><ram:TaxTotalAmount currencyID=\"EUR\">19.00</ram:TaxTotalAmount>"
+		"<ram:GrandTotalAmount>119.00</ram:GrandTotalAmount></ram:SpecifiedTradeSettlementHeaderMonetarySummation>"
+		"</ram:ApplicableHeaderTradeSettlement></rsm:SupplyChainTradeTransaction></rsm:CrossIndustryInvoice>";
+	invoice inv; invoice_init(&inv);
+	xml_kind k = xml_invoice_parse((const unsigned char *) xxe, strlen(xxe), &inv);
+	CHECK(k == XML_CII, "CII recognised");
+	CHECK(inv.f[F_INVOICE_NUMBER].value && !strstr(inv.f[F_INVOICE_NUMBER].value, "root:"), "external entity not substituted (%s)",
+		  inv.f[F_INVOICE_NUMBER].value ? inv.f[F_INVOICE_NUMBER].value : "null");
+	CHECK(inv.f[F_ISSUE_DATE].value && strcmp(inv.f[F_ISSUE_DATE].value, "2024-05-07") == 0, "CII date format 102");
+	CHECK(inv.f[F_TAX].value && strcmp(inv.f[F_TAX].value, "19.00") == 0, "tax total in the invoice currency");
+	CHECK(inv.f[F_DOCUMENT_TYPE].value && strcmp(inv.f[F_DOCUMENT_TYPE].value, "credit_note") == 0, "381 is a credit note");
+	invoice_free(&inv);
+
+	const char *ubl =
+		"<Invoice xmlns=\"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2\""
+		" xmlns:cac=\"urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2\""
+		" xmlns:cbc=\"urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2\">"
+		"<cbc:ID>U-1</cbc:ID><cbc:IssueDate>2023-03-20</cbc:IssueDate><cbc:DueDate>2023-04-04</cbc:DueDate>"
+		"<cbc:DocumentCurrencyCode>USD</cbc:DocumentCurrencyCode>"
+		"<cac:AccountingSupplierParty><cac:Party><cac:PartyName><cbc:Name>Brand</cbc:Name></cac:PartyName>"
+		"<cac:PartyLegalEntity><cbc:RegistrationName>Legal Co</cbc:RegistrationName></cac:PartyLegalEntity></cac:Party></cac:AccountingSupplierParty>"
+		"<cac:LegalMonetaryTotal><cbc:TaxExclusiveAmount currencyID=\"USD\">10.00</cbc:TaxExclusiveAmount>"
+		"<cbc:TaxInclusiveAmount currencyID=\"USD\">11.00</cbc:TaxInclusiveAmount><cbc:PayableAmount currencyID=\"USD\">11.00</cbc:PayableAmount>"
+		"</cac:LegalMonetaryTotal></Invoice>";
+	invoice_init(&inv);
+	k = xml_invoice_parse((const unsigned char *) ubl, strlen(ubl), &inv);
+	CHECK(k == XML_UBL, "UBL recognised");
+	CHECK(inv.f[F_SELLER_NAME].value && strcmp(inv.f[F_SELLER_NAME].value, "Legal Co") == 0, "UBL seller is the registration name");
+	CHECK(inv.f[F_DUE_DATE].value && strcmp(inv.f[F_DUE_DATE].value, "2023-04-04") == 0, "UBL due date");
+	CHECK(inv.f[F_TOTAL].value && strcmp(inv.f[F_TOTAL].value, "11.00") == 0, "UBL total");
+	invoice_free(&inv);
+
+	invoice_init(&inv);
+	CHECK(xml_invoice_parse((const unsigned char *) "<a>", 3, &inv) == XML_NONE, "broken XML is not an invoice");
+	invoice_free(&inv);
+}
+
+static unsigned char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) return NULL;
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	unsigned char *b = xmalloc(n > 0 ? (size_t) n : 1);
+	*len = fread(b, 1, n > 0 ? (size_t) n : 0, f);
+	fclose(f);
+	return b;
+}
+
+static const char *jpath(json_t *inv, const char *a, const char *b)
+{
+	json_t *v = json_object_get(inv, a);
+	if (b) v = json_object_get(v, b);
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static void expect(json_t *inv, const char *file, const char *a, const char *b, const char *want)
+{
+	const char *got = jpath(inv, a, b);
+	CHECK(got && strcmp(got, want) == 0, "%s: %s%s%s want \"%s\" got \"%s\"", file, a, b ? "." : "", b ? b : "",
+		  want, got ? got : "null");
+}
+
+static json_t *run(const char *dir, const char *name, int no_xml)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	size_t len = 0;
+	unsigned char *buf = slurp(path, &len);
+	if (!buf) { CHECK(0, "cannot read %s", path); return NULL; }
+	extract_options opt = { no_xml, 0 };
+	char *out = NULL, *err = NULL;
+	int ok = extract_document(buf, len, &opt, &out, &err);
+	free(buf);
+	CHECK(ok, "%s: extraction failed: %s", name, err ? err : "?");
+	free(err);
+	if (!ok) return NULL;
+	json_t *r = json_loads(out, 0, NULL);
+	free(out);
+	CHECK(r != NULL, "%s: result is JSON", name);
+	return r;
+}
+
+static void test_corpus(void)
+{
+	const char *dir = getenv("CORPUS_DIR");
+	FILE *probe = NULL;
+	char path[4096];
+	if (dir) {
+		snprintf(path, sizeof path, "%s/mustang_GnuaccountingRE-20170509_505.pdf", dir);
+		probe = fopen(path, "rb");
+	}
+	if (!probe) {
+		printf("skip: corpus tests (set CORPUS_DIR to the dev corpus; %s not found)\n", dir ? dir : "unset");
+		return;
+	}
+	fclose(probe);
+
+	/* ZUGFeRD 1.0 XML */
+	json_t *r = run(dir, "mustang_GnuaccountingRE-20170509_505.pdf", 0);
+	json_t *inv = json_object_get(r, "invoice");
+	expect(inv, "mustang", "invoice_number", NULL, "RE-20170509/505");
+	expect(inv, "mustang", "issue_date", NULL, "2017-05-09");
+	expect(inv, "mustang", "due_date", NULL, "2017-05-30");
+	expect(inv, "mustang", "seller", "name", "Bei Spiel GmbH");
+	expect(inv, "mustang", "seller", "vat_id", "DE136695976");
+	expect(inv, "mustang", "totals", "total", "571.04");
+	expect(inv, "mustang", "payment", "iban", "DE88200800000970375700");
+	expect(inv, "mustang", "source", NULL, "xml");
+	CHECK(json_array_size(json_object_get(inv, "lines")) == 3, "mustang: 3 XML lines");
+	json_decref(r);
+
+	/* the same file by its text alone */
+	r = run(dir, "mustang_GnuaccountingRE-20170509_505.pdf", 1);
+	inv = json_object_get(r, "invoice");
+	expect(inv, "mustang/text", "invoice_number", NULL, "RE-20170509/505");
+	expect(inv, "mustang/text", "issue_date", NULL, "2017-05-09");
+	expect(inv, "mustang/text", "due_date", NULL, "2017-05-30");
+	expect(inv, "mustang/text", "totals", "net", "496.00");
+	expect(inv, "mustang/text", "totals", "tax", "75.04");
+	expect(inv, "mustang/text", "totals", "total", "571.04");
+	expect(inv, "mustang/text", "currency", NULL, "EUR");
+	expect(inv, "mustang/text", "source", NULL, "text");
+	json_decref(r);
+
+	/* Factur-X credit note with negative totals and a GBP/EUR pair of tax totals */
+	r = run(dir, "ferd211_EN16931_Rechnungskorrektur.pdf", 0);
+	inv = json_object_get(r, "invoice");
+	expect(inv, "korrektur", "document_type", NULL, "credit_note");
+	expect(inv, "korrektur", "totals", "total", "-8.79");
+	expect(inv, "korrektur", "totals", "tax", "-1.12");
+	json_decref(r);
+	r = run(dir, "ferd211_EXTENDED_Fremdwaehrung.pdf", 0);
+	inv = json_object_get(r, "invoice");
+	expect(inv, "fremdwaehrung", "currency", NULL, "GBP");
+	expect(inv, "fremdwaehrung", "totals", "tax", "163.16");
+	json_decref(r);
+
+	/* UBL inside an Odoo PDF */
+	r = run(dir, "i2d_AzureInterior.pdf", 0);
+	inv = json_object_get(r, "invoice");
+	expect(inv, "azure", "invoice_number", NULL, "INV/2023/03/0008");
+	expect(inv, "azure", "due_date", NULL, "2023-04-04");
+	expect(inv, "azure", "buyer", "name", "Mitchell Admin");
+	expect(inv, "azure", "totals", "net", "262.90");
+	json_decref(r);
+
+	/* text only, Dutch */
+	r = run(dir, "i2d_coolblue1.pdf", 0);
+	inv = json_object_get(r, "invoice");
+	expect(inv, "coolblue1", "invoice_number", NULL, "993548900");
+	expect(inv, "coolblue1", "issue_date", NULL, "2014-04-19");
+	expect(inv, "coolblue1", "totals", "total", "717.97");
+	expect(inv, "coolblue1", "totals", "tax", "124.61");
+	expect(inv, "coolblue1", "totals", "net", "593.36");
+	expect(inv, "coolblue1", "payment", "iban", "NL50INGB0683251309");
+	json_decref(r);
+}
+
+static void test_errors(void)
+{
+	extract_options opt = { 0, 0 };
+	char *out = NULL, *err = NULL;
+	const char *junk = "this is not a PDF at all, just some text";
+	int ok = extract_document((const unsigned char *) junk, strlen(junk), &opt, &out, &err);
+	CHECK(!ok && err, "junk input is an error (%s)", err ? err : "none");
+	free(out); free(err);
+	out = err = NULL;
+	/* a valid PDF with one empty page: no text, no XML */
+	const char *empty =
+		"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+		"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+		"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\n"
+		"trailer<</Root 1 0 R>>\n%%EOF\n";
+	ok = extract_document((const unsigned char *) empty, strlen(empty), &opt, &out, &err);
+	CHECK(!ok && err && strstr(err, "no text"), "empty page is an error (%s)", err ? err : "none");
+	free(out); free(err);
+}
+
+int main(void)
+{
+	test_dates();
+	test_amounts();
+	test_ids();
+	test_xml();
+	test_errors();
+	test_corpus();
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}

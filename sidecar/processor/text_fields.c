@@ -1,0 +1,891 @@
+/*
+ * Invoice fields from positioned text.
+ *
+ * 1. Every segment is folded (lowercase, no diacritics) and searched for labels
+ *    of six languages (labels.h).  Overlapping matches keep the longest label, so
+ *    "exclusief btw" (net) hides "btw" (tax) and "kundennr" (ignored) hides "nr".
+ * 2. A label's value is looked for in the rest of its segment, then in the
+ *    segments to its right on the same row, then in the segment just below
+ *    (column headers, "Invoice Date:" over "03/20/2023").
+ * 3. Amount candidates are combined so that net + tax = total where possible;
+ *    a missing one is derived from the other two.
+ * 4. Parties: a seller/buyer label, the sender line of a window envelope
+ *    ("ACME GmbH - Street 1 - 12345 City"), a name carrying a legal form in the
+ *    letterhead, name-over-address blocks in reading order, the first line.
+ * No rule knows a particular vendor or file.
+ */
+#include "text_fields.h"
+#include "labels.h"
+#include "parsers.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct {
+	int    seg;
+	size_t start, end;		/* folded offsets */
+	int    type, weight, flags;
+} lmatch;
+
+typedef struct {
+	const tlayout *l;
+	char   **fold;
+	size_t **map;
+	size_t  *flen;
+	lmatch  *m;
+	size_t   nm;
+	int      us;
+	int      tax_amount_seen;
+	unsigned char *buyer_region;	/* per segment */
+} tctx;
+
+typedef struct {
+	char   value[64];
+	long long cents;
+	double weight;
+	int    seg;
+	int    below;		/* found under a column header: only trusted in a consistent triple */
+} cand;
+
+typedef struct { cand *v; size_t n, cap; } candvec;
+
+static void cv_push(candvec *cv, const char *value, double w, int seg, int below)
+{
+	if (cv->n == cv->cap) {
+		cv->cap = cv->cap ? cv->cap * 2 : 16;
+		cv->v = xrealloc(cv->v, cv->cap * sizeof *cv->v);
+	}
+	cand *c = &cv->v[cv->n++];
+	memset(c, 0, sizeof *c);
+	snprintf(c->value, sizeof c->value, "%s", value);
+	amount_cents(value, &c->cents);
+	c->weight = w;
+	c->seg = seg;
+	c->below = below;
+}
+
+/* ------------------------------------------------------------------ */
+/* label matching                                                      */
+
+static int cmp_len_desc(const void *a, const void *b)
+{
+	const lmatch *x = a, *y = b;
+	size_t lx = x->end - x->start, ly = y->end - y->start;
+	if (lx != ly) return lx > ly ? -1 : 1;
+	if (x->seg != y->seg) return x->seg - y->seg;
+	return (int) x->start - (int) y->start;
+}
+
+static int cmp_pos(const void *a, const void *b)
+{
+	const lmatch *x = a, *y = b;
+	if (x->seg != y->seg) return x->seg - y->seg;
+	return (int) x->start - (int) y->start;
+}
+
+static void find_labels(tctx *c)
+{
+	const tlayout *l = c->l;
+	size_t cap = 64, n = 0;
+	lmatch *all = xmalloc(cap * sizeof *all);
+	for (size_t s = 0; s < l->nsegs; s++) {
+		const char *f = c->fold[s];
+		for (int k = 0; text_labels[k].text; k++) {
+			const char *lab = text_labels[k].text;
+			size_t ll = strlen(lab);
+			const char *p = f;
+			while ((p = strstr(p, lab)) != NULL) {
+				size_t st = (size_t) (p - f), en = st + ll;
+				int okb = st == 0 || !isalnum((unsigned char) f[st - 1]);
+				int oka = !isalpha((unsigned char) f[en]) || !isalnum((unsigned char) lab[ll - 1]);
+				if (okb && oka) {
+					if (n == cap) { cap *= 2; all = xrealloc(all, cap * sizeof *all); }
+					all[n].seg = (int) s; all[n].start = st; all[n].end = en;
+					all[n].type = text_labels[k].type; all[n].weight = text_labels[k].weight;
+					all[n].flags = text_labels[k].flags;
+					n++;
+				}
+				p += 1;
+			}
+		}
+	}
+	qsort(all, n, sizeof *all, cmp_len_desc);
+	lmatch *keep = xmalloc((n + 1) * sizeof *keep);
+	size_t nk = 0;
+	for (size_t i = 0; i < n; i++) {
+		int clash = 0;
+		for (size_t j = 0; j < nk && !clash; j++)
+			if (keep[j].seg == all[i].seg && all[i].start < keep[j].end && keep[j].start < all[i].end) clash = 1;
+		if (!clash) keep[nk++] = all[i];
+	}
+	free(all);
+	qsort(keep, nk, sizeof *keep, cmp_pos);
+	c->m = keep;
+	c->nm = nk;
+}
+
+/* Original-text pointer for folded offset off of segment s. */
+static const char *orig_at(tctx *c, int s, size_t off)
+{
+	if (off > c->flen[s]) off = c->flen[s];
+	return c->l->segs[s].text + c->map[s][off];
+}
+
+/* Skip separators between a label and its value. */
+static const char *skip_sep(const char *p)
+{
+	for (;;) {
+		if (*p == ' ' || *p == ':' || *p == '#' || *p == '=' || *p == '.' || *p == '*' || *p == '|')
+			p++;
+		else if (*p == '-' && p[1] == ' ')
+			p++;
+		else if ((unsigned char) p[0] == 0xC2 && ((unsigned char) p[1] == 0xB0 || (unsigned char) p[1] == 0xBA || (unsigned char) p[1] == 0xA0))
+			p += 2;		/* °, º, NBSP */
+		else if ((unsigned char) p[0] == 0xEF && (unsigned char) p[1] == 0xBC && (unsigned char) p[2] == 0x9A)
+			p += 3;		/* full-width colon */
+		else
+			break;
+	}
+	return p;
+}
+
+/* Is there a label match of one of the amount types starting in segment s? */
+static const lmatch *label_in_seg(tctx *c, int s, size_t from, int types_mask)
+{
+	for (size_t i = 0; i < c->nm; i++)
+		if (c->m[i].seg == s && c->m[i].start >= from && ((1 << c->m[i].type) & types_mask)) return &c->m[i];
+	return NULL;
+}
+
+static int same_column(const tseg *a, const tseg *b)
+{
+	float tol = 2.0f * (a->size > 0 ? a->size : 10);
+	if (b->x0 <= a->x1 + 1 && a->x0 <= b->x1 + 1) return 1;
+	return fabsf(a->x0 - b->x0) < tol;
+}
+
+/* k-th (0-based) segment below s in the same column within maxrows rows. */
+static int seg_below(tctx *c, int s, int maxrows, int k)
+{
+	const tlayout *l = c->l;
+	const tseg *a = &l->segs[s];
+	int found = 0;
+	/* within maxrows line heights below, however many rows of other columns lie between */
+	float limit = a->y1 + (maxrows + 0.5f) * 1.3f * (a->y1 - a->y0 > 4 ? a->y1 - a->y0 : a->size);
+	for (size_t r = (size_t) a->row + 1; r < l->nrows; r++) {
+		const trow *row = &l->rows[r];
+		if (row->page != a->page || row->y0 > limit) break;
+		int best = -1;
+		for (int j = 0; j < row->n; j++) {
+			const tseg *b = &l->segs[row->first + j];
+			if (same_column(a, b)) { best = row->first + j; break; }
+		}
+		if (best >= 0) {
+			if (found == k) return best;
+			found++;
+		}
+	}
+	return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* value parsers                                                       */
+
+static int token_number(const char *s, char *out, size_t outsz)
+{
+	s = skip_sep(s);
+	/* "No." / "Nr." / "number" words between the label and the value */
+	static const char *fill[] = { "no.", "no ", "nr.", "nr ", "number ", "nummer ", "numero ", "num. ", NULL };
+	for (int i = 0; fill[i]; i++)
+		if (strncasecmp(s, fill[i], strlen(fill[i])) == 0) { s = skip_sep(s + strlen(fill[i])); break; }
+	size_t n = 0;
+	while (s[n] && s[n] != ' ' && n < 60) n++;
+	while (n && (s[n - 1] == ',' || s[n - 1] == ';' || s[n - 1] == ':' || s[n - 1] == '.' || s[n - 1] == ')')) n--;
+	if (n < 3 || n > 40) return 0;
+	int digits = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char) s[i];
+		if (isdigit(ch)) digits++;
+		else if (!isalpha(ch) && ch != '/' && ch != '-' && ch != '_' && ch != '.') return 0;
+	}
+	if (!digits) return 0;
+	char tok[64];
+	memcpy(tok, s, n); tok[n] = 0;
+	char tmp[64];
+	if (date_parse(tok, 0, tmp)) return 0;
+	if (amount_scan(tok, 1, tmp, sizeof tmp) == n) return 0;
+	snprintf(out, outsz, "%s", tok);
+	return 1;
+}
+
+static int value_date(tctx *c, const char *s, char out[11])
+{
+	s = skip_sep(s);
+	static const char *fill[] = { "le ", "du ", "on ", "am ", "vom ", "den ", "the ", "il ", "el ", "op ", "zum ", "bis ", NULL };
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; fill[i]; i++)
+			if (strncasecmp(s, fill[i], strlen(fill[i])) == 0) { s = skip_sep(s + strlen(fill[i])); break; }
+	return date_scan(s, c->us, out) > 0;
+}
+
+/* Amounts in s (in order); returns how many were stored. */
+static int amounts_in(const char *s, char vals[][64], int max)
+{
+	int n = 0;
+	for (size_t i = 0; s[i] && n < max; i++) {
+		if (i > 0) {
+			unsigned char p = (unsigned char) s[i - 1];
+			if (isalnum(p) || p == '.' || p == ',' || p == '/' || p == '-' || p == '\'') continue;
+		}
+		char v[64];
+		size_t len = amount_scan(s + i, 1, v, sizeof v);
+		if (!len) continue;
+		size_t j = i + len;
+		while (s[j] == ' ') j++;
+		if (s[j] == '%') { i += len - 1; continue; }
+		snprintf(vals[n++], 64, "%s", v);
+		i += len - 1;
+	}
+	return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* per-label value lookup                                              */
+
+enum { V_NUMBER, V_DATE, V_TOKEN, V_TEXT };
+
+/* Value for match m of kind; writes out; returns 0 (none), 1 (same row), 2 (below). */
+static int label_value(tctx *c, const lmatch *m, int kind, char *out, size_t outsz)
+{
+	const tlayout *l = c->l;
+	const tseg *sg = &l->segs[m->seg];
+	const char *rest = skip_sep(orig_at(c, m->seg, m->end));
+	char d[11];
+
+	/* 1: rest of the segment */
+	if (*rest) {
+		if (kind == V_NUMBER && token_number(rest, out, outsz)) return 1;
+		if (kind == V_DATE && value_date(c, rest, d)) { snprintf(out, outsz, "%s", d); return 1; }
+		if (kind == V_TEXT || kind == V_TOKEN) {
+			char *t = trim_dup(rest);
+			if (t) {
+				if (kind == V_TOKEN) { char *sp = strchr(t, ' '); if (sp) *sp = 0; }
+				snprintf(out, outsz, "%s", t);
+				free(t);
+				return 1;
+			}
+		}
+		if (m->flags & LF_INLINE) return 0;
+		/* the rest of the segment is another text: stop unless it is short filler */
+		if (strlen(rest) > 3 && kind != V_DATE) return 0;
+	}
+	if (m->flags & LF_INLINE) return 0;
+	/* 2: segments to the right on the same row, up to the next label */
+	const trow *row = &l->rows[sg->row];
+	for (int j = 0; j < row->n; j++) {
+		int s = row->first + j;
+		if (l->segs[s].x0 <= sg->x0) continue;
+		if (label_in_seg(c, s, 0, ~(1 << LT_IGNORE) & 0x7fffffff)) break;
+		const char *t = l->segs[s].text;
+		if (kind == V_NUMBER && token_number(t, out, outsz)) return 1;
+		if (kind == V_DATE && value_date(c, t, d)) { snprintf(out, outsz, "%s", d); return 1; }
+		if (kind == V_TEXT || kind == V_TOKEN) {
+			snprintf(out, outsz, "%s", t);
+			if (kind == V_TOKEN) { char *sp = strchr(out, ' '); if (sp) *sp = 0; }
+			return 1;
+		}
+		break;
+	}
+	/* 3: below, same column */
+	int b = seg_below(c, m->seg, 2, 0);
+	if (b >= 0 && !label_in_seg(c, b, 0, ~0)) {
+		const char *t = l->segs[b].text;
+		if (kind == V_NUMBER && token_number(t, out, outsz)) return 2;
+		if (kind == V_DATE && value_date(c, t, d)) { snprintf(out, outsz, "%s", d); return 2; }
+		if (kind == V_TEXT) { snprintf(out, outsz, "%s", t); return 2; }
+	}
+	return 0;
+}
+
+/* Amounts for an amount label: the last amount between the label and the next
+ * label on its row; else the first amount just below (a column header). */
+static int label_amount(tctx *c, const lmatch *m, char *out, size_t outsz, int *below)
+{
+	const tlayout *l = c->l;
+	const tseg *sg = &l->segs[m->seg];
+	const int amount_types = (1 << LT_TOTAL) | (1 << LT_NET) | (1 << LT_TAX) | (1 << LT_DUEAMT) | (1 << LT_IGNORE);
+	char vals[16][64];
+	char last[64] = "";
+	int stop = 0;
+	*below = 0;
+
+	/* rest of the label's segment, up to another label */
+	const lmatch *next = label_in_seg(c, m->seg, m->end, amount_types);
+	const char *from = orig_at(c, m->seg, m->end);
+	size_t lim = next ? (size_t) (orig_at(c, m->seg, next->start) - from) : strlen(from);
+	char *part = xstrndup(from, lim);
+	int n = amounts_in(part, vals, 16);
+	free(part);
+	if (n) snprintf(last, sizeof last, "%s", vals[n - 1]);
+	if (next) stop = 1;
+	const trow *row = &l->rows[sg->row];
+	for (int j = 0; j < row->n && !stop; j++) {
+		int s = row->first + j;
+		if (l->segs[s].x0 <= sg->x0) continue;
+		const lmatch *lm = label_in_seg(c, s, 0, amount_types);
+		const char *t = l->segs[s].text;
+		part = lm ? xstrndup(t, (size_t) (orig_at(c, s, lm->start) - t)) : xstrdup(t);
+		n = amounts_in(part, vals, 16);
+		free(part);
+		if (n) snprintf(last, sizeof last, "%s", vals[n - 1]);
+		if (lm) stop = 1;
+	}
+	if (*last) { snprintf(out, outsz, "%s", last); return 1; }
+	/* column header: the amount right below */
+	int b = seg_below(c, m->seg, 2, 0);
+	if (b >= 0 && !label_in_seg(c, b, 0, amount_types)) {
+		n = amounts_in(l->segs[b].text, vals, 16);
+		if (n == 1) { snprintf(out, outsz, "%s", vals[0]); *below = 1; return 1; }
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* fields                                                              */
+
+static const char *cur_code_at_best(tctx *c)
+{
+	static char best[4];
+	struct { char code[4]; double score; } tally[16];
+	int nt = 0;
+	const tlayout *l = c->l;
+	for (size_t s = 0; s < l->nsegs; s++) {
+		const char *t = l->segs[s].text;
+		double w = 1;
+		if (label_in_seg(c, (int) s, 0, 1 << LT_CURRENCY)) w = 20;
+		for (size_t i = 0; t[i]; i++) {
+			if (i > 0 && isalnum((unsigned char) t[i - 1])) continue;
+			char code[4];
+			size_t n = currency_scan(t + i, code);
+			if (!n) continue;
+			int k;
+			for (k = 0; k < nt; k++) if (strcmp(tally[k].code, code) == 0) break;
+			if (k == nt) {
+				if (nt == 16) continue;
+				memcpy(tally[nt].code, code, 4);
+				tally[nt].score = 0;
+				nt++;
+			}
+			tally[k].score += w;
+			i += n - 1;
+		}
+	}
+	int bi = -1;
+	for (int k = 0; k < nt; k++) if (bi < 0 || tally[k].score > tally[bi].score) bi = k;
+	if (bi < 0) return NULL;
+	memcpy(best, tally[bi].code, 4);
+	return best;
+}
+
+static void field_number(tctx *c, invoice *inv, int *num_seg)
+{
+	double bw = -1; char best[64] = ""; int bseg = -1;
+	for (size_t i = 0; i < c->nm; i++) {
+		const lmatch *m = &c->m[i];
+		if (m->type != LT_NUMBER) continue;
+		char v[64];
+		int r = label_value(c, m, V_NUMBER, v, sizeof v);
+		if (!r) continue;
+		double w = m->weight - (r == 2 ? 0.5 : 0) - m->seg * 1e-6;
+		if (c->l->segs[m->seg].page > 0) w -= 0.3;
+		if (w > bw) { bw = w; snprintf(best, sizeof best, "%s", v); bseg = m->seg; }
+	}
+	if (*best) inv_set(inv, F_INVOICE_NUMBER, best, bw >= 4 ? 0.9 : bw >= 2 ? 0.7 : 0.5, SRC_TEXT);
+	*num_seg = bseg;
+}
+
+/* Only a word like "vom", "du", "of", "dated" follows (the date is on the next line). */
+static int connector_only(const char *s)
+{
+	static const char *w[] = { "vom", "von", "du", "of", "from", "dated", "del", "de", "dd", "d.d.", "from", NULL };
+	while (*s == ' ' || *s == ',') s++;
+	for (int i = 0; w[i]; i++) {
+		size_t n = strlen(w[i]);
+		if (strncasecmp(s, w[i], n) == 0) {
+			const char *t = s + n;
+			while (*t == ' ' || *t == ':') t++;
+			return *t == 0;
+		}
+	}
+	return 0;
+}
+
+static int row_has_label(tctx *c, int row, int mask)
+{
+	const trow *r = &c->l->rows[row];
+	for (int j = 0; j < r->n; j++) if (label_in_seg(c, r->first + j, 0, mask)) return 1;
+	return 0;
+}
+
+static void field_dates(tctx *c, invoice *inv, int num_seg)
+{
+	const tlayout *l = c->l;
+	double bw = -1; char best[11] = "";
+	for (size_t i = 0; i < c->nm; i++) {
+		const lmatch *m = &c->m[i];
+		if (m->type != LT_ISSUE) continue;
+		char v[64];
+		int r = label_value(c, m, V_DATE, v, sizeof v);
+		if (!r) continue;
+		double w = m->weight - (r == 2 ? 0.5 : 0) - m->seg * 1e-6;
+		if (w > bw) { bw = w; snprintf(best, sizeof best, "%.10s", v); }
+	}
+	/* "Invoice 123 of 2024-05-07" / "Rechnung Nr. 123 vom 07.05.2024" / "Facture n°1 du 2 juillet 2015" */
+	if (num_seg >= 0 && inv->f[F_INVOICE_NUMBER].value) {
+		const char *t = l->segs[num_seg].text;
+		const char *p = strstr(t, inv->f[F_INVOICE_NUMBER].value);
+		if (p) {
+			char d[11]; size_t pos;
+			const char *after = p + strlen(inv->f[F_INVOICE_NUMBER].value);
+			if (date_find(after, c->us, d, &pos) && pos < 20 && 4 > bw) {
+				bw = 4; snprintf(best, sizeof best, "%s", d);
+			} else if (4 > bw && connector_only(after)) {
+				/* "... Nr. 123 vom" and the date wrapped onto the next line */
+				const trow *row = &l->rows[l->segs[num_seg].row];
+				size_t nr = (size_t) l->segs[num_seg].row + 1;
+				if (nr < l->nrows && l->rows[nr].page == row->page &&
+					date_scan(l->segs[l->rows[nr].first].text, c->us, d)) {
+					bw = 4; snprintf(best, sizeof best, "%s", d);
+				}
+			}
+		}
+	}
+	/* fallback: the first date on page 1 not next to another kind of date label */
+	if (!*best) {
+		for (size_t s = 0; s < l->nsegs && !*best; s++) {
+			if (l->segs[s].page > 0) break;
+			if (row_has_label(c, l->segs[s].row, (1 << LT_IGNORE) | (1 << LT_DUE))) continue;
+			char d[11]; size_t pos;
+			if (date_find(l->segs[s].text, c->us, d, &pos)) { snprintf(best, sizeof best, "%s", d); bw = 0.5; }
+		}
+	}
+	if (*best) inv_set(inv, F_ISSUE_DATE, best, bw >= 4 ? 0.9 : bw >= 2 ? 0.7 : 0.4, SRC_TEXT);
+
+	long issue = *best ? date_days(best) : -1;
+	double dw = -1; char due[11] = "";
+	for (size_t i = 0; i < c->nm; i++) {
+		const lmatch *m = &c->m[i];
+		if (m->type != LT_DUE) continue;
+		char v[64];
+		int r = label_value(c, m, V_DATE, v, sizeof v);
+		if (!r) continue;
+		if (issue >= 0 && date_days(v) < issue) continue;
+		double w = m->weight - (r == 2 ? 0.5 : 0) - m->seg * 1e-6;
+		if (w > dw) { dw = w; snprintf(due, sizeof due, "%.10s", v); }
+	}
+	if (*due) inv_set(inv, F_DUE_DATE, due, dw >= 4 ? 0.85 : 0.6, SRC_TEXT);
+}
+
+static void set_amount(invoice *inv, field_id id, long long cents, double conf)
+{
+	char b[40];
+	cents_format(cents, b, sizeof b);
+	inv_set(inv, id, b, conf, SRC_TEXT);
+}
+
+static void field_amounts(tctx *c, invoice *inv)
+{
+	candvec T = {0}, N = {0}, X = {0}, D = {0};
+	for (size_t i = 0; i < c->nm; i++) {
+		const lmatch *m = &c->m[i];
+		if (m->type != LT_TOTAL && m->type != LT_NET && m->type != LT_TAX && m->type != LT_DUEAMT) continue;
+		char v[64]; int below;
+		if (!label_amount(c, m, v, sizeof v, &below)) continue;
+		double w = m->weight - (below ? 1.0 : 0);
+		/* later occurrences of the same label win ties (totals come last) */
+		w += m->seg * 1e-6;
+		if (m->type == LT_TOTAL) cv_push(&T, v, w, m->seg, below);
+		else if (m->type == LT_NET) cv_push(&N, v, w, m->seg, below);
+		else if (m->type == LT_TAX) { cv_push(&X, v, w, m->seg, below); if (!below) c->tax_amount_seen = 1; }
+		else { cv_push(&D, v, w, m->seg, below); cv_push(&T, v, w - 1, m->seg, below); }
+	}
+	for (size_t i = 0; i < T.n; i++) if (T.v[i].cents == 0) T.v[i].weight -= 2;
+	for (size_t i = 0; i < N.n; i++) if (N.v[i].cents == 0) N.v[i].weight -= 2;
+
+	double best = -1e9; long ti = -1, ni = -1, xi = -1;
+	/* pass 0: complete consistent triples only (column-header values allowed);
+	 * pass 1: anything, without column-header values */
+	for (int pass = 0; pass < 2 && ti < 0 && ni < 0 && xi < 0; pass++)
+	for (long a = -1; a < (long) T.n; a++)
+		for (long b = -1; b < (long) N.n; b++)
+			for (long d = -1; d < (long) X.n; d++) {
+				if (pass == 0 && (a < 0 || b < 0 || d < 0)) continue;
+				if (pass == 1 && ((a >= 0 && T.v[a].below) || (b >= 0 && N.v[b].below) || (d >= 0 && X.v[d].below))) continue;
+				double s = (a >= 0 ? T.v[a].weight : 0) + (b >= 0 ? N.v[b].weight : 0) + (d >= 0 ? X.v[d].weight : 0);
+				if (a >= 0 && b >= 0 && d >= 0) {
+					if (llabs(N.v[b].cents + X.v[d].cents - T.v[a].cents) > 0) continue;
+					s += 6;
+				} else if (a >= 0 && b >= 0) {
+					if (N.v[b].cents == T.v[a].cents) s += 0.5;	/* no tax */
+					else if (llabs(N.v[b].cents) > llabs(T.v[a].cents)) continue;
+				} else if (a >= 0 && d >= 0) {
+					if (llabs(X.v[d].cents) >= llabs(T.v[a].cents) && T.v[a].cents != 0) continue;
+				} else if (b >= 0 && d >= 0) {
+					if (llabs(X.v[d].cents) > llabs(N.v[b].cents)) continue;
+				}
+				if (s > best) { best = s; ti = a; ni = b; xi = d; }
+			}
+	int consistent = ti >= 0 && ni >= 0 && xi >= 0;
+	double conf = consistent ? 0.9 : 0.6;
+	if (ti >= 0) set_amount(inv, F_TOTAL, T.v[ti].cents, conf);
+	if (ni >= 0) set_amount(inv, F_NET, N.v[ni].cents, conf);
+	if (xi >= 0) set_amount(inv, F_TAX, X.v[xi].cents, conf);
+	if (ti >= 0 && ni >= 0 && xi < 0) set_amount(inv, F_TAX, T.v[ti].cents - N.v[ni].cents, 0.6);
+	else if (ti >= 0 && xi >= 0 && ni < 0) set_amount(inv, F_NET, T.v[ti].cents - X.v[xi].cents, 0.6);
+	else if (ni >= 0 && xi >= 0 && ti < 0) set_amount(inv, F_TOTAL, N.v[ni].cents + X.v[xi].cents, 0.6);
+	else if (ti >= 0 && ni < 0 && xi < 0 && !c->tax_amount_seen) {
+		/* no tax amount printed anywhere: prices without VAT */
+		set_amount(inv, F_NET, T.v[ti].cents, 0.35);
+		set_amount(inv, F_TAX, 0, 0.35);
+	}
+	/* amount due */
+	long di = -1;
+	for (size_t i = 0; i < D.n; i++) if (!D.v[i].below && (di < 0 || D.v[i].weight > D.v[di].weight)) di = (long) i;
+	if (di >= 0) set_amount(inv, F_AMOUNT_DUE, D.v[di].cents, 0.7);
+	else if (ti >= 0) set_amount(inv, F_AMOUNT_DUE, T.v[ti].cents, 0.5);
+	free(T.v); free(N.v); free(X.v); free(D.v);
+}
+
+/* ---- parties ---- */
+
+static int is_title_word(const char *folded)
+{
+	static const char *w[] = { "invoice", "rechnung", "facture", "factuur", "factura", "fattura", "bill", "receipt",
+		"credit note", "gutschrift", "avoir", "page", "seite", "tax invoice", "handelsrechnung", "quittung", "nota", NULL };
+	char *t = xstrdup(folded);
+	size_t n = strlen(t);
+	while (n && !isalnum((unsigned char) t[n - 1])) t[--n] = 0;
+	int r = 0;
+	for (int i = 0; w[i]; i++) if (strcmp(t, w[i]) == 0) r = 1;
+	free(t);
+	return r;
+}
+
+static int name_ok(const char *s)
+{
+	size_t n = strlen(s), letters = 0, digits = 0;
+	if (n < 2 || n > 90) return 0;
+	if (strchr(s, '@') || strstr(s, "www.") || strstr(s, "http")) return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char) s[i];
+		if (isalpha(ch) || ch >= 0x80) letters++;
+		else if (isdigit(ch)) digits++;
+	}
+	if (letters < 2 || digits * 4 > n) return 0;
+	char d[11];
+	if (date_find(s, 0, d, NULL)) return 0;
+	return 1;
+}
+
+static int addr_like(const char *s)
+{
+	size_t n = strlen(s);
+	int digit = 0, alpha = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (isdigit((unsigned char) s[i])) digit = 1;
+		else if (isalpha((unsigned char) s[i])) alpha = 1;
+	}
+	return digit && alpha && n < 70 && !strchr(s, '@');
+}
+
+/* "key: value" lines inside a party block (Nummer: 123, Contact: ...) */
+static int key_value(const char *s)
+{
+	const char *c = strchr(s, ':');
+	return c && c - s < 32;
+}
+
+static int skip_party_line(tctx *c, int s)
+{
+	const char *t = c->l->segs[s].text;
+	const char *f = c->fold[s];
+	if (key_value(t) || t[0] == '(' || strstr(f, "contact") || strstr(f, "attn") || strstr(f, "z. hd") || strstr(f, "z.hd")) return 1;
+	return 0;
+}
+
+static char *clean_name(const char *s)
+{
+	char *t = trim_dup(s);
+	if (!t) return NULL;
+	size_t n = strlen(t);
+	while (n && (t[n - 1] == ',' || t[n - 1] == ':' || t[n - 1] == ';' || t[n - 1] == '-')) t[--n] = 0;
+	while (n && t[n - 1] == ' ') t[--n] = 0;
+	if (!n) { free(t); return NULL; }
+	return t;
+}
+
+/* "Seller:" or "Seller" alone, not "Seller trade name" */
+static int colon_or_alone(const char *after)
+{
+	while (*after == ' ') after++;
+	return *after == 0 || *after == ':';
+}
+
+typedef struct { char name[128]; double w; int seg; } party_cand;
+
+/* The segment begins with a label used as such ("Kunde:", "Bill to"), not a name
+ * that happens to contain a label word ("Lieferant GmbH", "LE CLIENT"). */
+static int starts_with_label(tctx *c, int s)
+{
+	for (size_t i = 0; i < c->nm; i++) {
+		const lmatch *m = &c->m[i];
+		if (m->seg != s || m->start != 0) continue;
+		if ((m->flags & LF_COLON) && !colon_or_alone(orig_at(c, s, m->end))) continue;
+		return 1;
+	}
+	return 0;
+}
+
+static void offer(party_cand *pc, const char *name, double w, int seg)
+{
+	if (w <= pc->w) return;
+	char *n = clean_name(name);
+	if (!n) return;
+	if (name_ok(n)) { snprintf(pc->name, sizeof pc->name, "%s", n); pc->w = w; pc->seg = seg; }
+	free(n);
+}
+
+/* The value lines of a party label: the rest of the segment, else the lines below. */
+static void party_from_label(tctx *c, const lmatch *m, party_cand *pc, double w, int mark_region)
+{
+	const char *rest = skip_sep(orig_at(c, m->seg, m->end));
+	if (*rest && name_ok(rest)) { offer(pc, rest, w, m->seg); }
+	for (int k = 0; k < 6; k++) {
+		int b = seg_below(c, m->seg, 8, k);
+		if (b < 0) break;
+		if (mark_region) c->buyer_region[b] = 1;
+		if (pc->seg == b || (*pc->name && pc->w >= w)) continue;
+		if (skip_party_line(c, b) || starts_with_label(c, b)) continue;
+		offer(pc, c->l->segs[b].text, w - 0.05 * k, b);
+	}
+}
+
+static const char *legal_forms[] = {
+	"gmbh & co. kg", "gmbh & co kg", "gmbh", "mbh", "ag", "kg", "ohg", "e.k.", "e.v.", "a.g.",
+	"b.v.", "bv", "n.v.", "v.o.f.", "sas", "sarl", "s.a.r.l.", "s.a.", "sasu", "eurl", "s.a.s.",
+	"ltd", "ltd.", "limited", "inc", "inc.", "llc", "llp", "plc", "corp.", "corporation",
+	"s.l.", "s.r.l.", "srl", "s.p.a.", "pvt. ltd.", "pvt ltd", "gbr", "kgaa", "a/s", "aps", NULL
+};
+
+/* End (folded offset) of a legal form word in f, 0 when none. */
+static size_t legal_form_end(const char *f)
+{
+	size_t best = 0;
+	for (int i = 0; legal_forms[i]; i++) {
+		size_t ll = strlen(legal_forms[i]);
+		const char *p = f;
+		while ((p = strstr(p, legal_forms[i])) != NULL) {
+			size_t st = (size_t) (p - f), en = st + ll;
+			if (st > 0 && (isalnum((unsigned char) f[st - 1])) ) { p++; continue; }
+			if (st == 0) { p++; continue; }	/* the name comes before the form */
+			if (isalnum((unsigned char) f[en]) || (f[en] == '.' && isalnum((unsigned char) f[en + 1]))) { p++; continue; }
+			if (f[en] == '.' && legal_forms[i][ll - 1] != '.') en++;
+			if (!best || st < best) best = en;
+			break;
+		}
+	}
+	return best;
+}
+
+static void field_parties(tctx *c, invoice *inv)
+{
+	const tlayout *l = c->l;
+	party_cand seller = { "", 0, -1 }, buyer = { "", 0, -1 };
+	float ph = l->pages > 0 && l->page_h[0] > 0 ? l->page_h[0] : 842;
+
+	/* buyer labels first: their block is not the seller */
+	for (size_t i = 0; i < c->nm; i++) {
+		const lmatch *m = &c->m[i];
+		if (m->type == LT_BUYER && m->start == 0 && l->segs[m->seg].page == 0) {
+			if ((m->flags & LF_COLON) && !colon_or_alone(orig_at(c, m->seg, m->end))) continue;
+			party_from_label(c, m, &buyer, 3, 1);
+		}
+	}
+	for (size_t i = 0; i < c->nm; i++) {
+		const lmatch *m = &c->m[i];
+		if (m->type == LT_SELLER && m->start == 0) {
+			if ((m->flags & LF_COLON) && !colon_or_alone(orig_at(c, m->seg, m->end))) continue;
+			party_from_label(c, m, &seller, 3, 0);
+		}
+	}
+	/* window-envelope sender line: "Name - Street 1 - 12345 City" */
+	for (size_t s = 0; s < l->nsegs; s++) {
+		const tseg *sg = &l->segs[s];
+		if (sg->page > 0) break;
+		if (sg->y0 > ph * 0.5f) continue;
+		const char *t = sg->text;
+		static const char *seps[] = { " - ", " \xe2\x80\xa2 ", " \xe2\x97\x8f ", " \xc2\xb7 ", " | ", " \xe2\x80\x93 ", " \xe2\x88\x92 ", NULL };
+		for (int k = 0; seps[k]; k++) {
+			const char *p1 = strstr(t, seps[k]);
+			if (!p1) continue;
+			const char *p2 = strstr(p1 + strlen(seps[k]), seps[k]);
+			if (!p2) continue;
+			int pc = 0;
+			for (const char *q = p2; *q; q++) if (isdigit((unsigned char) *q)) pc++;
+			if (pc < 4) continue;
+			char *name = xstrndup(t, (size_t) (p1 - t));
+			offer(&seller, name, 3, (int) s);
+			free(name);
+			/* the addressee is the next line below */
+			for (int k2 = 0; k2 < 3; k2++) {
+				int b = seg_below(c, (int) s, 4, k2);
+				if (b < 0) break;
+				if (skip_party_line(c, b)) continue;
+				offer(&buyer, l->segs[b].text, 2.5, b);
+				c->buyer_region[b] = 1;
+				break;
+			}
+			break;
+		}
+	}
+	/* a name with a legal form; in the letterhead it is most likely the seller */
+	for (size_t s = 0; s < l->nsegs; s++) {
+		const tseg *sg = &l->segs[s];
+		if (c->buyer_region[s] || (int) s == buyer.seg) continue;
+		size_t e = legal_form_end(c->fold[s]);
+		if (!e) continue;
+		const char *t = sg->text;
+		char *name = xstrndup(t, c->map[s][e]);
+		/* "Regd. office: ACME Ltd" -> "ACME Ltd" ; "sold by ACME Inc." */
+		char *colon = strrchr(name, ':');
+		const char *nm = colon ? colon + 1 : name;
+		const char *by = strstr(c->fold[s], " by ");
+		if (by && (size_t) (by - c->fold[s]) < e) nm = name + c->map[s][by - c->fold[s] + 4];
+		double w = sg->page == 0 && sg->y0 < ph * 0.3f ? 2.5 : 1.2;
+		if (strlen(nm) < 70) offer(&seller, nm, w, (int) s);
+		free(name);
+	}
+	/* name-over-address blocks on page 1, in reading order: seller first, then buyer */
+	int blocks = 0;
+	for (size_t s = 0; s < l->nsegs && blocks < 2; s++) {
+		const tseg *sg = &l->segs[s];
+		if (sg->page > 0 || sg->y0 > ph * 0.5f) break;
+		if (starts_with_label(c, (int) s) || is_title_word(c->fold[s]) || !name_ok(sg->text) || key_value(sg->text)) continue;
+		if (addr_like(sg->text) || isdigit((unsigned char) sg->text[0])) continue;	/* a street, not a name */
+		int b = seg_below(c, (int) s, 1, 0);
+		if (b < 0 || !addr_like(l->segs[b].text) || key_value(l->segs[b].text)) continue;
+		if (blocks == 0 && !c->buyer_region[s]) offer(&seller, sg->text, 1.5, (int) s);
+		else if (blocks == 1 || c->buyer_region[s]) offer(&buyer, sg->text, 1.5, (int) s);
+		blocks++;
+	}
+	/* last resort: the first line of text that could be a name */
+	for (size_t s = 0; s < l->nsegs; s++) {
+		if (l->segs[s].page > 0) break;
+		if (c->buyer_region[s] || is_title_word(c->fold[s]) || starts_with_label(c, (int) s)) continue;
+		if (!name_ok(l->segs[s].text)) continue;
+		offer(&seller, l->segs[s].text, 0.5, (int) s);
+		break;
+	}
+	if (*seller.name) inv_set(inv, F_SELLER_NAME, seller.name, seller.w >= 3 ? 0.8 : seller.w >= 1.5 ? 0.6 : 0.3, SRC_TEXT);
+	if (*buyer.name && strcmp(buyer.name, seller.name) != 0)
+		inv_set(inv, F_BUYER_NAME, buyer.name, buyer.w >= 3 ? 0.75 : 0.5, SRC_TEXT);
+
+	/* VAT ids: one inside the buyer's block is the buyer's, the first other one the seller's */
+	for (size_t s = 0; s < l->nsegs; s++) {
+		const char *t = l->segs[s].text;
+		for (size_t i = 0; t[i]; i++) {
+			if (i > 0 && isalnum((unsigned char) t[i - 1])) continue;
+			char v[32];
+			size_t n = vat_scan(t + i, v, sizeof v);
+			if (!n) continue;
+			if (c->buyer_region[s]) { if (!inv->f[F_BUYER_VAT].value) inv_set(inv, F_BUYER_VAT, v, 0.6, SRC_TEXT); }
+			else if (!inv->f[F_SELLER_VAT].value) inv_set(inv, F_SELLER_VAT, v, 0.6, SRC_TEXT);
+			i += n - 1;
+		}
+	}
+}
+
+static void field_payment(tctx *c, invoice *inv)
+{
+	const tlayout *l = c->l;
+	for (size_t s = 0; s < l->nsegs && !inv->f[F_IBAN].value; s++) {
+		const char *t = l->segs[s].text;
+		for (size_t i = 0; t[i]; i++) {
+			if (i > 0 && isalnum((unsigned char) t[i - 1])) continue;
+			char v[40];
+			if (iban_scan(t + i, v, sizeof v)) { inv_set(inv, F_IBAN, v, 0.9, SRC_TEXT); break; }
+		}
+	}
+	for (size_t i = 0; i < c->nm; i++) {
+		const lmatch *m = &c->m[i];
+		char v[256];
+		if (m->type == LT_BIC && !inv->f[F_BIC].value && label_value(c, m, V_TOKEN, v, sizeof v)) {
+			char *p = v;
+			while (*p == ':' || *p == ' ') p++;
+			if (bic_valid(p)) inv_set(inv, F_BIC, p, 0.8, SRC_TEXT);
+		} else if (m->type == LT_PO && !inv->f[F_PURCHASE_ORDER].value && label_value(c, m, V_NUMBER, v, sizeof v)) {
+			inv_set(inv, F_PURCHASE_ORDER, v, 0.6, SRC_TEXT);
+		} else if (m->type == LT_TERMS && !inv->f[F_PAYMENT_TERMS].value && label_value(c, m, V_TEXT, v, sizeof v)) {
+			inv_set(inv, F_PAYMENT_TERMS, v, 0.6, SRC_TEXT);
+		} else if (m->type == LT_REF && !inv->f[F_REFERENCE].value && label_value(c, m, V_TOKEN, v, sizeof v)) {
+			inv_set(inv, F_REFERENCE, v, 0.5, SRC_TEXT);
+		}
+	}
+}
+
+static void field_doctype(tctx *c, invoice *inv)
+{
+	static const char *credit[] = { "credit note", "creditnote", "gutschrift", "rechnungskorrektur", "avoir",
+		"creditnota", "creditfactuur", "nota de credito", "nota di credito", "factura rectificativa", "credit memo", NULL };
+	const tlayout *l = c->l;
+	float ph = l->pages > 0 && l->page_h[0] > 0 ? l->page_h[0] : 842;
+	for (size_t s = 0; s < l->nsegs; s++) {
+		if (l->segs[s].page > 0 || l->segs[s].y0 > ph * 0.4f) break;
+		for (int i = 0; credit[i]; i++) {
+			const char *p = strstr(c->fold[s], credit[i]);
+			if (p && (p == c->fold[s] || !isalpha((unsigned char) p[-1])) && !isalpha((unsigned char) p[strlen(credit[i])])) {
+				inv_set(inv, F_DOCUMENT_TYPE, "credit_note", 0.7, SRC_TEXT);
+				return;
+			}
+		}
+	}
+	inv_set(inv, F_DOCUMENT_TYPE, "invoice", 0.6, SRC_TEXT);
+}
+
+void text_extract_fields(const tlayout *l, invoice *inv)
+{
+	if (!l || l->nsegs == 0) return;
+	tctx c;
+	memset(&c, 0, sizeof c);
+	c.l = l;
+	c.fold = xcalloc(l->nsegs, sizeof *c.fold);
+	c.map = xcalloc(l->nsegs, sizeof *c.map);
+	c.flen = xcalloc(l->nsegs, sizeof *c.flen);
+	c.buyer_region = xcalloc(l->nsegs, 1);
+	for (size_t s = 0; s < l->nsegs; s++) c.flen[s] = fold_text(l->segs[s].text, &c.fold[s], &c.map[s]);
+	find_labels(&c);
+
+	const char *cur = cur_code_at_best(&c);
+	if (cur) inv_set(inv, F_CURRENCY, cur, 0.7, SRC_TEXT);
+	c.us = cur && strcmp(cur, "USD") == 0;
+	if (!c.us)
+		for (size_t s = 0; s < l->nsegs && !c.us; s++)
+			if (strstr(c.fold[s], "united states") || strstr(l->segs[s].text, "USA")) c.us = 1;
+
+	int num_seg = -1;
+	field_doctype(&c, inv);
+	field_number(&c, inv, &num_seg);
+	field_dates(&c, inv, num_seg);
+	field_amounts(&c, inv);
+	field_parties(&c, inv);
+	field_payment(&c, inv);
+	inv->source = SRC_TEXT;
+
+	for (size_t s = 0; s < l->nsegs; s++) { free(c.fold[s]); free(c.map[s]); }
+	free(c.fold); free(c.map); free(c.flen); free(c.m); free(c.buyer_region);
+}
