@@ -1,0 +1,190 @@
+/*
+ * config.c: reads the seed's environment variables (and the gateway's own
+ * GATEWAY_* ones) once, before any thread starts; refuses bad values with a
+ * message naming the variable.
+ */
+#include "config.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#ifndef GATEWAY_VERSION
+#define GATEWAY_VERSION "0.0.0"
+#endif
+
+struct config cfg;
+
+int
+config_parse_level(const char *s)
+{
+	static const struct
+	{
+		const char *name;
+		int			level;
+	}			names[] = {
+		{"DEBUG", LOG_DEBUG}, {"INFO", LOG_INFO}, {"WARNING", LOG_WARNING},
+		{"WARN", LOG_WARNING}, {"ERROR", LOG_ERROR}, {"CRITICAL", LOG_CRITICAL},
+		{"FATAL", LOG_CRITICAL},
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcasecmp(s, names[i].name) == 0)
+			return names[i].level;
+	return -1;
+}
+
+int
+config_parse_bool(const char *s)
+{
+	if (!strcasecmp(s, "true") || !strcmp(s, "1") || !strcasecmp(s, "yes") || !strcasecmp(s, "on"))
+		return 1;
+	if (!strcasecmp(s, "false") || !strcmp(s, "0") || !strcasecmp(s, "no") || !strcasecmp(s, "off"))
+		return 0;
+	return -1;
+}
+
+bool
+config_host_is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (strcasecmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return memcmp(&a6, &in6addr_loopback, sizeof(a6)) == 0;
+	return false;
+}
+
+static const char *
+env(const char *name)
+{
+	const char *v = getenv(name);
+
+	return (v && *v) ? v : NULL;
+}
+
+static bool
+env_int(const char *name, int def, int min, int max, int *out, char *err, size_t errsz)
+{
+	const char *v = env(name);
+	char	   *end;
+	long		n;
+
+	if (!v)
+	{
+		*out = def;
+		return true;
+	}
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || end == v || *end || n < min || n > max)
+	{
+		snprintf(err, errsz, "%s must be an integer from %d to %d, not \"%s\"", name, min, max, v);
+		return false;
+	}
+	*out = (int) n;
+	return true;
+}
+
+static bool
+env_bool(const char *name, bool def, bool *out, char *err, size_t errsz)
+{
+	const char *v = env(name);
+	int			b;
+
+	if (!v)
+	{
+		*out = def;
+		return true;
+	}
+	if ((b = config_parse_bool(v)) < 0)
+	{
+		snprintf(err, errsz, "%s must be true or false, not \"%s\"", name, v);
+		return false;
+	}
+	*out = b;
+	return true;
+}
+
+static char *
+env_str(const char *name, const char *def)
+{
+	const char *v = env(name);
+
+	return strdup(v ? v : def);
+}
+
+bool
+config_load(char *err, size_t errsz)
+{
+	const char *v;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.database_url = env_str("DATABASE_URL", "");
+	cfg.host = env_str("HOST", "127.0.0.1");
+	cfg.service_name = env_str("SERVICE_NAME", "invoiceflow-gateway");
+	cfg.version = env_str("VERSION", GATEWAY_VERSION);
+
+	if (!env_int("PORT", 8003, 0, 65535, &cfg.port, err, errsz) ||
+		!env_int("MAX_FILE_SIZE_MB", 10, 1, 1024, &cfg.max_file_size_mb, err, errsz) ||
+		!env_int("UPLOAD_TIMEOUT_SECONDS", 30, 1, 3600, &cfg.upload_timeout, err, errsz) ||
+		!env_int("GATEWAY_POOL_SIZE", 8, 1, 256, &cfg.pool_size, err, errsz) ||
+		!env_int("GATEWAY_POOL_WAIT_MS", 5000, 1, 600000, &cfg.pool_wait_ms, err, errsz) ||
+		!env_int("MAX_CONCURRENT_UPLOADS", 16, 1, 4096, &cfg.max_uploads, err, errsz) ||
+		!env_int("GATEWAY_MAX_CONNECTIONS", 256, 4, 16384, &cfg.max_connections, err, errsz) ||
+		!env_int("API_KEY_CACHE_SECONDS", 5, 0, 3600, &cfg.auth_cache_seconds, err, errsz) ||
+		!env_bool("DEBUG", false, &cfg.debug, err, errsz))
+		return false;
+	if (!env_int("SHUTDOWN_DRAIN_SECONDS", cfg.upload_timeout + 10, 0, 86400,
+				 &cfg.drain_seconds, err, errsz))
+		return false;
+	cfg.max_file_bytes = (size_t) cfg.max_file_size_mb * 1024 * 1024;
+
+	cfg.log_level = cfg.debug ? LOG_DEBUG : LOG_INFO;
+	if ((v = env("LOG_LEVEL")) && (cfg.log_level = config_parse_level(v)) < 0)
+	{
+		snprintf(err, errsz, "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not \"%s\"", v);
+		return false;
+	}
+	cfg.log_json = true;
+	if ((v = env("LOG_FORMAT")))
+	{
+		if (strcasecmp(v, "json") == 0)
+			cfg.log_json = true;
+		else if (strcasecmp(v, "text") == 0)
+			cfg.log_json = false;
+		else
+		{
+			snprintf(err, errsz, "LOG_FORMAT must be json or text, not \"%s\"", v);
+			return false;
+		}
+	}
+	/* Keys are required wherever the gateway is reachable from other hosts. */
+	if (!env_bool("REQUIRE_API_KEY", !config_host_is_loopback(cfg.host), &cfg.require_api_key,
+				  err, errsz))
+		return false;
+	if (!cfg.database_url[0])
+	{
+		snprintf(err, errsz, "DATABASE_URL is not set (e.g. postgresql://invoiceflow_gateway@127.0.0.1:5432/invoiceflow)");
+		return false;
+	}
+	return true;
+}
+
+void
+config_free(void)
+{
+	free(cfg.database_url);
+	free(cfg.host);
+	free(cfg.service_name);
+	free(cfg.version);
+	memset(&cfg, 0, sizeof(cfg));
+}

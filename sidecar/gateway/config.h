@@ -1,0 +1,50 @@
+/*
+ * config.h: the gateway's settings, read once from the environment at start-up
+ * (the seed service's variable names, DESIGN.md § Configuration) and read-only
+ * afterwards.
+ */
+#ifndef GATEWAY_CONFIG_H
+#define GATEWAY_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct config
+{
+	char	   *database_url;		/* DATABASE_URL (libpq URI or key=value) */
+	char	   *host;				/* HOST, default 127.0.0.1 */
+	int			port;				/* PORT, default 8003 */
+	int			max_file_size_mb;	/* MAX_FILE_SIZE_MB, default 10 */
+	size_t		max_file_bytes;		/* the same in bytes */
+	int			upload_timeout;		/* UPLOAD_TIMEOUT_SECONDS, default 30 */
+	int			log_level;			/* LOG_LEVEL, default INFO (DEBUG when DEBUG=true) */
+	bool		log_json;			/* LOG_FORMAT json|text, default json */
+	char	   *service_name;		/* SERVICE_NAME, default invoiceflow-gateway */
+	char	   *version;			/* VERSION, default the build's version */
+	bool		debug;				/* DEBUG */
+	int			pool_size;			/* GATEWAY_POOL_SIZE, default 8 */
+	int			pool_wait_ms;		/* GATEWAY_POOL_WAIT_MS, default 5000 */
+	int			max_uploads;		/* MAX_CONCURRENT_UPLOADS, default 16 */
+	int			max_connections;	/* GATEWAY_MAX_CONNECTIONS, default 256 */
+	bool		require_api_key;	/* REQUIRE_API_KEY, default: HOST is not loopback */
+	int			auth_cache_seconds; /* API_KEY_CACHE_SECONDS, default 5 */
+	int			drain_seconds;		/* SHUTDOWN_DRAIN_SECONDS, default UPLOAD_TIMEOUT_SECONDS + 10 */
+};
+
+/* The configuration; written only by config_load() before any thread starts. */
+extern struct config cfg;
+
+/* Reads the environment into cfg; on a bad value writes why into err and returns false. */
+bool		config_load(char *err, size_t errsz);
+void		config_free(void);
+
+/* true for 127.0.0.0/8, ::1 and "localhost" */
+bool		config_host_is_loopback(const char *host);
+
+/* Parses LOG_LEVEL names (DEBUG, INFO, WARNING/WARN, ERROR, CRITICAL); -1 if unknown. */
+int			config_parse_level(const char *s);
+
+/* Parses true/false/1/0/yes/no/on/off; -1 if unknown. */
+int			config_parse_bool(const char *s);
+
+#endif

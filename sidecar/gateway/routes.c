@@ -1,0 +1,130 @@
+/*
+ * routes.c: the route table, and matching a request against it.
+ *
+ * The query API of issue 6 (GET /api/v1/invoices, /api/v1/invoices/{id},
+ * /api/v1/invoices/{id}/file) is three more lines here and a handlers_invoices.c.
+ */
+#include "routes.h"
+#include "handlers.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const struct route routes[] = {
+	{"POST", "/api/v1/ingest/upload", "upload", handle_upload, ROUTE_AUTH | ROUTE_UPLOAD},
+	{"GET", "/api/v1/ingest/status/{id}", "status", handle_status, ROUTE_AUTH},
+	{"GET", "/api/v1/ingest/stats", "stats", handle_stats, ROUTE_AUTH},
+	{"GET", "/api/v1/ingest/health", "ingest_health", handle_ingest_health, ROUTE_AUTH},
+	{"GET", "/health", "health", handle_liveness, 0},
+	{"GET", "/ready", "ready", handle_ready, 0},
+	{"GET", "/metrics", "metrics", handle_metrics, 0},
+};
+const size_t n_routes = sizeof(routes) / sizeof(routes[0]);
+
+size_t
+route_index(const struct route *r)
+{
+	if (r && r >= routes && r < routes + n_routes)
+		return (size_t) (r - routes);
+	return n_routes;
+}
+
+/*
+ * Does path match pattern? Literal segments compare exactly; "{...}" takes one
+ * non-empty segment (no '/'), copied into param when it fits.
+ */
+static bool
+path_matches(const char *pattern, const char *path, char *param, size_t paramsz, bool *param_fits)
+{
+	const char *p = pattern;
+	const char *s = path;
+
+	*param_fits = true;
+	while (*p)
+	{
+		if (*p == '{')
+		{
+			const char *close = strchr(p, '}');
+			size_t		n = 0;
+
+			if (!close)
+				return false;
+			while (s[n] && s[n] != '/')
+				n++;
+			if (n == 0)
+				return false;
+			if (param && paramsz)
+			{
+				if (n < paramsz)
+				{
+					memcpy(param, s, n);
+					param[n] = '\0';
+				}
+				else
+				{
+					param[0] = '\0';
+					*param_fits = false;
+				}
+			}
+			s += n;
+			p = close + 1;
+			continue;
+		}
+		if (*p != *s)
+			return false;
+		p++;
+		s++;
+	}
+	return *s == '\0';
+}
+
+static bool
+method_accepts(const char *route_method, const char *method)
+{
+	return strcmp(route_method, method) == 0 ||
+		(strcmp(route_method, "GET") == 0 && strcmp(method, "HEAD") == 0);
+}
+
+enum route_match
+route_find(const struct route *table, size_t n, const char *method, const char *path,
+		   const struct route **out, char *param, size_t paramsz, char *allow, size_t allowsz)
+{
+	bool		path_known = false;
+	size_t		alen = 0;
+
+	*out = NULL;
+	if (param && paramsz)
+		param[0] = '\0';
+	if (allow && allowsz)
+		allow[0] = '\0';
+	if (!method || !path)
+		return ROUTE_NOT_FOUND;
+	for (size_t i = 0; i < n; i++)
+	{
+		bool		fits;
+		char		scratch[ROUTE_PARAM_MAX + 1];
+
+		if (!path_matches(table[i].pattern, path, scratch, sizeof(scratch), &fits))
+			continue;
+		if (method_accepts(table[i].method, method))
+		{
+			*out = &table[i];
+			if (param && paramsz)
+				snprintf(param, paramsz, "%s", fits ? scratch : "");
+			return ROUTE_FOUND;
+		}
+		path_known = true;
+		if (allow && allowsz > alen + 1)
+		{
+			const char *extra = strcmp(table[i].method, "GET") == 0 ? ", HEAD" : "";
+			int			w = snprintf(allow + alen, allowsz - alen, "%s%s%s",
+									 alen ? ", " : "", table[i].method, extra);
+
+			if (w > 0 && (size_t) w < allowsz - alen)
+				alen += (size_t) w;
+			else
+				allow[alen] = '\0';
+		}
+	}
+	return path_known ? ROUTE_METHOD_NOT_ALLOWED : ROUTE_NOT_FOUND;
+}

@@ -1,0 +1,81 @@
+/*
+ * routes.h: the route table and the request every handler receives.
+ *
+ * Adding an endpoint is one entry in routes.c and one handler (a function
+ * struct request * -> struct reply, in a handlers_*.c file). server.c does all
+ * of the HTTP mechanics (matching, auth, request id, logs, metrics) around it.
+ */
+#ifndef GATEWAY_ROUTES_H
+#define GATEWAY_ROUTES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "problem.h"
+#include "request_id.h"
+
+struct upload;
+struct MHD_Connection;
+
+#define ROUTE_PARAM_MAX 128
+
+/* One HTTP request, from its headers to its completion. */
+struct request
+{
+	struct MHD_Connection *conn;
+	const char *method;			/* as MHD gives it; valid for the request */
+	const char *path;
+	const struct route *route;	/* NULL: no route matched */
+	char		param[ROUTE_PARAM_MAX + 1];	/* the {id} path segment, if any */
+	char		request_id[REQUEST_ID_MAX + 1];
+	double		started;		/* monotonic seconds */
+	struct upload *upload;		/* multipart state of an upload route */
+	struct reply reply;
+	bool		queued;			/* reply handed to MHD */
+	unsigned int log_status;	/* status for the log when no reply was sent (408, 499) */
+	char		note[160];		/* internal reason, logged, never sent */
+	char		filename[256];	/* uploaded file name, for the log line */
+	uint64_t	body_bytes;		/* request body bytes received */
+};
+
+typedef void (*handler_fn) (struct request *req, struct reply *out);
+
+enum route_flags
+{
+	ROUTE_AUTH = 1 << 0,		/* needs an API key when keys are required */
+	ROUTE_UPLOAD = 1 << 1,		/* body is multipart, streamed by upload.c */
+};
+
+struct route
+{
+	const char *method;			/* "GET" also answers HEAD */
+	const char *pattern;		/* literal segments and "{id}" */
+	const char *name;			/* metrics label */
+	handler_fn	handler;
+	int			flags;
+};
+
+extern const struct route routes[];
+extern const size_t n_routes;
+
+enum route_match
+{
+	ROUTE_FOUND,
+	ROUTE_NOT_FOUND,
+	ROUTE_METHOD_NOT_ALLOWED,
+};
+
+/*
+ * Finds the route for method and path (query string already removed).
+ * ROUTE_FOUND: *out is set and param holds the {id} segment (or "").
+ * ROUTE_METHOD_NOT_ALLOWED: allow holds the methods the path accepts.
+ */
+enum route_match route_find(const struct route *table, size_t n, const char *method,
+							const char *path, const struct route **out,
+							char *param, size_t paramsz, char *allow, size_t allowsz);
+
+/* The index of a route for metrics: its position, or n_routes for "unmatched". */
+size_t		route_index(const struct route *r);
+
+#endif

@@ -1,0 +1,334 @@
+/*
+ * server.c: the HTTP server around the handlers, on libmicrohttpd.
+ *
+ * Threading: MHD_USE_INTERNAL_POLLING_THREAD with MHD_USE_THREAD_PER_CONNECTION.
+ * Every handler makes one blocking libpq call (PQexecParams), which can take as
+ * long as the database does (or GATEWAY_POOL_WAIT_MS while the pool is busy).
+ * In MHD's thread-pool mode each pool thread multiplexes many connections, so
+ * one slow statement would stall every other connection on that thread,
+ * /health and /metrics included. A thread per connection isolates them; the
+ * cost (one thread per open connection) is bounded by GATEWAY_MAX_CONNECTIONS,
+ * and the database work itself is bounded by GATEWAY_POOL_SIZE.
+ *
+ * Life of a request (access handler calls):
+ *   1st call (headers): request id, route match (404/405), API key (401),
+ *                       upload checks (400/503) -- answered here when refused
+ *   body calls:         streamed to upload.c (or discarded for other routes)
+ *   last call:          the route's handler, then the reply
+ *   completion:         one log line and the metrics, then everything is freed
+ */
+#include "server.h"
+#include "auth.h"
+#include "config.h"
+#include "log.h"
+#include "metrics.h"
+#include "routes.h"
+#include "upload.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct MHD_Daemon *daemon_handle;
+static int	draining;
+static int	bound_port;
+
+static double
+now_monotonic(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+bool
+server_draining(void)
+{
+	return __atomic_load_n(&draining, __ATOMIC_SEQ_CST) != 0;
+}
+
+int
+server_port(void)
+{
+	return bound_port;
+}
+
+static struct request *
+request_new(struct MHD_Connection *conn, const char *url, const char *method)
+{
+	struct request *req = calloc(1, sizeof(*req));
+	const char *rid;
+
+	if (!req)
+		return NULL;
+	req->conn = conn;
+	req->path = url;
+	req->method = method;
+	req->started = now_monotonic();
+	rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-ID");
+	if (request_id_acceptable(rid))
+		snprintf(req->request_id, sizeof(req->request_id), "%s", rid);
+	else
+		uuid_generate_v4(req->request_id);
+	return req;
+}
+
+static enum MHD_Result
+send_reply(struct request *req)
+{
+	struct reply *r = &req->reply;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char		num[16];
+
+	if (r->status == 0)
+		reply_problem(r, 500, req->request_id, "internal error: no reply");
+	resp = MHD_create_response_from_buffer(r->body ? r->body_len : 0, r->body, MHD_RESPMEM_MUST_FREE);
+	if (!resp)
+		return MHD_NO;
+	r->body = NULL;				/* MHD frees it now */
+	r->body_len = 0;
+	if (r->content_type)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+	MHD_add_response_header(resp, "X-Request-ID", req->request_id);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (r->allow[0])
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+	if (r->retry_after > 0)
+	{
+		snprintf(num, sizeof(num), "%d", r->retry_after);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, num);
+	}
+	if (r->www_authenticate)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"invoiceflow\"");
+	if (server_draining())
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	ret = MHD_queue_response(req->conn, r->status, resp);
+	MHD_destroy_response(resp);
+	req->queued = true;
+	return ret;
+}
+
+/* The first call, with the headers: everything that can refuse a request early. */
+static enum MHD_Result
+on_headers(struct request *req)
+{
+	struct reply *r = &req->reply;
+
+	switch (route_find(routes, n_routes, req->method, req->path, &req->route,
+					   req->param, sizeof(req->param), r->allow, sizeof(r->allow)))
+	{
+		case ROUTE_NOT_FOUND:
+			reply_problem(r, 404, req->request_id, "no such endpoint: %s", req->path);
+			return send_reply(req);
+		case ROUTE_METHOD_NOT_ALLOWED:
+			reply_problem(r, 405, req->request_id, "method %s is not allowed on %s (allowed: %s)",
+						  req->method, req->path, r->allow);
+			return send_reply(req);
+		case ROUTE_FOUND:
+			break;
+	}
+	if ((req->route->flags & ROUTE_AUTH) && cfg.require_api_key)
+	{
+		struct db_error err;
+		const char *h = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+													MHD_HTTP_HEADER_AUTHORIZATION);
+
+		switch (auth_check(h, req->request_id, &err))
+		{
+			case AUTH_OK:
+				break;
+			case AUTH_MISSING:
+				reply_problem(r, 401, req->request_id,
+							  "an API key is required: send Authorization: Bearer <key>");
+				r->www_authenticate = true;
+				snprintf(req->note, sizeof(req->note), "no API key");
+				return send_reply(req);
+			case AUTH_INVALID:
+				reply_problem(r, 401, req->request_id, "invalid or revoked API key");
+				r->www_authenticate = true;
+				snprintf(req->note, sizeof(req->note), "unknown or revoked API key");
+				return send_reply(req);
+			case AUTH_UNAVAILABLE:
+				reply_problem(r, err.http_status, req->request_id, "%s", err.message);
+				if (err.http_status == 503)
+					r->retry_after = 1;
+				return send_reply(req);
+		}
+	}
+	if ((req->route->flags & ROUTE_UPLOAD) && !upload_begin(req, r))
+		return send_reply(req);
+	return MHD_YES;
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+		   const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+	struct request *req = *con_cls;
+
+	(void) cls;
+	(void) version;
+	if (!req)
+	{
+		if (!(req = request_new(conn, url, method)))
+			return MHD_NO;
+		*con_cls = req;
+		metrics_inflight_add(1);
+		return on_headers(req);
+	}
+	if (*upload_data_size > 0)
+	{
+		size_t		n = *upload_data_size;
+
+		*upload_data_size = 0;
+		if (req->queued)
+			return MHD_YES;
+		if (req->upload)
+			return upload_feed(req, upload_data, n) ? MHD_YES : MHD_NO;
+		req->body_bytes += n;	/* a body on a GET: ignored */
+		return MHD_YES;
+	}
+	if (req->queued)
+		return MHD_YES;
+	req->route->handler(req, &req->reply);
+	return send_reply(req);
+}
+
+static void
+client_address(struct MHD_Connection *conn, char *out, size_t outsz)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+	out[0] = '\0';
+	if (!ci || !ci->client_addr)
+		return;
+	if (ci->client_addr->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *) ci->client_addr)->sin_addr, out, (socklen_t) outsz);
+	else if (ci->client_addr->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) ci->client_addr)->sin6_addr, out, (socklen_t) outsz);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct request *req = *con_cls;
+	unsigned int status;
+	double		secs;
+	json_t	   *extra;
+	char		client[INET6_ADDRSTRLEN];
+	char		path[512];
+	char		method[32];
+
+	(void) cls;
+	if (!req)
+		return;
+	utf8_sanitize(req->path, path, sizeof(path));
+	utf8_sanitize(req->method, method, sizeof(method));
+	if (req->queued)
+		status = req->reply.status;
+	else if (req->log_status)
+		status = req->log_status;
+	else if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
+		status = 408;
+	else if (toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN)
+		status = 503;
+	else
+		status = 499;			/* the client went away first (nginx's code) */
+	if (!req->queued && !req->note[0])
+		snprintf(req->note, sizeof(req->note), "no response sent (termination code %d)", (int) toe);
+	secs = now_monotonic() - req->started;
+	metrics_observe_request(route_index(req->route), status, secs);
+
+	client_address(conn, client, sizeof(client));
+	extra = json_pack("{s:s, s:s, s:i, s:f, s:s, s:I}",
+					  "method", method, "path", path, "status", (int) status,
+					  "duration_ms", (double) (long long) (secs * 1e6) / 1000.0,
+					  "route", req->route ? req->route->name : "unmatched",
+					  "bytes_in", (json_int_t) req->body_bytes);
+	if (extra && client[0])
+		json_object_set_new(extra, "client", json_string(client));
+	if (extra && req->filename[0])
+		json_object_set_new(extra, "filename", json_string(req->filename));
+	if (extra && req->note[0])
+		json_object_set_new(extra, "note", json_string(req->note));
+
+	log_emit(status >= 500 ? LOG_WARNING : LOG_INFO, "gateway.http", req->request_id, extra,
+			 "%s %s %u %.1fms", method, path, status, secs * 1000.0);
+
+	upload_free(req);
+	reply_clear(&req->reply);
+	free(req);
+	*con_cls = NULL;
+	metrics_inflight_add(-1);
+}
+
+bool
+server_start(void)
+{
+	struct addrinfo hints = {0};
+	struct addrinfo *ai = NULL;
+	char		port[16];
+	unsigned int flags;
+	int			rc;
+	const union MHD_DaemonInfo *info;
+
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%d", cfg.port);
+	if ((rc = getaddrinfo(cfg.host, port, &hints, &ai)) != 0)
+	{
+		log_error("gateway.main", NULL, "cannot resolve HOST=%s: %s", cfg.host, gai_strerror(rc));
+		return false;
+	}
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
+		MHD_USE_ITC |			/* for MHD_quiesce_daemon() on SIGTERM */
+		(cfg.debug ? MHD_USE_ERROR_LOG : 0) |
+		(ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+	daemon_handle = MHD_start_daemon(flags, (uint16_t) cfg.port, NULL, NULL, on_request, NULL,
+									 MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+									 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+									 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) cfg.upload_timeout,
+									 MHD_OPTION_CONNECTION_LIMIT, (unsigned int) cfg.max_connections,
+									 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) (64 * 1024),
+									 MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
+									 MHD_OPTION_END);
+	freeaddrinfo(ai);
+	if (!daemon_handle)
+	{
+		log_error("gateway.main", NULL, "cannot listen on %s:%d (address in use or not available)",
+				  cfg.host, cfg.port);
+		return false;
+	}
+	info = MHD_get_daemon_info(daemon_handle, MHD_DAEMON_INFO_BIND_PORT);
+	bound_port = info ? info->port : cfg.port;
+	return true;
+}
+
+void
+server_drain_and_stop(void)
+{
+	MHD_socket	s;
+	double		deadline = now_monotonic() + cfg.drain_seconds;
+	int			left;
+
+	__atomic_store_n(&draining, 1, __ATOMIC_SEQ_CST);
+	s = MHD_quiesce_daemon(daemon_handle);	/* no new connections from here on */
+	if (s != MHD_INVALID_SOCKET)
+		close(s);
+	while ((left = metrics_inflight()) > 0 && now_monotonic() < deadline)
+		usleep(20 * 1000);
+	if (left > 0)
+		log_warning("gateway.main", NULL, "%d request(s) still in flight after SHUTDOWN_DRAIN_SECONDS=%d; closing them",
+					left, cfg.drain_seconds);
+	MHD_stop_daemon(daemon_handle);
+	daemon_handle = NULL;
+}

@@ -1,0 +1,267 @@
+/*
+ * Unit tests of the gateway's own parsing and formatting (no network, no
+ * database): routes, ids, API key headers, Content-Type, SQLSTATE mapping,
+ * problem documents, configuration, metrics text. Prints "N passed, N failed".
+ */
+#include "auth.h"
+#include "config.h"
+#include "db_pool.h"
+#include "log.h"
+#include "metrics.h"
+#include "problem.h"
+#include "request_id.h"
+#include "routes.h"
+#include "upload.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int	passed,
+			failed;
+
+#define T(cond, name) do { \
+	if (cond) { passed++; } \
+	else { failed++; printf("not ok - %s (%s:%d)\n", name, __FILE__, __LINE__); } \
+} while (0)
+
+static enum route_match
+find(const char *method, const char *path, const char **name, char *param, char *allow)
+{
+	const struct route *r;
+	char		p[ROUTE_PARAM_MAX + 1];
+	char		a[64];
+	enum route_match m = route_find(routes, n_routes, method, path, &r, p, sizeof(p), a, sizeof(a));
+
+	if (name)
+		*name = r ? r->name : NULL;
+	if (param)
+		strcpy(param, p);
+	if (allow)
+		strcpy(allow, a);
+	return m;
+}
+
+static void
+test_routes(void)
+{
+	const char *name;
+	char		param[ROUTE_PARAM_MAX + 1];
+	char		allow[64];
+	char		longpath[400];
+
+	T(find("POST", "/api/v1/ingest/upload", &name, NULL, NULL) == ROUTE_FOUND && !strcmp(name, "upload"), "upload route");
+	T(find("GET", "/api/v1/ingest/status/abc", &name, param, NULL) == ROUTE_FOUND && !strcmp(name, "status") &&
+	  !strcmp(param, "abc"), "status route with param");
+	T(find("GET", "/api/v1/ingest/status/", NULL, NULL, NULL) == ROUTE_NOT_FOUND, "empty id is not found");
+	T(find("GET", "/api/v1/ingest/status/a/b", NULL, NULL, NULL) == ROUTE_NOT_FOUND, "id with slash not found");
+	T(find("GET", "/api/v1/ingest/stats", &name, NULL, NULL) == ROUTE_FOUND && !strcmp(name, "stats"), "stats");
+	T(find("HEAD", "/health", &name, NULL, NULL) == ROUTE_FOUND && !strcmp(name, "health"), "HEAD as GET");
+	T(find("GET", "/api/v1/ingest/upload", NULL, NULL, allow) == ROUTE_METHOD_NOT_ALLOWED && !strcmp(allow, "POST"),
+	  "GET upload is 405 with Allow: POST");
+	T(find("DELETE", "/metrics", NULL, NULL, allow) == ROUTE_METHOD_NOT_ALLOWED && !strcmp(allow, "GET, HEAD"),
+	  "DELETE metrics is 405 with Allow: GET, HEAD");
+	T(find("GET", "/nope", NULL, NULL, NULL) == ROUTE_NOT_FOUND, "unknown path");
+	T(find("GET", "/healthz", NULL, NULL, NULL) == ROUTE_NOT_FOUND, "prefix is not a match");
+	T(find("GET", "/health/", NULL, NULL, NULL) == ROUTE_NOT_FOUND, "trailing slash is not a match");
+	T(find("GET", "", NULL, NULL, NULL) == ROUTE_NOT_FOUND, "empty path");
+	memset(longpath, 'a', sizeof(longpath) - 1);
+	longpath[sizeof(longpath) - 1] = '\0';
+	memcpy(longpath, "/api/v1/ingest/status/", 22);
+	T(find("GET", longpath, &name, param, NULL) == ROUTE_FOUND && param[0] == '\0', "overlong id: found, empty param");
+	T(route_index(NULL) == n_routes, "unmatched index");
+}
+
+static void
+test_ids(void)
+{
+	char		out[UUID_TEXT_LEN + 1];
+	char		gen[UUID_TEXT_LEN + 1];
+
+	T(uuid_parse("123E4567-E89B-42D3-A456-426614174000", out) &&
+	  !strcmp(out, "123e4567-e89b-42d3-a456-426614174000"), "uuid lower-cased");
+	T(!uuid_parse("123e4567e89b42d3a456426614174000", out), "uuid without dashes refused");
+	T(!uuid_parse("123e4567-e89b-42d3-a456-4266141740000", out), "uuid too long refused");
+	T(!uuid_parse("123e4567-e89b-42d3-a456-42661417400", out), "uuid too short refused");
+	T(!uuid_parse("g23e4567-e89b-42d3-a456-426614174000", out), "uuid non-hex refused");
+	T(!uuid_parse("not-a-uuid", out), "garbage refused");
+	uuid_generate_v4(gen);
+	T(uuid_parse(gen, out) && gen[14] == '4' && strchr("89ab", gen[19]), "generated v4 uuid");
+	T(request_id_acceptable("abc-123"), "request id plain");
+	T(request_id_acceptable("trace:1/2+3=4_5.6"), "request id punctuation");
+	T(!request_id_acceptable(""), "empty request id refused");
+	T(!request_id_acceptable("a b"), "space refused");
+	T(!request_id_acceptable("a\"b"), "quote refused");
+	T(!request_id_acceptable("a\nb"), "newline refused");
+	{
+		char		big[REQUEST_ID_MAX + 2];
+
+		memset(big, 'x', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		T(!request_id_acceptable(big), "129 bytes refused");
+		big[REQUEST_ID_MAX] = '\0';
+		T(request_id_acceptable(big), "128 bytes accepted");
+	}
+}
+
+static void
+test_bearer(void)
+{
+	const char *tok;
+	size_t		len;
+
+	T(auth_parse_bearer("Bearer ifk_abc", &tok, &len) && len == 7 && !strncmp(tok, "ifk_abc", 7), "bearer");
+	T(auth_parse_bearer("bearer  abc==  ", &tok, &len) && len == 5, "scheme case, padding, spaces");
+	T(!auth_parse_bearer("Basic abc", &tok, &len), "basic refused");
+	T(!auth_parse_bearer("Bearer", &tok, &len), "no token");
+	T(!auth_parse_bearer("Bearer ", &tok, &len), "empty token");
+	T(!auth_parse_bearer("Bearerabc", &tok, &len), "no space");
+	T(!auth_parse_bearer("Bearer a b", &tok, &len), "two tokens");
+	T(!auth_parse_bearer("Bearer a\"b", &tok, &len), "quote");
+	T(!auth_parse_bearer(NULL, &tok, &len), "NULL header");
+}
+
+static void
+test_content_type(void)
+{
+	T(upload_check_content_type("multipart/form-data; boundary=abc") == NULL, "multipart ok");
+	T(upload_check_content_type("Multipart/Form-Data; boundary=----WebKitFormBoundary7MA4YWxkTrZu0gW") == NULL,
+	  "case-insensitive type");
+	T(upload_check_content_type(NULL) != NULL, "missing");
+	T(upload_check_content_type("application/pdf") != NULL, "pdf body refused");
+	T(upload_check_content_type("application/x-www-form-urlencoded") != NULL, "urlencoded refused");
+	T(upload_check_content_type("multipart/form-data") != NULL, "no boundary");
+	T(upload_check_content_type("multipart/form-data; boundary=") != NULL, "empty boundary");
+	T(upload_check_content_type("multipart/form-data; boundary=\"abc\"") != NULL, "quoted boundary");
+	T(upload_check_content_type("multipart/form-datax; boundary=abc") != NULL, "other type");
+}
+
+static void
+test_sqlstate(void)
+{
+	T(db_sqlstate_http_status("22023") == 400, "22023 -> 400");
+	T(db_sqlstate_http_status("22P02") == 400, "22P02 -> 400");
+	T(db_sqlstate_http_status("23505") == 409, "23505 -> 409");
+	T(db_sqlstate_http_status("57P01") == 503, "57P01 -> 503");
+	T(db_sqlstate_http_status("08006") == 503, "08006 -> 503");
+	T(db_sqlstate_http_status("53300") == 503, "53300 -> 503");
+	T(db_sqlstate_http_status(NULL) == 503, "no sqlstate -> 503");
+	T(db_sqlstate_http_status("42501") == 500, "42501 -> 500");
+	T(db_sqlstate_http_status("XX000") == 500, "XX000 -> 500");
+	T(db_sqlstate_http_status("2") == 500, "short -> 500");
+}
+
+static void
+test_problem(void)
+{
+	struct reply r = {0};
+	json_t	   *doc;
+	char		buf[8];
+
+	reply_problem(&r, 404, "rid-1", "no ingestion with request_id %s", "x");
+	doc = json_loads(r.body, 0, NULL);
+	T(doc && json_integer_value(json_object_get(doc, "status")) == 404, "problem status");
+	T(doc && !strcmp(json_string_value(json_object_get(doc, "title")), "Not Found"), "problem title");
+	T(doc && !strcmp(json_string_value(json_object_get(doc, "detail")), "no ingestion with request_id x"), "problem detail");
+	T(doc && !strcmp(json_string_value(json_object_get(doc, "request_id")), "rid-1"), "problem request_id");
+	T(!strcmp(r.content_type, "application/problem+json"), "problem content type");
+	json_decref(doc);
+	reply_problem(&r, 400, NULL, "bad \xff\xfe name \"q\"");
+	doc = json_loads(r.body, 0, NULL);
+	T(doc && !strcmp(json_string_value(json_object_get(doc, "detail")), "bad ?? name \"q\""), "invalid UTF-8 replaced");
+	json_decref(doc);
+	reply_clear(&r);
+	utf8_sanitize("caf\xc3\xa9", buf, sizeof(buf));
+	T(!strcmp(buf, "caf\xc3\xa9"), "valid UTF-8 kept");
+	utf8_sanitize("abcdef\xc3\xa9", buf, sizeof(buf));
+	T(!strcmp(buf, "abcdef"), "truncated on a character boundary");
+	utf8_sanitize("\xed\xa0\x80", buf, sizeof(buf));
+	T(!strcmp(buf, "???"), "surrogate refused");
+}
+
+static void
+test_config(void)
+{
+	char		err[256];
+
+	T(config_host_is_loopback("127.0.0.1") && config_host_is_loopback("127.1.2.3") &&
+	  config_host_is_loopback("::1") && config_host_is_loopback("localhost"), "loopback hosts");
+	T(!config_host_is_loopback("0.0.0.0") && !config_host_is_loopback("10.0.0.1") &&
+	  !config_host_is_loopback("::"), "non-loopback hosts");
+	T(config_parse_level("warning") == LOG_WARNING && config_parse_level("nope") < 0, "log levels");
+	T(config_parse_bool("TRUE") == 1 && config_parse_bool("off") == 0 && config_parse_bool("x") < 0, "bools");
+
+	setenv("DATABASE_URL", "postgresql://x@127.0.0.1/db", 1);
+	unsetenv("HOST");
+	unsetenv("REQUIRE_API_KEY");
+	T(config_load(err, sizeof(err)) && cfg.port == 8003 && cfg.max_file_size_mb == 10 &&
+	  cfg.max_file_bytes == 10485760 && cfg.upload_timeout == 30 && !cfg.require_api_key &&
+	  !strcmp(cfg.host, "127.0.0.1") && cfg.log_json, "defaults");
+	config_free();
+	setenv("HOST", "0.0.0.0", 1);
+	T(config_load(err, sizeof(err)) && cfg.require_api_key, "keys required off loopback");
+	config_free();
+	setenv("REQUIRE_API_KEY", "false", 1);
+	T(config_load(err, sizeof(err)) && !cfg.require_api_key, "REQUIRE_API_KEY=false wins");
+	config_free();
+	setenv("MAX_FILE_SIZE_MB", "0", 1);
+	T(!config_load(err, sizeof(err)) && strstr(err, "MAX_FILE_SIZE_MB"), "bad MAX_FILE_SIZE_MB named");
+	config_free();
+	unsetenv("MAX_FILE_SIZE_MB");
+	setenv("LOG_FORMAT", "xml", 1);
+	T(!config_load(err, sizeof(err)) && strstr(err, "LOG_FORMAT"), "bad LOG_FORMAT named");
+	config_free();
+	unsetenv("LOG_FORMAT");
+	unsetenv("DATABASE_URL");
+	T(!config_load(err, sizeof(err)) && strstr(err, "DATABASE_URL"), "DATABASE_URL required");
+	config_free();
+	setenv("DATABASE_URL", "postgresql://x@127.0.0.1/db", 1);
+	unsetenv("HOST");
+	unsetenv("REQUIRE_API_KEY");
+	config_load(err, sizeof(err));
+}
+
+static void
+test_metrics(void)
+{
+	size_t		len = 0;
+	char	   *text;
+
+	db_pool_init("dbname=none", 2, 10, "unit");
+	metrics_init();
+	metrics_observe_request(0, 202, 0.003);
+	metrics_observe_request(n_routes, 404, 0.0001);
+	metrics_observe_request(1, 200, 100.0);
+	metrics_add_upload_bytes(1234);
+	text = metrics_render(&len);
+	T(text && strlen(text) == len, "metrics rendered");
+	T(text && strstr(text, "invoiceflow_http_requests_total{route=\"upload\",status=\"202\"} 1\n"), "requests by route and status");
+	T(text && strstr(text, "invoiceflow_http_requests_total{route=\"unmatched\",status=\"404\"} 1\n"), "unmatched route");
+	T(text && strstr(text, "invoiceflow_http_request_duration_seconds_bucket{route=\"upload\",le=\"0.005\"} 1\n"), "histogram bucket");
+	T(text && strstr(text, "invoiceflow_http_request_duration_seconds_bucket{route=\"status\",le=\"30\"} 0\n") &&
+	  strstr(text, "invoiceflow_http_request_duration_seconds_bucket{route=\"status\",le=\"+Inf\"} 1\n"), "+Inf bucket");
+	T(text && strstr(text, "invoiceflow_upload_bytes_total 1234\n"), "upload bytes");
+	T(text && strstr(text, "invoiceflow_db_pool_connections{state=\"max\"} 2\n"), "pool size");
+	T(text && strstr(text, "# TYPE invoiceflow_http_request_duration_seconds histogram\n"), "histogram TYPE");
+	free(text);
+	metrics_shutdown();
+	db_pool_shutdown();
+}
+
+int
+main(void)
+{
+	log_init(LOG_CRITICAL, true, "unit");
+	test_routes();
+	test_ids();
+	test_bearer();
+	test_content_type();
+	test_sqlstate();
+	test_problem();
+	test_config();
+	test_metrics();
+	config_free();
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,389 @@
+/*
+ * upload.c: multipart/form-data uploads, streamed through libmicrohttpd's post
+ * processor.
+ *
+ * Limits, in the order they apply:
+ *  1. Content-Type must be multipart/form-data with a boundary (400 otherwise).
+ *  2. A Content-Length above MAX_FILE_SIZE_MB plus UPLOAD_ENVELOPE_BYTES is
+ *     refused with 400 before any of the body is read.
+ *  3. A slot under MAX_CONCURRENT_UPLOADS is taken (waiting up to SLOT_WAIT_MS,
+ *     then 503 with Retry-After), so at most that many buffers exist at once.
+ *  4. The file part's own bytes are counted: exactly MAX_FILE_SIZE_MB passes;
+ *     past it the buffer is freed and the rest of the part is only counted (the
+ *     Content-Length check bounds that to the envelope allowance; a chunked body
+ *     that runs past the allowance gets its connection closed).
+ *  5. UPLOAD_TIMEOUT_SECONDS bounds the whole upload from its headers on: a body
+ *     still arriving after it has its connection closed (libmicrohttpd cannot
+ *     send a response in the middle of a body), and an idle one is closed by the
+ *     connection timeout, which is set to the same value.
+ * libmicrohttpd only lets us answer before the body or after all of it, hence
+ * "count and discard, answer at the end" rather than an early 400.
+ */
+#include "upload.h"
+#include "config.h"
+#include "log.h"
+#include "metrics.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define SLOT_WAIT_MS 5000
+#define PP_BUFFER 65536
+
+struct upload
+{
+	struct MHD_PostProcessor *pp;
+	char	   *buf;
+	size_t		len;
+	size_t		cap;
+	uint64_t	file_bytes;		/* bytes of the file part, kept or not */
+	uint64_t	field_bytes;	/* bytes of other fields (ignored) */
+	int			file_parts;
+	bool		too_large;
+	bool		no_filename;
+	bool		pp_failed;
+	bool		have_slot;
+	double		deadline;
+	char		filename[256];
+};
+
+static pthread_mutex_t slot_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t slot_freed;
+static int	slots_free;
+
+void
+upload_init(int max_concurrent)
+{
+	pthread_condattr_t attr;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&slot_freed, &attr);
+	pthread_condattr_destroy(&attr);
+	slots_free = max_concurrent;
+}
+
+static double
+now_monotonic(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static bool
+slot_take(int wait_ms)
+{
+	struct timespec deadline;
+	bool		got = false;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += wait_ms / 1000;
+	deadline.tv_nsec += (long) (wait_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L)
+	{
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&slot_lock);
+	while (slots_free <= 0)
+		if (pthread_cond_timedwait(&slot_freed, &slot_lock, &deadline) == ETIMEDOUT)
+			break;
+	if (slots_free > 0)
+	{
+		slots_free--;
+		got = true;
+	}
+	pthread_mutex_unlock(&slot_lock);
+	return got;
+}
+
+static void
+slot_give(void)
+{
+	pthread_mutex_lock(&slot_lock);
+	slots_free++;
+	pthread_cond_signal(&slot_freed);
+	pthread_mutex_unlock(&slot_lock);
+}
+
+const char *
+upload_check_content_type(const char *ct)
+{
+	static const char mp[] = "multipart/form-data";
+	const char *b;
+	size_t		n = 0;
+
+	if (!ct || !ct[0])
+		return "request must be multipart/form-data with the PDF in the field \"file\" (no Content-Type given)";
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	if (strncasecmp(ct, mp, sizeof(mp) - 1) != 0 ||
+		(ct[sizeof(mp) - 1] != ';' && ct[sizeof(mp) - 1] != ' ' && ct[sizeof(mp) - 1] != '\0'))
+		return "request must be multipart/form-data with the PDF in the field \"file\"";
+	/* libmicrohttpd takes everything after the first "boundary=" as the boundary */
+	b = strstr(ct + sizeof(mp) - 1, "boundary=");
+	if (!b)
+		return "multipart/form-data Content-Type has no boundary";
+	b += 9;
+	while (b[n] && b[n] != ';' && b[n] != ' ' && b[n] != '"')
+		n++;
+	if (n == 0 || b[n] != '\0')
+		return "multipart/form-data boundary must be 1 to 70 plain characters, unquoted, as the last parameter";
+	/* RFC 2046: at most 70 characters from a restricted set */
+	if (n > 70)
+		return "multipart/form-data boundary must be 1 to 70 plain characters, unquoted, as the last parameter";
+	for (size_t i = 0; i < n; i++)
+		if (!(isalnum((unsigned char) b[i]) || strchr("'()+_,-./:=?", b[i])))
+			return "multipart/form-data boundary must be 1 to 70 plain characters, unquoted, as the last parameter";
+	return NULL;
+}
+
+/* the file's own name, without any directory a client put before it */
+static void
+keep_filename(struct upload *u, const char *filename)
+{
+	const char *base = filename;
+
+	for (const char *p = filename; *p; p++)
+		if (*p == '/' || *p == '\\')
+			base = p + 1;
+	snprintf(u->filename, sizeof(u->filename), "%s", base);
+}
+
+static enum MHD_Result
+on_part(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
+		const char *content_type, const char *transfer_encoding, const char *data,
+		uint64_t off, size_t size)
+{
+	struct request *req = cls;
+	struct upload *u = req->upload;
+
+	(void) kind;
+	(void) content_type;
+	(void) transfer_encoding;
+	if (!key || strcmp(key, "file") != 0)
+	{
+		u->field_bytes += size;
+		return MHD_YES;
+	}
+	/*
+	 * A new "file" part starts at offset 0. libmicrohttpd may call once with no
+	 * data before the first bytes of a part, so offset 0 after an empty call of
+	 * the same name is still the same part.
+	 */
+	if (off == 0 && (u->file_parts == 0 || u->file_bytes > 0 ||
+					 strcmp(u->filename, filename ? filename : "") != 0 ||
+					 (!filename) != u->no_filename))
+	{
+		u->file_parts++;
+		if (u->file_parts == 1)
+		{
+			if (filename)
+				keep_filename(u, filename);
+			else
+				u->no_filename = true;
+			utf8_sanitize(u->filename, req->filename, sizeof(req->filename));
+		}
+	}
+	if (u->file_parts > 1)
+		return MHD_YES;			/* refused at the end; nothing kept */
+
+	u->file_bytes += size;
+	metrics_add_upload_bytes(size);
+	if (u->too_large || size == 0)
+		return MHD_YES;
+	if (u->file_bytes > cfg.max_file_bytes)
+	{
+		u->too_large = true;
+		free(u->buf);
+		u->buf = NULL;
+		u->len = u->cap = 0;
+		return MHD_YES;
+	}
+	if (u->len + size > u->cap)
+	{
+		size_t		cap = u->cap ? u->cap : 64 * 1024;
+		char	   *nb;
+
+		while (cap < u->len + size)
+			cap *= 2;
+		if (cap > cfg.max_file_bytes)
+			cap = cfg.max_file_bytes;
+		if (!(nb = realloc(u->buf, cap)))
+			return MHD_NO;
+		u->buf = nb;
+		u->cap = cap;
+	}
+	memcpy(u->buf + u->len, data, size);
+	u->len += size;
+	return MHD_YES;
+}
+
+bool
+upload_begin(struct request *req, struct reply *out)
+{
+	const char *ct = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	const char *cl = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *why;
+	struct upload *u;
+	unsigned long long length = 0;
+
+	if ((why = upload_check_content_type(ct)))
+	{
+		reply_problem(out, 400, req->request_id, "%s", why);
+		return false;
+	}
+	if (cl)
+	{
+		char	   *end;
+
+		errno = 0;
+		length = strtoull(cl, &end, 10);
+		if (errno || end == cl || *end)
+			length = ULLONG_MAX;
+		if (length > cfg.max_file_bytes + UPLOAD_ENVELOPE_BYTES)
+		{
+			reply_problem(out, 400, req->request_id,
+						  "file is too large: the request has %s bytes; the limit is %d MB (%zu bytes) per file",
+						  cl, cfg.max_file_size_mb, cfg.max_file_bytes);
+			snprintf(req->note, sizeof(req->note), "Content-Length %.40s over the limit", cl);
+			return false;
+		}
+	}
+	if (!slot_take(SLOT_WAIT_MS < cfg.upload_timeout * 1000 ? SLOT_WAIT_MS : cfg.upload_timeout * 1000))
+	{
+		metrics_upload_refused();
+		reply_problem(out, 503, req->request_id,
+					  "too many uploads in progress (%d); retry shortly", cfg.max_uploads);
+		out->retry_after = 1;
+		snprintf(req->note, sizeof(req->note), "MAX_CONCURRENT_UPLOADS reached");
+		return false;
+	}
+	if (!(u = calloc(1, sizeof(*u))))
+	{
+		slot_give();
+		reply_problem(out, 500, req->request_id, "out of memory");
+		return false;
+	}
+	u->have_slot = true;
+	metrics_uploads_add(1);
+	req->upload = u;
+	u->deadline = req->started + cfg.upload_timeout;
+	if (!(u->pp = MHD_create_post_processor(req->conn, PP_BUFFER, on_part, req)))
+	{
+		reply_problem(out, 400, req->request_id, "malformed multipart/form-data Content-Type");
+		upload_free(req);
+		return false;
+	}
+	/* one allocation when the size is announced (bounded by the limit) */
+	if (length > 0)
+	{
+		size_t		want = length < cfg.max_file_bytes ? (size_t) length : cfg.max_file_bytes;
+
+		if ((u->buf = malloc(want)))
+			u->cap = want;
+	}
+	return true;
+}
+
+bool
+upload_feed(struct request *req, const char *data, size_t len)
+{
+	struct upload *u = req->upload;
+
+	req->body_bytes += len;
+	if (!u)
+		return true;
+	if (now_monotonic() > u->deadline)
+	{
+		req->log_status = 408;
+		snprintf(req->note, sizeof(req->note), "upload not complete after UPLOAD_TIMEOUT_SECONDS=%d; connection closed",
+				 cfg.upload_timeout);
+		return false;
+	}
+	if (req->body_bytes > cfg.max_file_bytes + UPLOAD_ENVELOPE_BYTES)
+	{
+		/* only a chunked body gets here: Content-Length was checked */
+		req->log_status = 400;
+		snprintf(req->note, sizeof(req->note), "body over the size limit; connection closed");
+		return false;
+	}
+	if (!u->pp_failed && MHD_post_process(u->pp, data, len) != MHD_YES)
+		u->pp_failed = true;
+	if (u->field_bytes > UPLOAD_ENVELOPE_BYTES)
+	{
+		req->log_status = 400;
+		snprintf(req->note, sizeof(req->note), "form fields other than file over %d bytes; connection closed",
+				 UPLOAD_ENVELOPE_BYTES);
+		return false;
+	}
+	return true;
+}
+
+bool
+upload_finish(struct request *req, struct reply *out, const char **data, size_t *len,
+			  const char **filename)
+{
+	struct upload *u = req->upload;
+	bool		clean;
+
+	if (!u)
+	{
+		reply_problem(out, 500, req->request_id, "upload state missing");
+		return false;
+	}
+	clean = MHD_destroy_post_processor(u->pp) == MHD_YES && !u->pp_failed;
+	u->pp = NULL;
+	if (u->file_parts > 1)
+		reply_problem(out, 400, req->request_id,
+					  "send exactly one file in the field \"file\"; this request has %d", u->file_parts);
+	else if (u->too_large)
+		reply_problem(out, 400, req->request_id,
+					  "file is too large: the file has more than %zu bytes; the limit is %d MB (%zu bytes)",
+					  cfg.max_file_bytes, cfg.max_file_size_mb, cfg.max_file_bytes);
+	else if (!clean)
+		reply_problem(out, 400, req->request_id, "malformed multipart/form-data body");
+	else if (u->file_parts == 0)
+		reply_problem(out, 400, req->request_id,
+					  "no file field: send the PDF in the multipart field \"file\"");
+	else if (u->no_filename)
+		reply_problem(out, 400, req->request_id,
+					  "the field \"file\" must be a file (with a filename in its Content-Disposition)");
+	else
+	{
+		*data = u->buf ? u->buf : "";
+		*len = u->len;
+		*filename = u->filename;
+		return true;
+	}
+	return false;
+}
+
+void
+upload_free(struct request *req)
+{
+	struct upload *u = req->upload;
+
+	if (!u)
+		return;
+	if (u->pp)
+		MHD_destroy_post_processor(u->pp);
+	free(u->buf);
+	if (u->have_slot)
+	{
+		slot_give();
+		metrics_uploads_add(-1);
+	}
+	free(u);
+	req->upload = NULL;
+}
