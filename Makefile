@@ -19,15 +19,16 @@ OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c) $(wildcard src/commo
 DATA        = $(wildcard sql/$(EXTENSION)--*.sql)
 
 REGRESS     = 00_setup 01_upgrade 02_validation 03_ingest 04_states 05_leases \
-              06_stats 07_roles 08_purge_file 09_apikeys
+              06_stats 07_roles 08_purge_file 09_apikeys 10_outbox 20_search
 REGRESS_OPTS = $(if $(REGRESS_OUTDIR),--outputdir=$(REGRESS_OUTDIR))
 
 PG_CONFIG  ?= pg_config
 PG_CPPFLAGS = -DINVOICEFLOW_VERSION='"$(EXTVERSION)"' -Isrc -Isrc/common \
-              $(shell pkg-config --cflags libcurl librabbitmq jansson 2>/dev/null)
+              $(shell pkg-config --cflags libcurl librabbitmq jansson libcrypto 2>/dev/null)
 PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
               -Wno-sign-compare
-SHLIB_LINK  = $(shell pkg-config --libs libcurl librabbitmq jansson 2>/dev/null)
+SHLIB_LINK  = $(shell pkg-config --libs libcurl librabbitmq jansson libcrypto 2>/dev/null) \
+              -Wl,--wrap=json_object  # see src/jansson_shim.c
 
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(wildcard $(PGXS)),)
@@ -39,6 +40,9 @@ all install installcheck:
 	@echo "PostgreSQL 15 development files are missing: run 'make run' or 'make test'," >&2
 	@echo "or 'bash test/services/install-deps.sh' to install them." >&2; exit 1
 endif
+
+# The version is compiled in (the library checks the installed SQL version).
+$(OBJS): invoiceflow.control
 
 # Sidecars: every sidecar/<name>/Makefile is built, tested and cleaned with the extension.
 SIDECARS = $(patsubst %/Makefile,%,$(wildcard sidecar/*/Makefile))
@@ -52,7 +56,7 @@ clean-sidecars:
 
 CORPUS ?= $(abspath ../shared/corpus/dev)
 eval:
-	$(MAKE) -C sidecar/processor eval CORPUS=$(CORPUS)
+	@$(MAKE) -s --no-print-directory -C sidecar/processor eval CORPUS=$(CORPUS)
 
 run:
 	@bash test/services/run-local.sh

@@ -27,6 +27,11 @@ int			invoiceflow_max_retries = 3;
 double		invoiceflow_retry_delay_seconds = 1.0;
 double		invoiceflow_retry_backoff_factor = 2.0;
 int			invoiceflow_retry_max_delay_seconds = 300;
+bool		invoiceflow_keep_files_in_database = false;
+int			invoiceflow_probe_interval_seconds = 5;
+int			invoiceflow_breaker_failures = 5;
+int			invoiceflow_breaker_cooldown_seconds = 10;
+int			invoiceflow_request_timeout_seconds = 30;
 
 #define SECRET_FLAGS (GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL)
 
@@ -100,6 +105,29 @@ invoiceflow_define_gucs(void)
 	DefineCustomIntVariable("invoiceflow.retry_max_delay_seconds",
 							"Cap of the retry delay while an error stays transient.",
 							NULL, &invoiceflow_retry_max_delay_seconds, 300, 1, 86400,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("invoiceflow.keep_files_in_database",
+							 "Keep the file bytes in PostgreSQL after they were stored in S3.",
+							 "When off (the default), the bytes are dropped from invoiceflow.ingestion_files "
+							 "once S3 holds a verified copy, and file() returns NULL; processors read S3.",
+							 &invoiceflow_keep_files_in_database, false,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("invoiceflow.probe_interval_seconds",
+							"How often the worker checks each configured dependency for health().",
+							NULL, &invoiceflow_probe_interval_seconds, 5, 1, 3600,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("invoiceflow.breaker_failures",
+							"Consecutive failures of a dependency that open its circuit breaker.",
+							NULL, &invoiceflow_breaker_failures, 5, 1, 1000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("invoiceflow.breaker_cooldown_seconds",
+							"How long an open circuit breaker waits before it probes again.",
+							NULL, &invoiceflow_breaker_cooldown_seconds, 10, 1, 3600,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("invoiceflow.request_timeout_seconds",
+							"Total time limit of one S3 request or one AMQP publish.",
+							NULL, &invoiceflow_request_timeout_seconds, 30, 1, 3600,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("invoiceflow");

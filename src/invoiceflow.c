@@ -27,9 +27,18 @@ _PG_init(void)
 
 	invoiceflow_define_gucs();
 
+	/* shared memory and the hooks every backend needs */
+	invoiceflow_shmem_init_hooks();
+	invoiceflow_xact_init();
+	invoiceflow_utility_init();
+
 	/* pg_upgrade starts the server only to move catalogs: start nothing. */
 	if (IsBinaryUpgrade)
 		return;
+
+	/* the launcher (in no database) starts the per-database delivery workers */
+	if (invoiceflow_workers > 0)
+		invoiceflow_register_launcher();
 }
 
 PG_FUNCTION_INFO_V1(invoiceflow_library_version);

@@ -32,6 +32,86 @@ extern double invoiceflow_retry_delay_seconds;
 extern double invoiceflow_retry_backoff_factor;
 extern int	invoiceflow_retry_max_delay_seconds;
 
+extern bool invoiceflow_keep_files_in_database;
+extern int	invoiceflow_probe_interval_seconds;
+extern int	invoiceflow_breaker_failures;
+extern int	invoiceflow_breaker_cooldown_seconds;
+extern int	invoiceflow_request_timeout_seconds;
+
 extern void invoiceflow_define_gucs(void);
+
+/* ---------------------------------------------------------------------------
+ * Shared memory (shmem.c): worker slots, the commit wake-up, circuit breakers.
+ * ------------------------------------------------------------------------- */
+#include "datatype/timestamp.h"
+#include "port/atomics.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+
+#define IF_MAX_WORKERS 32
+
+typedef enum IfDep
+{
+	IF_DEP_S3 = 0,
+	IF_DEP_RABBITMQ,
+	IF_DEP_COUNT
+} IfDep;
+
+typedef enum IfBreakerState
+{
+	IF_BREAKER_CLOSED = 0,		/* calls go through */
+	IF_BREAKER_OPEN,			/* no calls until open_until */
+	IF_BREAKER_HALF_OPEN		/* cool-down over: one probe decides */
+} IfBreakerState;
+
+typedef struct IfBreaker
+{
+	IfBreakerState state;
+	int			consecutive_failures;
+	TimestampTz open_until;
+	TimestampTz last_check;		/* last outcome of a call or probe */
+	TimestampTz last_ok_at;
+	bool		last_ok;
+	bool		checked;		/* an outcome since the worker started */
+	char		last_error[256];	/* never holds credentials */
+} IfBreaker;
+
+typedef struct IfWorkerSlot
+{
+	pid_t		pid;
+	Latch	   *latch;
+	Oid			dboid;
+	TimestampTz started_at;
+} IfWorkerSlot;
+
+typedef struct IfShared
+{
+	LWLock	   *lock;
+	pg_atomic_uint64 wake_gen;	/* bumped by each commit that wrote work */
+	pid_t		launcher_pid;
+	Latch	   *launcher_latch;
+	Oid			paused_dboid;	/* DROP/RENAME DATABASE in progress */
+	TimestampTz paused_until;
+	IfWorkerSlot slots[IF_MAX_WORKERS];
+	IfBreaker	breakers[IF_DEP_COUNT];
+} IfShared;
+
+extern IfShared *if_shared;
+
+extern void invoiceflow_shmem_init_hooks(void);
+extern void invoiceflow_xact_init(void);
+extern void invoiceflow_utility_init(void);
+extern void invoiceflow_wake_workers(void);
+extern void invoiceflow_request_wake(void);
+extern const char *if_dep_name(IfDep dep);
+
+/* breaker outcome bookkeeping (any process) */
+extern void if_breaker_success(IfDep dep);
+extern void if_breaker_failure(IfDep dep, const char *error, bool transient);
+extern IfBreakerState if_breaker_poll(IfDep dep, TimestampTz now, TimestampTz *open_until);
+extern void if_breaker_reset(IfDep dep);
+
+/* workers (launcher.c, worker.c) */
+extern void invoiceflow_register_launcher(void);
 
 #endif							/* INVOICEFLOW_H */

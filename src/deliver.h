@@ -1,0 +1,54 @@
+/*
+ * deliver.h: the worker's view of S3 and RabbitMQ (worker_s3.c, worker_amqp.c),
+ * thin adapters over the shared clients in src/common/ that take their
+ * configuration from the GUCs, keep one connection per worker, abort on
+ * shutdown, and sort every error into transient or permanent.
+ */
+#ifndef INVOICEFLOW_DELIVER_H
+#define INVOICEFLOW_DELIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum IfOutcome
+{
+	IF_OK = 0,
+	IF_TRANSIENT,				/* timeout, refused, 5xx, broker down: retry */
+	IF_PERMANENT				/* 403, bucket missing, bad signature, access refused */
+} IfOutcome;
+
+typedef struct IfResult
+{
+	IfOutcome	outcome;
+	char		error[512];		/* readable, never holds credentials */
+} IfResult;
+
+/* S3 (worker_s3.c) */
+extern bool if_s3_configured(void);
+extern void if_s3_reset(void);	/* configuration changed: drop the client */
+extern IfResult if_s3_put(const char *key, const unsigned char *data, size_t len,
+						  const char *request_id, const char *filename, const char *sha256_hex,
+						  const char *md5_hex);
+extern IfResult if_s3_delete(const char *key);
+extern IfResult if_s3_probe(void);	/* HEAD bucket */
+
+/* RabbitMQ (worker_amqp.c) */
+extern bool if_amqp_configured(void);
+extern void if_amqp_reset(void);
+extern IfResult if_amqp_publish(const char *routing_key, const char *message_id,
+								const char *body, size_t len);
+extern IfResult if_amqp_probe(void);
+
+/*
+ * The JSON body of an event (malloc'd: free() it) and its message id, from the
+ * shared builder (worker_event.c); NULL with a reason in err.
+ */
+extern char *if_event_body(const char *event, const char *request_id, const char *filename,
+						   long long size_bytes, const char *sha256, const char *s3_bucket,
+						   const char *s3_key, const char *created_at, int attempt,
+						   char *message_id, size_t message_id_len, char *err, size_t errlen);
+
+/* shared by both: true when the worker must stop (libcurl abort callback) */
+extern bool if_should_abort(void);
+
+#endif

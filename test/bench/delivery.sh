@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Benchmark (issue 3): delivery by the background workers, one command:
+#   bash test/bench/delivery.sh        (FILES=1000 LATENCY_SAMPLES=200 WORKERS="1 2 4")
+#
+#  - raw rates of the same servers on this machine: S3 PUTs of a 50 KB file with
+#    curl (SigV4, through the verifying proxy, sequential and 4 in parallel), and a
+#    plain confirmed-publish loop of persistent messages to the broker;
+#  - files/s delivered (S3 PUT + confirmed publish of invoice.uploaded) for FILES
+#    50 KB PDFs with 1, 2 and 4 workers: FILES are ingested in one transaction and
+#    the clock runs from its commit until the outbox is drained;
+#  - latency from the commit of one ingest() to its message arriving at a
+#    consumer of invoiceflow.process (p50, p99), one ingest every ~30 ms (a load
+#    below capacity, so that the figure is latency, not queueing).
+# Starts its own S3 server, RabbitMQ node and PostgreSQL clusters; prints
+# figures, asserts nothing.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+FILES=${FILES:-1000}; SAMPLES=${LATENCY_SAMPLES:-200}; WORKER_COUNTS=${WORKERS:-"1 2 4"}
+SVC=$(mktemp -d /tmp/invoiceflow-bench-svc.XXXXXX); chmod 755 "$SVC"
+[ "$(id -u)" -eq 0 ] && chown postgres: "$SVC"
+cleanup() {
+  bash "$BENCH_ROOT/test/services/s3.sh" stop "$SVC/s3" >/dev/null 2>&1 || true
+  bash "$BENCH_ROOT/test/services/rabbitmq.sh" stop "$SVC/rabbitmq" >/dev/null 2>&1 || true
+  [ -n "${BENCH_DIR:-}" ] && bench_cluster_stop
+  rm -rf "$SVC"
+}
+trap cleanup EXIT
+make -s -C "$BENCH_ROOT/test/tools"
+bash "$BENCH_ROOT/test/services/s3.sh" start "$SVC/s3" >/dev/null
+bash "$BENCH_ROOT/test/services/rabbitmq.sh" start "$SVC/rabbitmq" >/dev/null
+set -a; . "$SVC/s3/env"; . "$SVC/rabbitmq/env"; set +a
+DRAIN="$BENCH_ROOT/test/tools/amqp_drain"
+now() { date +%s.%N; }
+rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a) }'; }
+
+# --- raw S3: curl PUTs of a 50 KB file --------------------------------------------
+head -c 51200 /dev/urandom > "$SVC/file.pdf"
+N=400
+# one curl process per client with many uploads (-K config): one reused connection,
+# as the worker has; 1 client, then 4 in parallel
+sha=$(sha256sum "$SVC/file.pdf" | cut -d' ' -f1)
+curl_cfg() {  # curl_cfg PREFIX COUNT
+  for i in $(seq 1 "$2"); do
+    printf 'upload-file = "%s"\nurl = "%s/%s/raw-bench/%s-%d.pdf"\noutput = "/dev/null"\n' \
+      "$SVC/file.pdf" "$S3_ENDPOINT_URL" "$S3_BUCKET" "$1" "$i"
+  done
+}
+put_many() {  # put_many PREFIX COUNT
+  curl_cfg "$1" "$2" | curl -sf --aws-sigv4 "aws:amz:$AWS_REGION:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+    -H "x-amz-content-sha256: $sha" -H 'Content-Type: application/pdf' -K -
+}
+t0=$(now); put_many s $N; t1=$(now)
+s3_seq=$(rate $N "$t0" "$t1")
+t0=$(now); for c in 1 2 3 4; do put_many "p$c" $((N / 4)) & done; wait; t1=$(now)
+s3_par=$(rate $N "$t0" "$t1")
+echo "raw S3 (curl, 50 KB, SigV4 proxy + s3rver, connection reused): $s3_seq PUT/s from 1 client, $s3_par PUT/s from 4"
+
+# --- raw broker: confirmed persistent publishes to the durable queue --------------
+mq_raw=$("$BENCH_ROOT/test/tools/amqp_publish_bench" "$RABBITMQ_URL" 3000 300 invoice.uploaded)
+"$RABBITMQ_CTL" purge_queue invoiceflow.process >/dev/null
+echo "raw RabbitMQ (confirmed persistent publish, 300 B, one at a time): $mq_raw msg/s"
+
+# --- the workers --------------------------------------------------------------------
+conf_for() {  # conf_for WORKERS
+  cat <<CONF
+invoiceflow.workers = $1
+invoiceflow.s3_endpoint = '$S3_ENDPOINT_URL'
+invoiceflow.s3_bucket = '$S3_BUCKET'
+invoiceflow.s3_region = '$AWS_REGION'
+invoiceflow.s3_access_key_id = '$AWS_ACCESS_KEY_ID'
+invoiceflow.s3_secret_access_key = '$AWS_SECRET_ACCESS_KEY'
+invoiceflow.rabbitmq_url = '$RABBITMQ_URL'
+invoiceflow.dedup = off
+CONF
+}
+setup_sql="
+CREATE EXTENSION invoiceflow;
+CREATE FUNCTION bench_pdf(tag text) RETURNS bytea LANGUAGE sql AS \$\$
+  SELECT h || convert_to(E'xref\n0 1\n0000000000 65535 f \ntrailer\n<< /Size 1 >>\nstartxref\n' || octet_length(h) || E'\n%%EOF\n', 'UTF8')
+  FROM (SELECT convert_to(E'%PDF-1.4\n% ' || tag || E'\n', 'UTF8')
+          || decode(string_agg(md5(tag || g::text), ''), 'hex') AS h FROM generate_series(1, 3190) g) s \$\$;"
+declare -A fps
+for w in $WORKER_COUNTS; do
+  BENCH_EXTRA_CONF="$(conf_for "$w")" bench_cluster_start "delivery$w"
+  trap cleanup EXIT   # bench_cluster_start set its own; ours stops the cluster too
+  bpsql -c "$setup_sql" >/dev/null
+  until [ "$(bpsql -tAc "SELECT invoiceflow.health()->>'service'")" = healthy ]; do sleep 0.2; done
+  size=$(bpsql -tAc "SELECT octet_length(bench_pdf('x'))")
+  bpsql -c "CREATE TABLE prepared AS SELECT g, bench_pdf('w$w-' || g) AS b FROM generate_series(1, $FILES) g" >/dev/null
+  t0=$(bpsql -tAc "BEGIN; SELECT count(*) FROM prepared, LATERAL invoiceflow.ingest('bench-' || g || '.pdf', b) x;
+                   COMMIT; SELECT extract(epoch FROM clock_timestamp());" | tail -n 1)
+  until [ "$(bpsql -tAc "SELECT count(*) FROM invoiceflow.outbox WHERE state <> 'done'")" = 0 ]; do sleep 0.05; done
+  t1=$(bpsql -tAc "SELECT extract(epoch FROM max(done_at)) FROM invoiceflow.outbox")
+  fps[$w]=$(rate "$FILES" "$t0" "$t1")
+  echo "workers=$w: $FILES files of $size bytes delivered (S3 PUT + confirmed publish) at ${fps[$w]} files/s"
+  "$RABBITMQ_CTL" purge_queue invoiceflow.process >/dev/null
+
+  if [ "$w" = "$(echo $WORKER_COUNTS | awk '{print $1}')" ]; then
+    # latency: a consumer records arrival times while ingests commit one by one
+    "$DRAIN" "$RABBITMQ_URL" invoiceflow.process 5000 > "$SVC/recv.jsonl" &
+    drain_pid=$!
+    sleep 1
+    for i in $(seq 1 "$SAMPLES"); do
+      echo "SELECT request_id FROM invoiceflow.ingest('lat-$i.pdf', bench_pdf('lat-$w-$i'));"
+      echo "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;"
+      echo "SELECT pg_sleep(0.03) \\g /dev/null"   # 30 files/s: below capacity, latency not queueing
+    done > "$SVC/lat.sql"
+    bpsql -tA -f "$SVC/lat.sql" | paste - - -d' ' > "$SVC/sent.txt"
+    wait "$drain_pid"
+    lat=$(perl -ne 'print "$1 $2\n" if /"message_id":"([0-9a-f-]{36}):invoice.uploaded:1".*"recv_us":(\d+)/' "$SVC/recv.jsonl" \
+      | sort > "$SVC/recv.txt"; sort "$SVC/sent.txt" | join - "$SVC/recv.txt" \
+      | awk '{ print ($3 - $2) / 1000.0 }' | sort -n \
+      | awk '{ a[NR] = $1 } END { if (NR == 0) { print "no samples"; exit }
+               p50 = a[int((NR - 1) * 0.50) + 1]; p99 = a[int((NR - 1) * 0.99) + 1];
+               printf "%d samples: p50 %.1f ms, p99 %.1f ms", NR, p50, p99 }')
+    echo "workers=$w: ingest() commit -> message in the queue: $lat"
+  fi
+  bench_cluster_stop; BENCH_DIR=
+done
+
+echo
+echo "summary: raw S3 $s3_seq PUT/s (4 parallel: $s3_par), raw broker $mq_raw confirmed msg/s;"
+for w in $WORKER_COUNTS; do echo "  workers=$w: ${fps[$w]} files/s delivered"; done
