@@ -43,6 +43,7 @@ WITH calls(call, q) AS (VALUES
   ('status', format('SELECT invoiceflow.status(%L)', :'rid')),
   ('stats', 'SELECT invoiceflow.stats()'),
   ('health', 'SELECT invoiceflow.health()'),
+  ('search', 'SELECT invoiceflow.search()'),
   ('ingest', $q$SELECT invoiceflow.ingest('r.pdf', test_pdf('r' || random()))$q$),
   ('claim_next', $q$SELECT invoiceflow.claim_next('w', 1)$q$),
   ('claim', format($q$SELECT invoiceflow.claim(%L, 'w')$q$, gen_random_uuid())),

@@ -9,7 +9,6 @@ set -euo pipefail
 ROWS=${ROWS:-1000000}; RUNS=${RUNS:-200}
 bench_cluster_start search
 bpsql -c "CREATE EXTENSION invoiceflow"
-[ -n "${SEARCH_DRAFT:-}" ] && bpsql -f "$SEARCH_DRAFT"
 echo "generating $ROWS invoices ..."
 start=$(date +%s)
 as_postgres cat "$BENCH_ROOT/test/bench/search_data.sql" | bpsql -v rows="$ROWS"
