@@ -132,31 +132,34 @@ CREATE TRIGGER ingestions_search_status
 	AFTER UPDATE ON invoiceflow.ingestions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._search_docs_status();
 
--- complete() stores the extraction; this keeps search_docs in step (same transaction).
+-- complete() stores the extraction; this keeps search_docs in step (same
+-- transaction). Statement-level, so a bulk load updates search_docs in one pass.
 CREATE FUNCTION invoiceflow._search_docs_extraction() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
-DECLARE
-	inv jsonb := NEW.invoice;
 BEGIN
 	UPDATE invoiceflow.search_docs d SET
-		invoice_number = left(inv ->> 'invoice_number', 200),
-		seller = left(inv -> 'seller' ->> 'name', 500),
-		buyer = left(inv -> 'buyer' ->> 'name', 500),
-		currency = CASE WHEN inv ->> 'currency' ~ '^[A-Z]{3}$' THEN inv ->> 'currency' END,
-		issue_date = invoiceflow._safe_date(inv ->> 'issue_date'),
-		total = invoiceflow._safe_numeric(inv -> 'totals' ->> 'total'),
-		needs_review = CASE WHEN jsonb_typeof(inv -> 'needs_review') = 'boolean'
-							THEN (inv ->> 'needs_review')::boolean END,
-		extracted_from = CASE WHEN inv ->> 'source' IN ('xml', 'text', 'ocr') THEN inv ->> 'source' END,
-		tsv = invoiceflow._doc_tsv(d.filename, inv, NEW.text)
-	WHERE d.id = NEW.ingestion_id;
+		invoice_number = left(n.invoice ->> 'invoice_number', 200),
+		seller = left(n.invoice -> 'seller' ->> 'name', 500),
+		buyer = left(n.invoice -> 'buyer' ->> 'name', 500),
+		currency = CASE WHEN n.invoice ->> 'currency' ~ '^[A-Z]{3}$' THEN n.invoice ->> 'currency' END,
+		issue_date = invoiceflow._safe_date(n.invoice ->> 'issue_date'),
+		total = invoiceflow._safe_numeric(n.invoice -> 'totals' ->> 'total'),
+		needs_review = CASE WHEN jsonb_typeof(n.invoice -> 'needs_review') = 'boolean'
+							THEN (n.invoice ->> 'needs_review')::boolean END,
+		extracted_from = CASE WHEN n.invoice ->> 'source' IN ('xml', 'text', 'ocr') THEN n.invoice ->> 'source' END,
+		tsv = invoiceflow._doc_tsv(d.filename, n.invoice, n.text)
+	FROM new_rows n
+	WHERE d.id = n.ingestion_id;
 	RETURN NULL;
 END
 $$;
 
-CREATE TRIGGER extractions_search
-	AFTER INSERT OR UPDATE ON invoiceflow.extractions
-	FOR EACH ROW EXECUTE FUNCTION invoiceflow._search_docs_extraction();
+CREATE TRIGGER extractions_search_insert
+	AFTER INSERT ON invoiceflow.extractions REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._search_docs_extraction();
+CREATE TRIGGER extractions_search_update
+	AFTER UPDATE ON invoiceflow.extractions REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._search_docs_extraction();
 
 CREATE FUNCTION invoiceflow._search_param(p_name text, p_value text, p_pattern text, p_expect text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE AS $$
@@ -469,7 +472,7 @@ $$;
 INSERT INTO invoiceflow.search_docs (id, status, source, filename, created_at, tsv)
 	SELECT i.id, i.status, i.source, i.filename, i.created_at, setweight(to_tsvector('simple', i.filename), 'B')
 	FROM invoiceflow.ingestions i;
-UPDATE invoiceflow.extractions SET invoice = invoice;	-- fires extractions_search for each row
+UPDATE invoiceflow.extractions SET invoice = invoice;	-- fires extractions_search_update
 
 -- Ownership and privileges of the new objects
 DO $own$

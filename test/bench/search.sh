@@ -18,6 +18,7 @@ echo "generated in $(( $(date +%s) - start )) s; $(bpsql -tAc "SELECT count(*) F
      "$(bpsql -tAc "SELECT count(*) FROM invoiceflow.search_docs WHERE tsv @@ 'maintenance'::tsquery") match 'maintenance'"
 
 tmp=$(mktemp -d); chmod 755 "$tmp"
+[ "$(id -u)" -eq 0 ] && chown postgres: "$tmp"   # pgbench writes its logs there
 measure() {  # measure LABEL SQL: p50/p95 in ms of RUNS executions, one client
   local label=$1 sql=$2
   printf '%s\n' "$sql" > "$tmp/q.sql"
