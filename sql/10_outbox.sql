@@ -28,7 +28,12 @@ SELECT dependency, state FROM invoiceflow._breakers() ORDER BY 1;
 -- the outbox's CHECKs: a publish needs an event and goes to RabbitMQ only
 SELECT try($$INSERT INTO invoiceflow.outbox (ingestion_id, sink, action, attempt) VALUES (gen_random_uuid(), 'rabbitmq', 'publish', 1)$$) AS publish_without_event;
 SELECT try($$INSERT INTO invoiceflow.outbox (ingestion_id, sink, action, event, attempt) VALUES (gen_random_uuid(), 's3', 'publish', 'invoice.uploaded', 1)$$) AS publish_to_s3;
-SELECT try($$INSERT INTO invoiceflow.outbox (ingestion_id, sink, action, attempt) VALUES (gen_random_uuid(), 'opensearch', 'put', 1)$$) AS unknown_sink;
+SELECT try($$INSERT INTO invoiceflow.outbox (ingestion_id, sink, action, attempt) VALUES (gen_random_uuid(), 'elasticsearch', 'put', 1)$$) AS unknown_sink;
+-- OpenSearch rows index or delete; only they index
+SELECT try($$INSERT INTO invoiceflow.outbox (ingestion_id, sink, action, attempt) VALUES (gen_random_uuid(), 'opensearch', 'put', 1)$$) AS opensearch_put;
+SELECT try($$INSERT INTO invoiceflow.outbox (ingestion_id, sink, action, attempt) VALUES (gen_random_uuid(), 's3', 'index', 1)$$) AS s3_index;
+-- OpenSearch off: no OpenSearch rows, and nothing to back-fill
+SELECT invoiceflow._outbox_backfill_opensearch(10) AS backfilled;
 -- _wake_at_commit() is harmless outside a worker's view
 SELECT invoiceflow._wake_at_commit();
 -- no role but the owner has rights on the outbox

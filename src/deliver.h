@@ -1,5 +1,6 @@
 /*
- * deliver.h: the worker's view of S3 and RabbitMQ (worker_s3.c, worker_amqp.c),
+ * deliver.h: the worker's view of S3, RabbitMQ and OpenSearch (worker_s3.c,
+ * worker_amqp.c, worker_opensearch.c),
  * thin adapters over the shared clients in src/common/ that take their
  * configuration from the GUCs, keep one connection per worker, abort on
  * shutdown, and sort every error into transient or permanent.
@@ -38,6 +39,29 @@ extern void if_amqp_reset(void);
 extern IfResult if_amqp_publish(const char *routing_key, const char *message_id,
 								const char *body, size_t len);
 extern IfResult if_amqp_probe(void);
+
+/*
+ * OpenSearch (worker_opensearch.c, free of PostgreSQL headers: jansson). The
+ * configuration is passed in; the client (one reused connection) is kept while
+ * the URL stays the same. One call sends a batch through POST /invoices/_bulk,
+ * creating the index with its explicit mapping first when this client has not
+ * seen it yet, and gives each item its own outcome (a delete of a missing
+ * document succeeds). The returned result is the request's: IF_OK when
+ * OpenSearch answered (items may still have failed one by one).
+ */
+#define IF_OS_INDEX "invoices"
+
+typedef struct IfOsItem
+{
+	bool		is_delete;
+	const char *id;				/* the ingestion id: the document id */
+	const char *doc_json;		/* index: the document, a JSON object */
+	IfResult	result;
+} IfOsItem;
+
+extern void if_os_reset(void);
+extern IfResult if_os_bulk(const char *url, long timeout_ms, IfOsItem *items, int n);
+extern IfResult if_os_probe(const char *url);	/* GET /_cluster/health */
 
 /*
  * The JSON body of an event (malloc'd: free() it) and its message id, from the

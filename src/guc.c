@@ -126,7 +126,7 @@ invoiceflow_define_gucs(void)
 							NULL, &invoiceflow_breaker_cooldown_seconds, 10, 1, 3600,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("invoiceflow.request_timeout_seconds",
-							"Total time limit of one S3 request or one AMQP publish.",
+							"Total time limit of one S3 request, AMQP publish or OpenSearch bulk request.",
 							NULL, &invoiceflow_request_timeout_seconds, 30, 1, 3600,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 

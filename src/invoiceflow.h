@@ -54,6 +54,7 @@ typedef enum IfDep
 {
 	IF_DEP_S3 = 0,
 	IF_DEP_RABBITMQ,
+	IF_DEP_OPENSEARCH,
 	IF_DEP_COUNT
 } IfDep;
 

@@ -45,7 +45,7 @@ static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static bool wake_at_commit = false;
 static bool paused_by_me = false;
 
-static const char *const dep_names[IF_DEP_COUNT] = {"s3", "rabbitmq"};
+static const char *const dep_names[IF_DEP_COUNT] = {"s3", "rabbitmq", "opensearch"};
 
 const char *
 if_dep_name(IfDep dep)
@@ -292,15 +292,15 @@ PG_FUNCTION_INFO_V1(invoiceflow_health);
 /*
  * invoiceflow.health(): {"service", "dependencies": {database, s3, rabbitmq,
  * opensearch}}. The database answers (this is it); S3 and RabbitMQ come from
- * the circuit breakers, which the workers keep fresh with probes. OpenSearch
- * has no worker yet: configured means unhealthy, as in 0.1.
+ * the circuit breakers, which the workers keep fresh with probes (OpenSearch:
+ * GET /_cluster/health).
  */
 Datum
 invoiceflow_health(PG_FUNCTION_ARGS)
 {
 	const char *s3 = dep_health(IF_DEP_S3, is_set(invoiceflow_s3_bucket));
 	const char *mq = dep_health(IF_DEP_RABBITMQ, is_set(invoiceflow_rabbitmq_url));
-	const char *os = is_set(invoiceflow_opensearch_url) ? "unhealthy" : "disabled";
+	const char *os = dep_health(IF_DEP_OPENSEARCH, is_set(invoiceflow_opensearch_url));
 	bool		degraded = strcmp(s3, "unhealthy") == 0 || strcmp(mq, "unhealthy") == 0 ||
 		strcmp(os, "unhealthy") == 0;
 	char	   *json;

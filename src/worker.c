@@ -6,10 +6,11 @@
  *   1. claim a batch of due outbox rows (UPDATE ... claimed_by, FOR UPDATE SKIP
  *      LOCKED) for sinks whose circuit breaker is closed, and commit;
  *   2. deliver each item with no transaction open (S3 PUT/DELETE, confirmed
- *      AMQP publish);
+ *      AMQP publish; OpenSearch items of the batch together in one _bulk);
  *   3. record each outcome in one short transaction, each item in its own
  *      subtransaction: done, retry later (backoff with jitter), or a permanent
- *      error that fails the ingestion.
+ *      error that fails the ingestion (never for OpenSearch: search indexing
+ *      does not change an ingestion's status, only its delivery record).
  * When nothing is due it sleeps on its latch until the next retry deadline or
  * probe, and is woken at once by any commit that wrote outbox rows (shmem.c).
  * Worker 0 also probes the dependencies for health(), back-fills the outbox for
@@ -224,7 +225,8 @@ backfill(void)
 
 		CHECK_FOR_INTERRUPTS();
 		tx_begin("back-filling the outbox for newly configured sinks");
-		if (SPI_execute("SELECT invoiceflow._outbox_backfill(1000)", false, 1) == SPI_OK_SELECT &&
+		if (SPI_execute("SELECT invoiceflow._outbox_backfill(1000)"
+						" + invoiceflow._outbox_backfill_opensearch(1000)", false, 1) == SPI_OK_SELECT &&
 			SPI_processed == 1)
 		{
 			bool		isnull;
@@ -243,9 +245,31 @@ backfill(void)
 }
 
 static bool
+os_configured(void)
+{
+	return invoiceflow_opensearch_url != NULL && invoiceflow_opensearch_url[0] != '\0';
+}
+
+static bool
 dep_configured(IfDep dep)
 {
-	return dep == IF_DEP_S3 ? if_s3_configured() : if_amqp_configured();
+	switch (dep)
+	{
+		case IF_DEP_S3:
+			return if_s3_configured();
+		case IF_DEP_RABBITMQ:
+			return if_amqp_configured();
+		case IF_DEP_OPENSEARCH:
+			return os_configured();
+		default:
+			return false;
+	}
+}
+
+static const char *
+dep_title(IfDep dep)
+{
+	return dep == IF_DEP_S3 ? "S3" : dep == IF_DEP_RABBITMQ ? "RabbitMQ" : "OpenSearch";
 }
 
 /* probes each configured dependency when due; returns when the next is due */
@@ -275,8 +299,11 @@ probe_dependencies(TimestampTz *next_probe)
 			next = Min(next, next_probe[d]);
 			continue;
 		}
-		pgstat_report_activity(STATE_RUNNING, d == IF_DEP_S3 ? "probing S3 (HEAD bucket)" : "probing RabbitMQ");
-		r = (d == IF_DEP_S3) ? if_s3_probe() : if_amqp_probe();
+		pgstat_report_activity(STATE_RUNNING, d == IF_DEP_S3 ? "probing S3 (HEAD bucket)" :
+							   d == IF_DEP_RABBITMQ ? "probing RabbitMQ" :
+							   "probing OpenSearch (GET /_cluster/health)");
+		r = (d == IF_DEP_S3) ? if_s3_probe() :
+			(d == IF_DEP_RABBITMQ) ? if_amqp_probe() : if_os_probe(invoiceflow_opensearch_url);
 		CHECK_FOR_INTERRUPTS();
 		if (r.outcome == IF_OK)
 			if_breaker_success((IfDep) d);
@@ -362,7 +389,8 @@ claim_batch(bool allowed[IF_DEP_COUNT], OutboxItem **items_out)
 		it->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 		it->ingestion_id = copy_text(tup, desc, 2);
 		sink = SPI_getvalue(tup, desc, 3);
-		it->dep = strcmp(sink, "s3") == 0 ? IF_DEP_S3 : IF_DEP_RABBITMQ;
+		it->dep = strcmp(sink, "s3") == 0 ? IF_DEP_S3 :
+			strcmp(sink, "opensearch") == 0 ? IF_DEP_OPENSEARCH : IF_DEP_RABBITMQ;
 		it->action = copy_text(tup, desc, 4);
 		it->event = copy_text(tup, desc, 5);
 		it->attempt = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
@@ -471,6 +499,99 @@ deliver(OutboxItem *it)
 	}
 }
 
+/*
+ * The OpenSearch items of a batch, together: their documents are read in one
+ * short transaction (built from search_docs and the extraction as they are
+ * now), then sent in one _bulk with no transaction open; each item gets its
+ * own outcome, so only the failed ones are tried again. The breaker counts
+ * the request once: a transient failure of the request or of any item is one
+ * failure, an answer with every item accepted (or refused for good) a success.
+ */
+static void
+deliver_opensearch(OutboxItem *items, int n)
+{
+	IfOsItem   *os = MemoryContextAllocZero(loop_ctx, sizeof(IfOsItem) * Max(n, 1));
+	int		   *pos = MemoryContextAlloc(loop_ctx, sizeof(int) * Max(n, 1));
+	int			m = 0;
+	int			i;
+	TimestampTz open_until;
+	IfResult	req;
+	bool		any_transient = false;
+	const char *transient_error = NULL;
+	char		activity[100];
+
+	for (i = 0; i < n; i++)
+	{
+		OutboxItem *it = &items[i];
+
+		if (it->dep != IF_DEP_OPENSEARCH)
+			continue;
+		memset(&it->result, 0, sizeof(it->result));
+		if (if_breaker_poll(IF_DEP_OPENSEARCH, GetCurrentTimestamp(), &open_until) != IF_BREAKER_CLOSED)
+		{
+			it->skipped = true;
+			continue;
+		}
+		if (!it->ingestion_exists && strcmp(it->action, "delete") != 0)
+			continue;			/* purged meanwhile: nothing to index (OK) */
+		os[m].is_delete = strcmp(it->action, "delete") == 0;
+		os[m].id = it->ingestion_id;
+		pos[m++] = i;
+	}
+	if (m == 0)
+		return;
+
+	/* the documents as they are now; one that is gone needs no indexing */
+	tx_begin("reading documents for OpenSearch");
+	for (i = 0; i < m; i++)
+	{
+		Oid			types[1] = {TEXTOID};
+		Datum		args[1];
+
+		if (os[i].is_delete)
+			continue;
+		args[0] = CStringGetTextDatum(os[i].id);
+		if (SPI_execute_with_args("SELECT invoiceflow._opensearch_doc($1::uuid)::text",
+								  1, types, args, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+			os[i].doc_json = copy_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	}
+	tx_commit();
+	{
+		int			k = 0;
+
+		for (i = 0; i < m; i++)
+		{
+			if (!os[i].is_delete && os[i].doc_json == NULL)
+				continue;		/* not COMPLETED (or purged): nothing to send, OK */
+			os[k] = os[i];
+			pos[k++] = pos[i];
+		}
+		m = k;
+	}
+	if (m == 0)
+		return;
+
+	snprintf(activity, sizeof(activity), "OpenSearch POST /%s/_bulk (%d actions)", IF_OS_INDEX, m);
+	pgstat_report_activity(STATE_RUNNING, activity);
+	req = if_os_bulk(invoiceflow_opensearch_url, (long) invoiceflow_request_timeout_seconds * 1000, os, m);
+	CHECK_FOR_INTERRUPTS();
+	for (i = 0; i < m; i++)
+	{
+		items[pos[i]].result = os[i].result;
+		if (os[i].result.outcome == IF_TRANSIENT && !any_transient)
+		{
+			any_transient = true;
+			transient_error = items[pos[i]].result.error;
+		}
+	}
+	if (req.outcome == IF_TRANSIENT || any_transient)
+		if_breaker_failure(IF_DEP_OPENSEARCH, req.outcome == IF_TRANSIENT ? req.error : transient_error, true);
+	else if (req.outcome == IF_PERMANENT)
+		if_breaker_failure(IF_DEP_OPENSEARCH, req.error, false);
+	else
+		if_breaker_success(IF_DEP_OPENSEARCH);
+}
+
 /* seconds until the next try: retry_delay * factor^n, capped, with +-20% jitter */
 static double
 retry_delay(int tries_done)
@@ -500,6 +621,9 @@ record_one(OutboxItem *it)
 	Datum		v[3];
 
 	v[0] = Int64GetDatum(it->id);
+	/* cancelled by a purge while in flight: the claim ends now, not at its expiry */
+	spi_exec("UPDATE invoiceflow.outbox SET claimed_by = NULL, claimed_until = NULL"
+			 " WHERE id = $1 AND state = 'cancelled' AND claimed_by IS NOT NULL", 1, t3, v);
 	if (it->skipped)
 		spi_exec("UPDATE invoiceflow.outbox SET claimed_by = NULL, claimed_until = NULL WHERE id = $1",
 				 1, t3, v);
@@ -517,10 +641,12 @@ record_one(OutboxItem *it)
 		}
 		if (strcmp(it->action, "delete") == 0)
 		{
-			/* the purge is complete: its delivery record goes */
+			/* the purge is complete (every sink's delete): its delivery record goes */
 			v[1] = DirectFunctionCall1(uuid_in, CStringGetDatum(it->ingestion_id));
-			spi_exec("DELETE FROM invoiceflow.outbox WHERE ingestion_id = $2 AND $1 IS NOT NULL"
-					 " AND NOT EXISTS (SELECT 1 FROM invoiceflow.ingestions WHERE id = $2)", 2, tu, v);
+			spi_exec("DELETE FROM invoiceflow.outbox WHERE ingestion_id = $2"
+					 " AND NOT EXISTS (SELECT 1 FROM invoiceflow.ingestions WHERE id = $2)"
+					 " AND NOT EXISTS (SELECT 1 FROM invoiceflow.outbox p WHERE p.ingestion_id = $2"
+					 "   AND p.id <> $1 AND p.action = 'delete' AND p.state = 'pending')", 2, tu, v);
 		}
 		/* an invoice.uploaded may have waited for this PUT */
 		if (strcmp(it->action, "put") == 0)
@@ -545,9 +671,10 @@ record_one(OutboxItem *it)
 	else
 	{
 		char	   *msg = psprintf("%s %s failed permanently: %s",
-								   it->dep == IF_DEP_S3 ? "S3" : "RabbitMQ",
+								   dep_title(it->dep),
 								   strcmp(it->action, "put") == 0 ? "upload" :
-								   strcmp(it->action, "delete") == 0 ? "delete" : "publish",
+								   strcmp(it->action, "delete") == 0 ? "delete" :
+								   strcmp(it->action, "index") == 0 ? "indexing" : "publish",
 								   it->result.error);
 
 		v[1] = CStringGetTextDatum(msg);
@@ -570,11 +697,20 @@ record_one(OutboxItem *it)
 					 " WHERE id = $3 AND status IN ('PENDING', 'PROCESSING') AND $1 IS NOT NULL",
 					 3, tf, v);
 		}
-		ereport(WARNING,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("invoiceflow delivery of %s failed permanently", it->ingestion_id),
-				 errdetail("%s", msg),
-				 errhint("Fix the configuration, then call invoiceflow.retry('%s').", it->ingestion_id)));
+		if (it->dep == IF_DEP_OPENSEARCH)
+			/* search indexing never changes the ingestion's status */
+			ereport(WARNING,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("invoiceflow could not index %s in OpenSearch", it->ingestion_id),
+					 errdetail("%s", msg),
+					 errhint("The ingestion keeps its status. Fix the index \"%s\", then reload the configuration: the document is sent again.",
+							 IF_OS_INDEX)));
+		else
+			ereport(WARNING,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("invoiceflow delivery of %s failed permanently", it->ingestion_id),
+					 errdetail("%s", msg),
+					 errhint("Fix the configuration, then call invoiceflow.retry('%s').", it->ingestion_id)));
 	}
 }
 
@@ -669,6 +805,7 @@ reload_config(TimestampTz *next_probe, bool *need_backfill)
 	/* new settings: new connections, a fresh look at each dependency */
 	if_s3_reset();
 	if_amqp_reset();
+	if_os_reset();
 	if (my_slot == 0)
 	{
 		for (d = 0; d < IF_DEP_COUNT; d++)
@@ -784,10 +921,15 @@ invoiceflow_worker_main(Datum main_arg)
 		n = claim_batch(allowed, &items);
 		if (n > 0)
 		{
+			/* OpenSearch items go together, in one _bulk */
+			deliver_opensearch(items, n);
 			for (i = 0; i < n; i++)
 			{
 				OutboxItem	   *it = &items[i];
 				TimestampTz open_until;
+
+				if (it->dep == IF_DEP_OPENSEARCH)
+					continue;
 
 				/* a breaker that opened during this batch: the rest waits, using no try */
 				if (if_breaker_poll(it->dep, GetCurrentTimestamp(), &open_until) != IF_BREAKER_CLOSED)

@@ -8,7 +8,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 ROWS=${ROWS:-1000000}; RUNS=${RUNS:-200}
 bench_cluster_start search
-bpsql -c "CREATE EXTENSION invoiceflow"
+bpsql -c "CREATE EXTENSION invoiceflow ${EXT_VERSION:+VERSION '$EXT_VERSION'}"  # EXT_VERSION pins a version
 echo "generating $ROWS invoices ..."
 start=$(date +%s)
 as_postgres cat "$BENCH_ROOT/test/bench/search_data.sql" | bpsql -v rows="$ROWS"
