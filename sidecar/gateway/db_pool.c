@@ -142,6 +142,24 @@ note_connect_failure(void)
 	pthread_mutex_unlock(&pool.lock);
 }
 
+/*
+ * What libpq would print on stderr (a server's FATAL on an idle connection at
+ * shutdown, notices) goes to the log instead, as one line.
+ */
+static void
+notice_to_log(void *arg, const char *message)
+{
+	char		msg[400];
+	size_t		n;
+
+	(void) arg;
+	snprintf(msg, sizeof(msg), "%s", message ? message : "");
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+		msg[--n] = '\0';
+	log_info("gateway.db", NULL, "database says: %s", msg);
+}
+
 static PGconn *
 connect_one(const char *request_id)
 {
@@ -164,6 +182,7 @@ connect_one(const char *request_id)
 		note_connect_failure();
 		return NULL;
 	}
+	PQsetNoticeProcessor(conn, notice_to_log, NULL);
 	__atomic_add_fetch(&pool.open, 1, __ATOMIC_RELAXED);
 	return conn;
 }
@@ -246,6 +265,14 @@ PGresult *
 db_exec(const char *request_id, const char *sql, int nparams, const char *const *values,
 		const int *lengths, const int *formats, bool retry_safe, struct db_error *err)
 {
+	return db_exec_format(request_id, sql, nparams, values, lengths, formats, 0, retry_safe, err);
+}
+
+PGresult *
+db_exec_format(const char *request_id, const char *sql, int nparams, const char *const *values,
+			   const int *lengths, const int *formats, int result_format, bool retry_safe,
+			   struct db_error *err)
+{
 	struct slot *s;
 	PGresult   *res = NULL;
 
@@ -273,7 +300,7 @@ db_exec(const char *request_id, const char *sql, int nparams, const char *const 
 				break;
 			}
 		}
-		res = PQexecParams(s->conn, sql, nparams, NULL, values, lengths, formats, 0);
+		res = PQexecParams(s->conn, sql, nparams, NULL, values, lengths, formats, result_format);
 		if (res && PQresultStatus(res) == PGRES_TUPLES_OK)
 			break;
 

@@ -31,6 +31,11 @@ PGresult   *db_exec(const char *request_id, const char *sql, int nparams,
 					const char *const *values, const int *lengths, const int *formats,
 					bool retry_safe, struct db_error *err);
 
+/* The same with the result in text (0) or binary (1) format (binary: bytea without hex). */
+PGresult   *db_exec_format(const char *request_id, const char *sql, int nparams,
+						   const char *const *values, const int *lengths, const int *formats,
+						   int result_format, bool retry_safe, struct db_error *err);
+
 /* SQLSTATE -> HTTP status (PostgREST-style); NULL or "" is a connection failure. */
 unsigned int db_sqlstate_http_status(const char *sqlstate);
 

@@ -15,4 +15,27 @@ void		handle_liveness(struct request *req, struct reply *out);
 void		handle_ready(struct request *req, struct reply *out);
 void		handle_metrics(struct request *req, struct reply *out);
 
+/* handlers_invoices.c: the query API (issue 6) */
+void		handle_invoices_search(struct request *req, struct reply *out);
+void		handle_invoice(struct request *req, struct reply *out);
+void		handle_invoice_file(struct request *req, struct reply *out);
+
+/* GET /api/v1/invoices query string -> search()'s 16 arguments (pure; unit-tested, fuzzed) */
+#define INVOICES_NPARAMS 16
+extern const char *const invoices_params[INVOICES_NPARAMS];
+struct invoices_query
+{
+	const char *values[INVOICES_NPARAMS];	/* NULL: not given (SQL NULL) */
+	bool		seen[INVOICES_NPARAMS];
+	char		limit[16];
+	char		error[400];		/* "" or why the query string is refused (400) */
+};
+void		invoices_query_init(struct invoices_query *q);
+/* false (and q->error set) on an unknown or repeated name, or a bad limit/facets */
+bool		invoices_query_add(struct invoices_query *q, const char *name, const char *value);
+/* Content-Disposition: attachment with an ASCII-safe filename="" and an RFC 8187 filename* */
+void		content_disposition(const char *filename, char *out, size_t outsz);
+bool		invoices_s3_configured(void);
+void		invoices_shutdown(void);
+
 #endif

@@ -6,6 +6,7 @@
 #include "auth.h"
 #include "config.h"
 #include "db_pool.h"
+#include "handlers.h"
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
@@ -72,6 +73,7 @@ main(void)
 			 strsignal(sig), metrics_inflight());
 	server_drain_and_stop();
 	db_pool_shutdown();
+	invoices_shutdown();
 	auth_shutdown();
 	metrics_shutdown();
 	log_info("gateway.main", NULL, "stopped");

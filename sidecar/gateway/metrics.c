@@ -6,6 +6,7 @@
  *   invoiceflow_http_request_duration_seconds{route}         histogram
  *   invoiceflow_http_requests_in_flight                      gauge
  *   invoiceflow_upload_bytes_total                           counter (file bytes received)
+ *   invoiceflow_download_bytes_total                         counter (file bytes sent by /file)
  *   invoiceflow_uploads_in_progress                          gauge
  *   invoiceflow_uploads_refused_total                        counter (concurrency cap)
  *   invoiceflow_db_pool_connections{state="in_use|open|max"} gauge
@@ -41,6 +42,7 @@ struct route_metrics
 static struct route_metrics *per_route;	/* n_routes + 1 ("unmatched") */
 static uint64_t upload_bytes;
 static uint64_t uploads_refused;
+static uint64_t download_bytes;
 static int	inflight;
 static int	uploads;
 
@@ -81,6 +83,12 @@ void
 metrics_add_upload_bytes(uint64_t n)
 {
 	__atomic_add_fetch(&upload_bytes, n, __ATOMIC_RELAXED);
+}
+
+void
+metrics_add_download_bytes(uint64_t n)
+{
+	__atomic_add_fetch(&download_bytes, n, __ATOMIC_RELAXED);
 }
 
 void
@@ -233,6 +241,10 @@ metrics_render(size_t *len)
 			"# TYPE invoiceflow_upload_bytes_total counter\n"
 			"invoiceflow_upload_bytes_total %llu\n",
 			(unsigned long long) __atomic_load_n(&upload_bytes, __ATOMIC_RELAXED));
+	bprintf(&b, "# HELP invoiceflow_download_bytes_total File bytes sent by GET /api/v1/invoices/{id}/file.\n"
+			"# TYPE invoiceflow_download_bytes_total counter\n"
+			"invoiceflow_download_bytes_total %llu\n",
+			(unsigned long long) __atomic_load_n(&download_bytes, __ATOMIC_RELAXED));
 	bprintf(&b, "# HELP invoiceflow_uploads_in_progress Uploads holding a buffer now.\n"
 			"# TYPE invoiceflow_uploads_in_progress gauge\n"
 			"invoiceflow_uploads_in_progress %d\n"

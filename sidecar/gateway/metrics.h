@@ -13,6 +13,7 @@ void		metrics_shutdown(void);
 void		metrics_observe_request(size_t route_idx, unsigned int status, double seconds);
 void		metrics_add_upload_bytes(uint64_t n);
 void		metrics_upload_refused(void);
+void		metrics_add_download_bytes(uint64_t n);
 void		metrics_inflight_add(int delta);
 int			metrics_inflight(void);
 void		metrics_uploads_add(int delta);

@@ -36,8 +36,14 @@ http_reason(unsigned int status)
 			return "Conflict";
 		case 413:
 			return "Content Too Large";
+		case 429:
+			return "Too Many Requests";
+		case 431:
+			return "Request Header Fields Too Large";
 		case 500:
 			return "Internal Server Error";
+		case 502:
+			return "Bad Gateway";
 		case 503:
 			return "Service Unavailable";
 		default:
@@ -172,4 +178,6 @@ reply_raw(struct reply *r, unsigned int status, const char *content_type,
 		r->body[len] = '\0';
 	}
 	r->body_len = r->body ? len : 0;
+	if (!r->body)
+		reply_problem(r, 500, NULL, "out of memory");
 }

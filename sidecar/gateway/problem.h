@@ -19,6 +19,7 @@ struct reply
 	char		allow[64];		/* Allow header for 405, or "" */
 	int			retry_after;	/* Retry-After seconds, or 0 */
 	bool		www_authenticate;	/* add WWW-Authenticate: Bearer */
+	char		disposition[1400];	/* Content-Disposition header, or "" */
 };
 
 /* The standard reason phrase ("Not Found"); "Unknown" for codes we never send. */

@@ -2,7 +2,7 @@
  * routes.c: the route table, and matching a request against it.
  *
  * The query API of issue 6 (GET /api/v1/invoices, /api/v1/invoices/{id},
- * /api/v1/invoices/{id}/file) is three more lines here and a handlers_invoices.c.
+ * /api/v1/invoices/{id}/file) is in handlers_invoices.c.
  */
 #include "routes.h"
 #include "handlers.h"
@@ -15,6 +15,9 @@ const struct route routes[] = {
 	{"GET", "/api/v1/ingest/status/{id}", "status", handle_status, ROUTE_AUTH},
 	{"GET", "/api/v1/ingest/stats", "stats", handle_stats, ROUTE_AUTH},
 	{"GET", "/api/v1/ingest/health", "ingest_health", handle_ingest_health, ROUTE_AUTH},
+	{"GET", "/api/v1/invoices", "invoices", handle_invoices_search, ROUTE_AUTH},
+	{"GET", "/api/v1/invoices/{id}", "invoice", handle_invoice, ROUTE_AUTH},
+	{"GET", "/api/v1/invoices/{id}/file", "invoice_file", handle_invoice_file, ROUTE_AUTH},
 	{"GET", "/health", "health", handle_liveness, 0},
 	{"GET", "/ready", "ready", handle_ready, 0},
 	{"GET", "/metrics", "metrics", handle_metrics, 0},

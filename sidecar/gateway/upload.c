@@ -51,8 +51,9 @@ struct upload
 	bool		no_filename;
 	bool		pp_failed;
 	bool		have_slot;
+	bool		name_too_long;	/* the client's file name did not fit filename[] */
 	double		deadline;
-	char		filename[256];
+	char		filename[1024];	/* ingest() refuses names over 255 bytes with its own message */
 };
 
 static pthread_mutex_t slot_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -149,14 +150,34 @@ upload_check_content_type(const char *ct)
 }
 
 /* the file's own name, without any directory a client put before it */
-static void
-keep_filename(struct upload *u, const char *filename)
+static const char *
+base_name(const char *filename)
 {
 	const char *base = filename;
 
 	for (const char *p = filename; *p; p++)
 		if (*p == '/' || *p == '\\')
 			base = p + 1;
+	return base;
+}
+
+/* is filename (as the client sent it) the one kept in u? */
+static bool
+same_filename(const struct upload *u, const char *filename)
+{
+	if (!filename)
+		return u->no_filename;
+	return !u->no_filename &&
+		strncmp(u->filename, base_name(filename), sizeof(u->filename) - 1) == 0;
+}
+
+static void
+keep_filename(struct upload *u, const char *filename)
+{
+	const char *base = base_name(filename);
+
+	if (strlen(base) >= sizeof(u->filename))
+		u->name_too_long = true;
 	snprintf(u->filename, sizeof(u->filename), "%s", base);
 }
 
@@ -181,9 +202,7 @@ on_part(void *cls, enum MHD_ValueKind kind, const char *key, const char *filenam
 	 * data before the first bytes of a part, so offset 0 after an empty call of
 	 * the same name is still the same part.
 	 */
-	if (off == 0 && (u->file_parts == 0 || u->file_bytes > 0 ||
-					 strcmp(u->filename, filename ? filename : "") != 0 ||
-					 (!filename) != u->no_filename))
+	if (off == 0 && (u->file_parts == 0 || u->file_bytes > 0 || !same_filename(u, filename)))
 	{
 		u->file_parts++;
 		if (u->file_parts == 1)
@@ -318,15 +337,13 @@ upload_feed(struct request *req, const char *data, size_t len)
 		snprintf(req->note, sizeof(req->note), "body over the size limit; connection closed");
 		return false;
 	}
+	/*
+	 * Parts other than "file" are counted and dropped, never buffered: the
+	 * body bound above is all they need (a stray PDF in a field of another
+	 * name must still get its 400 "no file field" at the end).
+	 */
 	if (!u->pp_failed && MHD_post_process(u->pp, data, len) != MHD_YES)
 		u->pp_failed = true;
-	if (u->field_bytes > UPLOAD_ENVELOPE_BYTES)
-	{
-		req->log_status = 400;
-		snprintf(req->note, sizeof(req->note), "form fields other than file over %d bytes; connection closed",
-				 UPLOAD_ENVELOPE_BYTES);
-		return false;
-	}
 	return true;
 }
 
@@ -359,6 +376,9 @@ upload_finish(struct request *req, struct reply *out, const char **data, size_t 
 	else if (u->no_filename)
 		reply_problem(out, 400, req->request_id,
 					  "the field \"file\" must be a file (with a filename in its Content-Disposition)");
+	else if (u->name_too_long)
+		reply_problem(out, 400, req->request_id,
+					  "filename is too long: at most 255 bytes");
 	else
 	{
 		*data = u->buf ? u->buf : "";

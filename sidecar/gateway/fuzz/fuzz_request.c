@@ -11,10 +11,15 @@
  *  - auth_parse_bearer: the token lies inside the header and is token68
  *  - upload_check_content_type: never crashes
  *  - problem_body: always valid JSON, and "detail" survives the round trip
+ *  - invoices_query_add (the free text read as a query string a=b&c=d):
+ *    accepts only known names once each, limit 1..100, facets true|false
+ *  - content_disposition (the free text as a file name): printable ASCII,
+ *    one quoted string, no header injection
  */
 #include "auth.h"
 #include "config.h"
 #include "db_pool.h"
+#include "handlers.h"
 #include "problem.h"
 #include "request_id.h"
 #include "routes.h"
@@ -22,13 +27,26 @@
 
 #include <ctype.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define CHECK(c) do { if (!(c)) abort(); } while (0)
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* true when s is valid UTF-8 (jansson refuses anything else) */
+static bool
+json_t_check_utf8_free(const char *s)
+{
+	json_t	   *j = json_string(s);
+	bool		ok = j != NULL;
+
+	json_decref(j);
+	return ok;
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -152,6 +170,54 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		json_decref(check);
 		json_decref(doc);
 		free(body);
+	}
+	/* GET /api/v1/invoices query string */
+	{
+		struct invoices_query q;
+		char	   *qs = strdup(fields[6]);
+		char	   *save = NULL;
+		bool		ok = true;
+
+		CHECK(qs != NULL);
+		invoices_query_init(&q);
+		for (char *pair = strtok_r(qs, "&", &save); pair && ok; pair = strtok_r(NULL, "&", &save))
+		{
+			char	   *eq = strchr(pair, '=');
+
+			if (eq)
+				*eq = '\0';
+			ok = invoices_query_add(&q, pair, eq ? eq + 1 : NULL);
+			CHECK(ok == (q.error[0] == '\0'));
+		}
+		if (ok)
+		{
+			if (q.values[13])
+			{
+				long		n = strtol(q.values[13], NULL, 10);
+
+				CHECK(n >= 1 && n <= 100);
+			}
+			if (q.values[15])
+				CHECK(!strcmp(q.values[15], "true") || !strcmp(q.values[15], "false"));
+		}
+		CHECK(json_t_check_utf8_free(q.error));
+		free(qs);
+	}
+
+	/* Content-Disposition from a stored file name */
+	{
+		char		cd[1400];
+		const char *open_q,
+				   *close_q;
+
+		content_disposition(fields[6], cd, sizeof(cd));
+		CHECK(strncmp(cd, "attachment; filename=\"", 22) == 0);
+		for (const char *c = cd; *c; c++)
+			CHECK(*c >= 0x20 && *c < 0x7f);
+		open_q = cd + 21;
+		close_q = strchr(open_q + 1, '"');
+		CHECK(close_q != NULL);
+		CHECK(strchr(close_q + 1, '"') == NULL);
 	}
 	free(buf);
 	return 0;

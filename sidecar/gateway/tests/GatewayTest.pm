@@ -189,16 +189,27 @@ use Test::More;
 
 sub url { $_[0]{url} }
 
+sub stderr_text {
+	my ($self) = @_;
+	open(my $fh, '<', $self->{err}) or return '';
+	local $/;
+	my $t = <$fh>;
+	close $fh;
+	return $t // '';
+}
+
 # stop(): SIGTERM, expect exit 0 and no sanitizer report. Returns the exit code.
 sub stop {
 	my ($self, %o) = @_;
 	return $self->{rc} if defined $self->{rc};
 	$self->{h}->signal('TERM');
 	my $ok = eval { $self->{h}->finish; 1 };
-	$self->{rc} = $self->{h}->result;
+	# full_result: the wait status (result() is undef when the exit code is 0)
+	my $st = $self->{h}->full_result(0);
+	$self->{rc} = !defined $st ? -1 : ($st & 127) ? 128 + ($st & 127) : $st >> 8;
 	unless ($o{quiet}) {
 		is($self->{rc}, 0, 'gateway exits 0 on SIGTERM');
-		my $err = do { local $/; open(my $fh, '<', $self->{err}) ? <$fh> : '' };
+		my $err = $self->stderr_text;
 		unlike($err, qr/(AddressSanitizer|LeakSanitizer|runtime error:|UndefinedBehaviorSanitizer)/,
 			'no sanitizer report in the gateway stderr') or diag($err);
 	}

@@ -6,6 +6,7 @@
 #include "auth.h"
 #include "config.h"
 #include "db_pool.h"
+#include "handlers.h"
 #include "log.h"
 #include "metrics.h"
 #include "problem.h"
@@ -223,6 +224,57 @@ test_config(void)
 }
 
 static void
+test_invoices(void)
+{
+	struct invoices_query q;
+	char		cd[1400];
+	const char *name;
+	char		param[ROUTE_PARAM_MAX + 1];
+
+	T(find("GET", "/api/v1/invoices", &name, NULL, NULL) == ROUTE_FOUND && !strcmp(name, "invoices"), "invoices route");
+	T(find("GET", "/api/v1/invoices/abc", &name, param, NULL) == ROUTE_FOUND && !strcmp(name, "invoice") &&
+	  !strcmp(param, "abc"), "invoice route");
+	T(find("GET", "/api/v1/invoices/abc/file", &name, param, NULL) == ROUTE_FOUND && !strcmp(name, "invoice_file") &&
+	  !strcmp(param, "abc"), "invoice file route");
+	T(find("POST", "/api/v1/invoices", NULL, NULL, NULL) == ROUTE_METHOD_NOT_ALLOWED, "POST invoices 405");
+
+	invoices_query_init(&q);
+	T(invoices_query_add(&q, "q", "RE-2024/0815") && !strcmp(q.values[0], "RE-2024/0815"), "q kept");
+	T(invoices_query_add(&q, "limit", "25") && !strcmp(q.values[13], "25"), "limit kept");
+	T(invoices_query_add(&q, "facets", "true") && !strcmp(q.values[15], "true"), "facets true");
+	T(invoices_query_add(&q, "status", "") && q.values[1] == NULL, "empty value is absent");
+	T(invoices_query_add(&q, "cursor", NULL) && q.values[14] == NULL, "no '=' is absent");
+	T(q.values[2] == NULL && !q.error[0], "others NULL");
+	T(!invoices_query_add(&q, "q", "again") && strstr(q.error, "more than once"), "repeated refused");
+	invoices_query_init(&q);
+	T(!invoices_query_add(&q, "colour", "red") && strstr(q.error, "unknown query parameter \"colour\""), "unknown refused");
+	invoices_query_init(&q);
+	T(!invoices_query_add(&q, "limit", "0") && strstr(q.error, "limit"), "limit 0");
+	invoices_query_init(&q);
+	T(!invoices_query_add(&q, "limit", "101"), "limit 101");
+	invoices_query_init(&q);
+	T(!invoices_query_add(&q, "limit", "-5"), "limit negative");
+	invoices_query_init(&q);
+	T(!invoices_query_add(&q, "limit", "1e2"), "limit 1e2");
+	invoices_query_init(&q);
+	T(invoices_query_add(&q, "limit", "100") && !strcmp(q.values[13], "100"), "limit 100");
+	invoices_query_init(&q);
+	T(!invoices_query_add(&q, "facets", "yes") && strstr(q.error, "facets"), "facets yes refused");
+	invoices_query_init(&q);
+	T(!invoices_query_add(&q, "\xff\xfe", "x") && !strstr(q.error, "\xff"), "unknown name sanitised");
+
+	content_disposition("invoice.pdf", cd, sizeof(cd));
+	T(!strcmp(cd, "attachment; filename=\"invoice.pdf\"; filename*=UTF-8''invoice.pdf"), "plain name");
+	content_disposition("a\"b\\c;d%e\r\n.pdf", cd, sizeof(cd));
+	T(!strcmp(cd, "attachment; filename=\"a_b_c_d_e__.pdf\"; filename*=UTF-8''a%22b%5Cc%3Bd%25e%0D%0A.pdf"),
+	  "quotes, backslash, ;, %, CRLF made safe");
+	content_disposition("M\xc3\xa4rz.pdf", cd, sizeof(cd));
+	T(!strcmp(cd, "attachment; filename=\"M_rz.pdf\"; filename*=UTF-8''M%C3%A4rz.pdf"), "UTF-8 name");
+	content_disposition("", cd, sizeof(cd));
+	T(strstr(cd, "filename=\"invoice.pdf\"") != NULL, "empty name: a default");
+}
+
+static void
 test_metrics(void)
 {
 	size_t		len = 0;
@@ -260,6 +312,7 @@ main(void)
 	test_sqlstate();
 	test_problem();
 	test_config();
+	test_invoices();
 	test_metrics();
 	config_free();
 	printf("%d passed, %d failed\n", passed, failed);
