@@ -248,7 +248,7 @@ BEGIN
 
 	v_desc := left(v_sort, 1) = '-' OR v_sort = 'relevance';
 	v_key := CASE ltrim(v_sort, '-+')
-		WHEN 'relevance' THEN 'ts_rank_cd(d.tsv, $1, 1)'
+		WHEN 'relevance' THEN 'ts_rank(d.tsv, $1, 1)'
 		WHEN 'issue_date' THEN 'd.issue_key'
 		WHEN 'total' THEN 'd.total_key'
 		WHEN 'created_at' THEN 'd.created_at' END;
@@ -315,7 +315,7 @@ BEGIN
 				'seller', n.seller, 'buyer', n.buyer, 'currency', n.currency,
 				'issue_date', to_char(n.issue_date, 'YYYY-MM-DD'), 'total', n.total::text,
 				'needs_review', n.needs_review, 'extracted_from', n.extracted_from,
-				'score', CASE WHEN $1 IS NOT NULL THEN round(ts_rank_cd(n.tsv, $1, 1)::numeric, 6) END,
+				'score', CASE WHEN $1 IS NOT NULL THEN round(ts_rank(n.tsv, $1, 1)::numeric, 6) END,
 				'snippet', CASE WHEN $1 IS NOT NULL THEN
 					(SELECT ts_headline('simple', left(e.text, 20000), $1,
 						'MaxFragments=2, MinWords=5, MaxWords=18, StartSel=<em>, StopSel=</em>')
