@@ -43,6 +43,8 @@ path_matches(const char *pattern, const char *path, char *param, size_t paramsz,
 	const char *s = path;
 
 	*param_fits = true;
+	if (param && paramsz)
+		param[0] = '\0';		/* a pattern without "{...}" has an empty parameter */
 	while (*p)
 	{
 		if (*p == '{')
@@ -105,7 +107,7 @@ route_find(const struct route *table, size_t n, const char *method, const char *
 	for (size_t i = 0; i < n; i++)
 	{
 		bool		fits;
-		char		scratch[ROUTE_PARAM_MAX + 1];
+		char		scratch[ROUTE_PARAM_MAX + 1] = "";
 
 		if (!path_matches(table[i].pattern, path, scratch, sizeof(scratch), &fits))
 			continue;

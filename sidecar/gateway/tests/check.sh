@@ -19,7 +19,9 @@ if ./fuzz/fuzz_request -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048
   echo "ok - fuzzer ran ${seconds}s without a finding"
   passed=$((passed + 1))
 else
-  tail -n 40 "$work.log"
+  # the sanitizer's report (what and where), then libFuzzer's reproducer lines
+  sed -n '/ERROR: \(Address\|Leak\|Undefined\)Sanitizer\|runtime error\|deadly signal/,/^SUMMARY/p' "$work.log" | head -n 40
+  tail -n 8 "$work.log"
   echo "not ok - fuzzer found a problem (input saved as crash-* in $(pwd))"
   failed=$((failed + 1))
 fi

@@ -71,6 +71,13 @@ test_routes(void)
 	longpath[sizeof(longpath) - 1] = '\0';
 	memcpy(longpath, "/api/v1/ingest/status/", 22);
 	T(find("GET", longpath, &name, param, NULL) == ROUTE_FOUND && param[0] == '\0', "overlong id: found, empty param");
+	/* a route without "{id}" after a long id filled the stack: the parameter is
+	 * empty, never whatever the stack held (fuzzer finding) */
+	memcpy(longpath, "/api/v1/invoices/", 17);
+	(void) find("GET", longpath, NULL, NULL, NULL);
+	param[0] = 'x';
+	T(find("GET", "/api/v1/invoices", &name, param, NULL) == ROUTE_FOUND && !strcmp(name, "invoices") &&
+	  param[0] == '\0', "route without a parameter: empty param");
 	T(route_index(NULL) == n_routes, "unmatched index");
 }
 
