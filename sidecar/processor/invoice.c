@@ -83,7 +83,7 @@ void invoice_fill_from(invoice *to, invoice *from)
 		from->taxes = NULL; from->ntaxes = 0;
 	}
 	if (!to->nlines && from->nlines) {
-		to->lines = from->lines; to->nlines = from->nlines; to->lines_src = from->lines_src;
+		to->lines = from->lines; to->nlines = from->nlines; to->lines_src = from->lines_src; to->lines_conf = from->lines_conf;
 		from->lines = NULL; from->nlines = 0;
 	}
 	if (!to->profile && from->profile) { to->profile = from->profile; from->profile = NULL; }

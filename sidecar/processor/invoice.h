@@ -36,6 +36,7 @@ typedef struct {
 	inv_tax   *taxes;  size_t ntaxes;
 	inv_line  *lines;  size_t nlines;
 	field_src  lines_src;
+	double     lines_conf;		/* 0..1; XML lines are 1 */
 	char      *profile;		/* XML guideline id */
 	field_src  source;		/* overall: xml when structured data was used */
 	int        needs_review;

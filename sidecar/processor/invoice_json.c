@@ -89,6 +89,8 @@ static json_t *build(const invoice *inv)
 		json_object_set_new(srcs, field_key[i], json_string(src_name(inv->f[i].src)));
 	}
 	if (inv->nlines && src_name(inv->lines_src)) {
+		double lc = inv->lines_src == SRC_XML ? 1.0 : inv->lines_conf;
+		json_object_set_new(conf, "lines", json_real((double) (long) (lc * 100 + 0.5) / 100.0));
 		json_object_set_new(srcs, "lines", json_string(src_name(inv->lines_src)));
 	}
 	json_object_set_new(o, "confidence", conf);

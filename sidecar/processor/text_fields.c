@@ -15,6 +15,7 @@
  * No rule knows a particular vendor or file.
  */
 #include "text_fields.h"
+#include "text_lines.h"
 #include "labels.h"
 #include "parsers.h"
 #include "util.h"
@@ -884,6 +885,7 @@ void text_extract_fields(const tlayout *l, invoice *inv)
 	field_amounts(&c, inv);
 	field_parties(&c, inv);
 	field_payment(&c, inv);
+	text_extract_lines(l, inv);
 	inv->source = SRC_TEXT;
 
 	for (size_t s = 0; s < l->nsegs; s++) { free(c.fold[s]); free(c.map[s]); }
