@@ -6,7 +6,12 @@
  *   xml      files that carry an invoice XML, pipeline as it runs on them
  *   text     every file, embedded XML ignored (text/layout heuristics alone)
  *   overall  every file, pipeline as it runs
- * The last three lines of the output are the totals of these views.
+ * Line items: each expected line counts as matched when a returned line (each
+ * used once) has the same net_amount and a matching description (name rules).
+ * Expected lines are the corpus JSON's "lines" when it has them, else the lines
+ * of the embedded XML (so on those files the xml view scores itself and the
+ * text view is measured against the structured data).
+ * The output ends with the field totals of the three views, then the line totals.
  */
 #include "extract.h"
 #include "parsers.h"
@@ -137,6 +142,31 @@ static int value_match(int kind, const char *exp, const char *got)
 	return 0;
 }
 
+typedef struct { int matched, expected, returned, files; } ltally;
+
+/* Matches expected lines (array of {description, net_amount}) against got; returns matched. */
+static int lines_match(json_t *exp, json_t *got)
+{
+	size_t ng = json_array_size(got);
+	char *used = xcalloc(ng + 1, 1);
+	int m = 0;
+	for (size_t i = 0; i < json_array_size(exp); i++) {
+		json_t *e = json_array_get(exp, i);
+		const char *ed = json_string_value(json_object_get(e, "description"));
+		const char *en = json_string_value(json_object_get(e, "net_amount"));
+		if (!ed || !en) continue;
+		for (size_t j = 0; j < ng; j++) {
+			if (used[j]) continue;
+			json_t *g = json_array_get(got, j);
+			const char *gd = json_string_value(json_object_get(g, "description"));
+			const char *gn = json_string_value(json_object_get(g, "net_amount"));
+			if (gd && gn && value_match(K_AMOUNT, en, gn) && name_match(ed, gd)) { used[j] = 1; m++; break; }
+		}
+	}
+	free(used);
+	return m;
+}
+
 static unsigned char *slurp(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
@@ -181,6 +211,9 @@ int main(int argc, char **argv)
 
 	tally t[NV];
 	memset(t, 0, sizeof t);
+	ltally lt[NV];
+	memset(lt, 0, sizeof lt);
+	sbuf lrep; sb_init(&lrep);
 	printf("invoiceflow extraction accuracy: %s\n", dir);
 	printf("rules: numbers exact after removing white space; dates exact; currency exact; amounts numerically equal;\n"
 		   "       names equal after folding case, accents and white space, or contained one in the other\n"
@@ -216,6 +249,17 @@ int main(int argc, char **argv)
 		json_t *meta = json_object_get(res[0], "meta");
 		int has_xml = json_is_string(json_object_get(meta, "xml_attachment"));
 
+		/* expected lines: the corpus file's, else the embedded XML's */
+		json_t *elines = json_object_get(exp, "lines");
+		if (!json_is_array(elines)) elines = json_object_get(ef, "lines");
+		const char *lref = "corpus";
+		if (!json_is_array(elines) && has_xml) {
+			json_t *xi = json_object_get(res[0], "invoice");
+			const char *ls = json_string_value(json_object_get(json_object_get(xi, "sources"), "lines"));
+			if (ls && strcmp(ls, "xml") == 0) { elines = json_object_get(xi, "lines"); lref = "xml"; }
+		}
+		if (!json_is_array(elines)) elines = NULL;
+
 		for (int v = 0; v < NV; v++) {
 			if (v == V_XML && !has_xml) continue;
 			json_t *r = v == V_TEXT ? res[1] : res[0];
@@ -235,6 +279,16 @@ int main(int argc, char **argv)
 			}
 			const char *err = errs[v == V_TEXT ? 1 : 0];
 			printf("%s%s\n", err ? "  error: " : "", err ? err : "");
+			json_t *gl = json_object_get(inv, "lines");
+			int nret = (int) json_array_size(gl);
+			if (elines) {
+				int ne = (int) json_array_size(elines), m = lines_match(elines, gl);
+				lt[v].matched += m; lt[v].expected += ne; lt[v].returned += nret; lt[v].files++;
+				sb_printf(&lrep, "  %-7s %-45s %2d/%-2d matched, %2d returned (reference: %s)\n",
+						  view_name[v], names[i], m, ne, nret, lref);
+			} else if (nret) {
+				sb_printf(&lrep, "  %-7s %-45s %2d returned, no reference\n", view_name[v], names[i], nret);
+			}
 		}
 		for (int run = 0; run < 2; run++) { json_decref(res[run]); free(errs[run]); }
 		json_decref(exp);
@@ -259,11 +313,19 @@ int main(int argc, char **argv)
 		}
 		printf("\n");
 	}
+	printf("\nline items (an expected line matches a returned one with equal net_amount and a matching description)\n%s", lrep.s ? lrep.s : "");
+	sb_free(&lrep);
 	printf("\n");
 	for (int v = 0; v < NV; v++) {
 		char p[16];
 		pct(p, sizeof p, tm[v], te[v]);
 		printf("%s: %d/%d fields (%s%%)\n", view_name[v], tm[v], te[v], p);
+	}
+	for (int v = 0; v < NV; v++) {
+		char p[16];
+		pct(p, sizeof p, lt[v].matched, lt[v].expected);
+		printf("%s: %d/%d lines (%s%%) in %d files, %d returned\n", view_name[v], lt[v].matched, lt[v].expected, p,
+			   lt[v].files, lt[v].returned);
 	}
 	return 0;
 }
