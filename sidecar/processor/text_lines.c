@@ -553,7 +553,7 @@ static void classify_row(const tlayout *l, const theader *h, size_t r, rowinfo *
 	tline *ln = &ri->ln;
 	ln->row = (int) r; ln->page = R->page; ln->y = R->y0;
 	sbuf desc; sb_init(&desc);
-	int misfit = 0, any_amount = 0;
+	int misfit = 0;
 	for (int i = 0; i < h->ncol; i++) {
 		const char *c = cells[i].s;
 		if (!cells[i].len) continue;
@@ -563,7 +563,6 @@ static void classify_row(const tlayout *l, const theader *h, size_t r, rowinfo *
 		if (numeric_kind(k)) {
 			int okn = cell_number(c, num, sizeof num, &rest);
 			if (!okn) { misfit = 1; continue; }
-			any_amount = 1;
 		}
 		switch (k) {
 		case C_DESC:
@@ -606,7 +605,6 @@ static void classify_row(const tlayout *l, const theader *h, size_t r, rowinfo *
 		ri->kind = R_MISFIT;
 		free(dc);
 	} else {
-		(void) any_amount;
 		ri->kind = R_TEXT;
 		if (dc && label_value(dc)) { free(dc); dc = NULL; }
 		ri->text = dc;
@@ -816,11 +814,6 @@ size_t text_extract_lines(const tlayout *l, invoice *inv)
 		if (!header_at(l, r, &h)) continue;
 		if (nh == cap) { cap *= 2; hs = xrealloc(hs, (size_t) cap * sizeof *hs); }
 		hs[nh++] = h;
-		if (getenv("IF_LINES_DEBUG")) {
-			fprintf(stderr, "header rows %d-%d (anchor %d):", h.first, h.last, h.anchor);
-			for (int i = 0; i < h.ncol; i++) fprintf(stderr, " [%d %.0f-%.0f]", h.col[i].kind, h.col[i].x0, h.col[i].x1);
-			fprintf(stderr, "\n");
-		}
 		r = (size_t) h.last;
 	}
 	ttable best; memset(&best, 0, sizeof best);
@@ -829,7 +822,6 @@ size_t text_extract_lines(const tlayout *l, invoice *inv)
 		ttable t; memset(&t, 0, sizeof t);
 		read_table(l, hs, nh, i, &t);
 		validate(&t, &hs[i], inv);
-		if (getenv("IF_LINES_DEBUG")) fprintf(stderr, "table %d: %zu lines score %d conf %.2f\n", i, t.n, t.score, t.conf);
 		if (t.score > 0 && t.score > best.score) { table_free(&best); best = t; }
 		else table_free(&t);
 	}

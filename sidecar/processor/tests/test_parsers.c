@@ -6,6 +6,8 @@
 #include "extract.h"
 #include "invoice.h"
 #include "parsers.h"
+#include "pdf_doc.h"
+#include "text_lines.h"
 #include "util.h"
 #include "xml_invoice.h"
 
@@ -347,6 +349,131 @@ static void test_errors(void)
 	free(out); free(err);
 }
 
+/* ---- table reader on synthetic layouts ---- */
+
+typedef struct { float x0, x1; const char *text; } tcell;
+
+/* rows[i] is a list of cells ended by text == NULL; a row whose first cell has
+ * x0 < 0 starts a new page.  Rows are 12 units apart. */
+static void build_layout(tlayout *l, const tcell *const *rows, size_t nrows)
+{
+	memset(l, 0, sizeof *l);
+	int page = 0;
+	float y = 100;
+	for (size_t r = 0; r < nrows; r++) {
+		const tcell *c = rows[r];
+		if (c[0].x0 < 0) { page++; y = 100; c++; }
+		l->rows = realloc(l->rows, (l->nrows + 1) * sizeof *l->rows);
+		trow *R = &l->rows[l->nrows];
+		R->first = (int) l->nsegs; R->n = 0; R->page = page; R->y0 = y; R->y1 = y + 8;
+		for (; c->text; c++) {
+			l->segs = realloc(l->segs, (l->nsegs + 1) * sizeof *l->segs);
+			tseg *s = &l->segs[l->nsegs++];
+			s->text = strdup(c->text);
+			s->x0 = c->x0; s->x1 = c->x1; s->y0 = y; s->y1 = y + 8; s->size = 8; s->page = page;
+			s->row = (int) l->nrows;
+			R->n++;
+		}
+		l->nrows++;
+		y += 12;
+	}
+	l->pages = page + 1;
+	l->page_w = calloc((size_t) l->pages, sizeof *l->page_w);
+	l->page_h = calloc((size_t) l->pages, sizeof *l->page_h);
+	for (int p = 0; p < l->pages; p++) { l->page_w[p] = 595; l->page_h[p] = 842; }
+}
+
+static size_t run_lines(const tcell *const *rows, size_t nrows, const char *net, const char *total, invoice *inv)
+{
+	tlayout l;
+	build_layout(&l, rows, nrows);
+	invoice_init(inv);
+	if (net) inv_set(inv, F_NET, net, 0.9, SRC_TEXT);
+	if (total) inv_set(inv, F_TOTAL, total, 0.9, SRC_TEXT);
+	size_t n = text_extract_lines(&l, inv);
+	tlayout_free(&l);
+	return n;
+}
+
+static void line_is(const invoice *inv, size_t i, const char *desc, const char *qty, const char *price, const char *net, const char *rate)
+{
+	if (i >= inv->nlines) { CHECK(0, "line %zu missing (have %zu)", i, inv->nlines); return; }
+	const inv_line *ln = &inv->lines[i];
+	const char *want[5] = { desc, qty, price, net, rate };
+	const char *got[5] = { ln->description, ln->quantity, ln->unit_price, ln->net_amount, ln->tax_rate };
+	static const char *name[5] = { "description", "quantity", "unit_price", "net_amount", "tax_rate" };
+	for (int k = 0; k < 5; k++) {
+		int ok = want[k] ? got[k] && strcmp(want[k], got[k]) == 0 : got[k] == NULL;
+		CHECK(ok, "line %zu %s: want %s got %s", i, name[k], want[k] ? want[k] : "null", got[k] ? got[k] : "null");
+	}
+}
+
+static void test_table_reader(void)
+{
+	invoice inv;
+	/* English, one-row header, a wrapped description, a subtotal */
+	static const tcell h1[] = { {40, 100, "Description"}, {300, 330, "Qty"}, {360, 410, "Unit Price"}, {480, 520, "Amount"}, {0, 0, NULL} };
+	static const tcell a1[] = { {40, 160, "Consulting services"}, {320, 330, "10"}, {385, 410, "12.50"}, {490, 520, "125.00"}, {0, 0, NULL} };
+	static const tcell a2[] = { {40, 150, "(March, on site)"}, {0, 0, NULL} };
+	static const tcell a3[] = { {40, 120, "Travel costs"}, {325, 330, "1"}, {385, 410, "25.00"}, {495, 520, "25.00"}, {0, 0, NULL} };
+	static const tcell a4[] = { {400, 450, "Subtotal"}, {490, 520, "150.00"}, {0, 0, NULL} };
+	static const tcell a5[] = { {400, 450, "VAT 20%"}, {495, 520, "30.00"}, {0, 0, NULL} };
+	const tcell *t1[] = { h1, a1, a2, a3, a4, a5 };
+	CHECK(run_lines(t1, 6, "150.00", "180.00", &inv) == 2, "EN table: 2 lines, got %zu", inv.nlines);
+	line_is(&inv, 0, "Consulting services (March, on site)", "10", "12.50", "125.00", NULL);
+	line_is(&inv, 1, "Travel costs", "1", "25.00", "25.00", NULL);
+	CHECK(inv.lines_src == SRC_TEXT && inv.lines_conf >= 0.9, "EN table: source text, confidence %.2f", inv.lines_conf);
+	invoice_free(&inv);
+
+	/* German, two-row header, amounts with decimal comma, quantity and rate in one segment */
+	static const tcell h2a[] = { {50, 70, "Pos."}, {100, 160, "Bezeichnung"}, {330, 360, "Menge"}, {430, 465, "MwSt."},
+								 {480, 510, "Einzelpreis"}, {525, 570, "Gesamt"}, {0, 0, NULL} };
+	static const tcell h2b[] = { {525, 570, "netto"}, {0, 0, NULL} };
+	static const tcell b1[] = { {60, 64, "1"}, {100, 180, "Schrauben M4"}, {340, 460, "200 19 %"}, {485, 510, "0,10"}, {545, 570, "20,00"}, {0, 0, NULL} };
+	static const tcell b2[] = { {60, 64, "2"}, {100, 170, "Montage"}, {350, 360, "2"}, {445, 460, "19 %"}, {485, 510, "45,00"}, {545, 570, "90,00"}, {0, 0, NULL} };
+	static const tcell b3[] = { {100, 200, "Zwischensumme"}, {545, 570, "110,00"}, {0, 0, NULL} };
+	const tcell *t2[] = { h2a, h2b, b1, b2, b3 };
+	CHECK(run_lines(t2, 5, "110.00", NULL, &inv) == 2, "DE table: 2 lines, got %zu", inv.nlines);
+	line_is(&inv, 0, "Schrauben M4", "200", "0.10", "20.00", "19");
+	line_is(&inv, 1, "Montage", "2", "45.00", "90.00", "19");
+	invoice_free(&inv);
+
+	/* description above the numbers; gross column made net with the rate */
+	static const tcell h3[] = { {45, 90, "Artikel"}, {350, 380, "Aantal"}, {400, 450, "Prijs"}, {465, 480, "BTW"}, {500, 550, "Prijs incl. BTW"}, {0, 0, NULL} };
+	static const tcell c0[] = { {45, 140, "Tablet 10 inch"}, {0, 0, NULL} };
+	static const tcell c1[] = { {375, 380, "1"}, {420, 450, "121,00"}, {465, 480, "21%"}, {520, 550, "121,00"}, {0, 0, NULL} };
+	static const tcell c2[] = { {45, 90, "Totaal"}, {520, 550, "121,00"}, {0, 0, NULL} };
+	const tcell *t3[] = { h3, c0, c1, c2 };
+	CHECK(run_lines(t3, 4, "100.00", "121.00", &inv) == 1, "NL table: 1 line, got %zu", inv.nlines);
+	line_is(&inv, 0, "Tablet 10 inch", "1", "121.00", "100.00", "21");
+	invoice_free(&inv);
+
+	/* table continued on the next page under a repeated header */
+	static const tcell h4[] = { {40, 110, "Désignation"}, {300, 330, "Qté"}, {360, 420, "Prix unitaire"}, {480, 520, "Montant HT"}, {0, 0, NULL} };
+	static const tcell h4p[] = { {-1, 0, ""}, {40, 110, "Désignation"}, {300, 330, "Qté"}, {360, 420, "Prix unitaire"}, {480, 520, "Montant HT"}, {0, 0, NULL} };
+	static const tcell d1[] = { {40, 100, "Papier A4"}, {320, 330, "3"}, {390, 420, "4,00"}, {490, 520, "12,00"}, {0, 0, NULL} };
+	static const tcell d3[] = { {40, 100, "Stylos"}, {320, 330, "10"}, {390, 420, "0,80"}, {495, 520, "8,00"}, {0, 0, NULL} };
+	static const tcell d4[] = { {300, 360, "Total HT"}, {490, 520, "20,00"}, {0, 0, NULL} };
+	const tcell *t4[] = { h4, d1, h4p, d3, d4 };
+	CHECK(run_lines(t4, 5, "20.00", NULL, &inv) == 2, "FR table over two pages: 2 lines, got %zu", inv.nlines);
+	line_is(&inv, 0, "Papier A4", "3", "4.00", "12.00", NULL);
+	line_is(&inv, 1, "Stylos", "10", "0.80", "8.00", NULL);
+	invoice_free(&inv);
+
+	/* nothing adds up: no lines rather than garbage */
+	static const tcell e1[] = { {40, 100, "Descripción"}, {300, 340, "Cantidad"}, {360, 420, "Precio unitario"}, {480, 520, "Importe"}, {0, 0, NULL} };
+	static const tcell e2[] = { {40, 100, "Servicio A"}, {330, 340, "3"}, {390, 420, "7,00"}, {490, 520, "55,00"}, {0, 0, NULL} };
+	static const tcell e3[] = { {40, 100, "Servicio B"}, {330, 340, "2"}, {390, 420, "9,00"}, {490, 520, "40,00"}, {0, 0, NULL} };
+	const tcell *t5[] = { e1, e2, e3 };
+	CHECK(run_lines(t5, 3, "500.00", NULL, &inv) == 0 && inv.nlines == 0, "inconsistent table dropped, got %zu lines", inv.nlines);
+	invoice_free(&inv);
+
+	/* no header: no table */
+	const tcell *t6[] = { a1, a3, a4 };
+	CHECK(run_lines(t6, 3, "150.00", NULL, &inv) == 0, "no header, no lines (got %zu)", inv.nlines);
+	invoice_free(&inv);
+}
+
 int main(void)
 {
 	test_dates();
@@ -354,6 +481,7 @@ int main(void)
 	test_ids();
 	test_xml();
 	test_errors();
+	test_table_reader();
 	test_corpus();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
