@@ -4,6 +4,7 @@
  * The daemon mode (claiming work from PostgreSQL/RabbitMQ) will be another
  * subcommand in this table.
  */
+#include "daemon_run.h"
 #include "extract.h"
 #include "pdf_doc.h"
 #include "util.h"
@@ -113,6 +114,7 @@ static int cmd_layout(int argc, char **argv)
 static const struct { const char *name; int (*fn)(int, char **); const char *help; } commands[] = {
 	{ "extract", cmd_extract, "extract FILE.pdf [--no-xml] [--pretty]   print the result JSON" },
 	{ "layout", cmd_layout, "layout FILE.pdf                          print the text rows with positions (debugging)" },
+	{ "run", cmd_run, "run                                      the daemon: claim documents and extract them (run --help)" },
 };
 
 int main(int argc, char **argv)
