@@ -1,0 +1,183 @@
+# Helpers for the processor's TAP tests (t/30N_processor_*.pl): a login role for
+# the daemon, starting and stopping `invoiceflow-processor run` against a
+# PostgreSQL::Test::Cluster node, ingesting files, waiting for states, reading
+# its JSON log lines, and hostile PDFs built at test time.
+package ProcessorTest;
+use strict;
+use warnings;
+use Exporter 'import';
+use JSON::PP ();
+use POSIX ();
+use Time::HiRes qw(time sleep);
+use PostgreSQL::Test::Utils;
+use InvoiceflowTest;
+
+our @EXPORT = qw(processor_role start_processor ingest_file doc_status wait_until wait_all_done
+                 count_transitions add_transition_log json_decode);
+
+sub json_decode { my $s = shift; return eval { JSON::PP->new->utf8->decode($s) }; }
+
+# wait_until(SECONDS, CODE): polls CODE every 0.1 s until it returns true.
+sub wait_until {
+	my ($secs, $code) = @_;
+	my $deadline = time + $secs;
+	while (time < $deadline) {
+		return 1 if $code->();
+		sleep 0.1;
+	}
+	return $code->();
+}
+
+# processor_role(NODE, DB): a login role with the worker's rights (and the
+# reader's, so the daemon can read file names for its logs and the fault hooks).
+sub processor_role {
+	my ($node, $db) = @_;
+	$db //= 'postgres';
+	$node->safe_psql($db, q{DO $$ BEGIN
+		IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'ifprocessor') THEN
+			CREATE ROLE ifprocessor LOGIN IN ROLE invoiceflow_worker, invoiceflow_reader;
+		END IF; END $$});
+	return 'postgresql:///' . $db . '?host=' . $node->host . '&port=' . $node->port . '&user=ifprocessor';
+}
+
+# start_processor(NODE, %opt): runs `invoiceflow-processor run`.
+#   bin => 'asan' (default) | 'plain' | path, valgrind => 1, env => {...}
+# Returns an object: pid, out (stdout file: the JSON log), err, stop(SIGNAL),
+# wait_exit(SECONDS) -> exit status or undef, lines() -> decoded log lines.
+my $count = 0;
+sub start_processor {
+	my ($node, %opt) = @_;
+	my $root = repo_root();
+	my $which = $opt{bin} // 'asan';
+	my $bin = $which eq 'asan' ? "$root/sidecar/processor/invoiceflow-processor-asan"
+	  : $which eq 'plain' ? "$root/sidecar/processor/invoiceflow-processor" : $which;
+	die "$bin is missing: run make -C sidecar/processor" unless -x $bin;
+	my $dir = $PostgreSQL::Test::Utils::tmp_check;
+	my $n = ++$count;
+	my %env = (
+		DATABASE_URL => processor_role($node, $opt{db}),
+		LOG_FORMAT => 'json',
+		LOG_LEVEL => 'DEBUG',
+		PROCESSOR_CONCURRENCY => 2,
+		ASAN_OPTIONS => 'detect_leaks=1:abort_on_error=0',
+		UBSAN_OPTIONS => 'print_stacktrace=1',
+		%{ $opt{env} // {} });
+	my @cmd = ($bin, 'run');
+	@cmd = ('valgrind', '-q', '--error-exitcode=99', '--leak-check=full', '--errors-for-leak-kinds=definite',
+		'--trace-children=no', "--log-file=$dir/processor$n.valgrind", @cmd) if $opt{valgrind};
+	my $self = bless { out => "$dir/processor$n.stdout", err => "$dir/processor$n.stderr", n => $n,
+		valgrind_log => "$dir/processor$n.valgrind" }, 'ProcessorTest::Proc';
+	my $pid = fork();
+	die "fork: $!" unless defined $pid;
+	if ($pid == 0) {
+		# RABBITMQ_URL and the S3 variables come only from %opt{env}
+		delete @ENV{qw(RABBITMQ_URL S3_BUCKET S3_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION)};
+		@ENV{keys %env} = values %env;
+		open(STDIN, '<', '/dev/null');
+		open(STDOUT, '>', $self->{out}) or POSIX::_exit(127);
+		open(STDERR, '>', $self->{err}) or POSIX::_exit(127);
+		exec(@cmd) or POSIX::_exit(127);
+	}
+	$self->{pid} = $pid;
+	return $self;
+}
+
+sub ProcessorTest::Proc::stop {
+	my ($self, $sig) = @_;
+	kill($sig // 'TERM', $self->{pid}) if $self->{pid};
+}
+
+# exit status (as $? >> 8, or 128 + signal) within SECONDS, else undef
+sub ProcessorTest::Proc::wait_exit {
+	my ($self, $secs) = @_;
+	return $self->{status} if defined $self->{status};
+	my $deadline = time + ($secs // 10);
+	while (time < $deadline) {
+		my $r = waitpid($self->{pid}, POSIX::WNOHANG());
+		if ($r == $self->{pid}) {
+			$self->{status} = ($? & 127) ? 128 + ($? & 127) : $? >> 8;
+			$self->{pid} = undef;
+			return $self->{status};
+		}
+		sleep 0.05;
+	}
+	return undef;
+}
+
+sub ProcessorTest::Proc::lines {
+	my ($self) = @_;
+	open(my $fh, '<', $self->{out}) or return ();
+	my @l = grep { defined } map { json_decode($_) } <$fh>;
+	close $fh;
+	return @l;
+}
+
+sub ProcessorTest::Proc::documents {
+	my ($self) = @_;
+	return grep { ($_->{message} // '') =~ /^document (completed|failed)$/ } $self->lines;
+}
+
+sub ProcessorTest::Proc::stderr {
+	my ($self) = @_;
+	open(my $fh, '<', $self->{err}) or return '';
+	local $/;
+	my $s = <$fh>;
+	return $s // '';
+}
+
+sub ProcessorTest::Proc::DESTROY {
+	my ($self) = @_;
+	if ($self->{pid}) {
+		kill('KILL', $self->{pid});
+		waitpid($self->{pid}, 0);
+	}
+}
+
+# ingest_file(NODE, FILENAME, BYTES) -> request_id
+sub ingest_file {
+	my ($node, $name, $bytes, $db) = @_;
+	my $hex = unpack('H*', $bytes);
+	(my $q = $name) =~ s/'/''/g;
+	return $node->safe_psql($db // 'postgres',
+		"SELECT request_id FROM invoiceflow.ingest('$q', '\\x$hex'::bytea)");
+}
+
+# doc_status(NODE, ID) -> the status() body as a hash
+sub doc_status {
+	my ($node, $id, $db) = @_;
+	return json_decode($node->safe_psql($db // 'postgres', "SELECT invoiceflow.status('$id')"));
+}
+
+# wait_all_done(NODE, SECONDS): true once nothing is PENDING or PROCESSING
+sub wait_all_done {
+	my ($node, $secs, $db) = @_;
+	return wait_until($secs, sub {
+		$node->safe_psql($db // 'postgres',
+			"SELECT count(*) FROM invoiceflow.ingestions WHERE status IN ('PENDING', 'PROCESSING')") == 0 });
+}
+
+# add_transition_log(NODE): records every status change in public.transitions
+sub add_transition_log {
+	my ($node, $db) = @_;
+	$node->safe_psql($db // 'postgres', q{
+		CREATE TABLE public.transitions (id uuid, old text, new text, at timestamptz DEFAULT clock_timestamp());
+		CREATE FUNCTION public.log_transition() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+		SET search_path = pg_catalog AS $$
+		BEGIN
+			IF NEW.status IS DISTINCT FROM OLD.status THEN
+				INSERT INTO public.transitions (id, old, new) VALUES (NEW.id, OLD.status, NEW.status);
+			END IF;
+			RETURN NULL;
+		END $$;
+		CREATE TRIGGER zz_log_transition AFTER UPDATE ON invoiceflow.ingestions
+			FOR EACH ROW EXECUTE FUNCTION public.log_transition();});
+}
+
+# count_transitions(NODE, ID, NEW_STATUS)
+sub count_transitions {
+	my ($node, $id, $new, $db) = @_;
+	return $node->safe_psql($db // 'postgres',
+		"SELECT count(*) FROM public.transitions WHERE id = '$id' AND new = '$new'");
+}
+
+1;
