@@ -213,8 +213,8 @@ child_main(const proc_config *cfg, const child_job *job, int out, int err, pid_t
 		if (!buf)
 			_exit(0);
 	}
-	test_fault(cfg, job->filename);
 	set_limits(cfg);
+	test_fault(cfg, job->filename);
 	if (extract_document(buf, len, &opt, &json, &error))
 	{
 		json_t	   *j = json_loads(json, 0, NULL);

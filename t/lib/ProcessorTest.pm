@@ -13,7 +13,7 @@ use PostgreSQL::Test::Utils;
 use InvoiceflowTest;
 
 our @EXPORT = qw(processor_role start_processor ingest_file doc_status wait_until wait_all_done
-                 count_transitions add_transition_log json_decode);
+                 count_transitions add_transition_log json_decode pdf_with_objects flate_zeros);
 
 sub json_decode { my $s = shift; return eval { JSON::PP->new->utf8->decode($s) }; }
 
@@ -178,6 +178,46 @@ sub count_transitions {
 	my ($node, $id, $new, $db) = @_;
 	return $node->safe_psql($db // 'postgres',
 		"SELECT count(*) FROM public.transitions WHERE id = '$id' AND new = '$new'");
+}
+
+# pdf_with_objects(PAGE_CONTENT_STREAM_DICT_AND_DATA, EXTRA_OBJECTS...): a PDF with a
+# valid xref table (so ingest() takes it). The first argument is [dict, data] for
+# the page's content stream; extra objects are raw strings numbered from 6 on,
+# and catalog_extra is added to the catalog dictionary.
+sub pdf_with_objects {
+	my (%o) = @_;
+	my ($cdict, $cdata) = @{ $o{content} // [ '', 'BT /F1 12 Tf 72 720 Td (hostile) Tj ET' ] };
+	my @objs = (
+		"<< /Type /Catalog /Pages 2 0 R " . ($o{catalog_extra} // '') . " >>",
+		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+		  . "/Resources << /Font << /F1 5 0 R >> >> " . ($o{page_extra} // '') . " >>",
+		"<< /Length " . length($cdata) . " $cdict >>\nstream\n$cdata\nendstream",
+		"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+		@{ $o{extra} // [] });
+	my $pdf = "%PDF-1.7\n%\xe2\xe3\xcf\xd3\n";
+	my @off;
+	for my $i (0 .. $#objs) {
+		push @off, length($pdf);
+		$pdf .= ($i + 1) . " 0 obj\n$objs[$i]\nendobj\n";
+	}
+	my $xref = length($pdf);
+	$pdf .= "xref\n0 " . (@objs + 1) . "\n0000000000 65535 f \n";
+	$pdf .= sprintf("%010d 00000 n \n", $_) for @off;
+	$pdf .= "trailer\n<< /Size " . (@objs + 1) . " /Root 1 0 R >>\nstartxref\n$xref\n%%EOF\n";
+	return $pdf;
+}
+
+# flate_zeros(MB): MB megabytes of zeros, deflated (about 1 KB per MB)
+sub flate_zeros {
+	my ($mb) = @_;
+	require Compress::Zlib;
+	my ($d) = Compress::Zlib::deflateInit(-Level => 9);
+	my $chunk = "\0" x (1 << 20);
+	my $out = '';
+	for (1 .. $mb) { my ($o) = $d->deflate($chunk); $out .= $o; }
+	my ($o) = $d->flush();
+	return $out . $o;
 }
 
 1;
