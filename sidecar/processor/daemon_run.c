@@ -139,7 +139,10 @@ slot_done(daemon_state *d, slot *s)
 	free(s->filename);
 	memset(s, 0, sizeof *s);
 	s->st = SLOT_FREE;
-	d->want_claim = true;		/* a free slot: there may be more work */
+	/* embedded: a free slot may take more work at once; with RabbitMQ the queue
+	 * spreads the work and claim_next only runs on its timer (lost messages) */
+	if (!d->q)
+		d->want_claim = true;
 }
 
 static void

@@ -13,7 +13,8 @@ use PostgreSQL::Test::Utils;
 use InvoiceflowTest;
 
 our @EXPORT = qw(processor_role start_processor ingest_file doc_status wait_until wait_all_done
-                 count_transitions add_transition_log json_decode pdf_with_objects flate_zeros);
+                 count_transitions add_transition_log json_decode pdf_with_objects flate_zeros
+                 amqp_publish);
 
 sub json_decode { my $s = shift; return eval { JSON::PP->new->utf8->decode($s) }; }
 
@@ -218,6 +219,42 @@ sub flate_zeros {
 	for (1 .. $mb) { my ($o) = $d->deflate($chunk); $out .= $o; }
 	my ($o) = $d->flush();
 	return $out . $o;
+}
+
+# amqp_publish(URL, ROUTING_KEY, MESSAGE_ID, BODY): one persistent message to
+# exchange "invoiceflow" through the shared client (a tiny C tool built on first use).
+my $publisher;
+sub amqp_publish {
+	my ($url, $rk, $mid, $body) = @_;
+	unless ($publisher) {
+		my $dir = $PostgreSQL::Test::Utils::tmp_check;
+		my $common = repo_root() . '/src/common';
+		open(my $fh, '>', "$dir/amqp_publish.c") or die;
+		print $fh <<'C';
+#include <stdio.h>
+#include <string.h>
+#include "amqp_client.h"
+int main(int argc, char **argv)
+{
+	amqpc_config cfg = {0};
+	amqpc_error e = {0};
+	amqpc_client *c;
+	if (argc < 5) return 2;
+	cfg.url = argv[1];
+	c = amqpc_connect(&cfg, &e);
+	if (!c || amqpc_declare_topology(c, &e) != AMQPC_OK ||
+		amqpc_publish(c, NULL, argv[2], argv[3], NULL, argv[4], strlen(argv[4]), &e) != AMQPC_OK)
+	{ fprintf(stderr, "amqp_publish: %s\n", e.message); return 1; }
+	amqpc_close(c);
+	return 0;
+}
+C
+		close $fh;
+		system("cc -O1 -I$common -o $dir/amqp_publish $dir/amqp_publish.c $common/amqp_client.c "
+			. '$(pkg-config --cflags --libs librabbitmq jansson)') == 0 or die 'cannot build amqp_publish';
+		$publisher = "$dir/amqp_publish";
+	}
+	return system($publisher, $url, $rk, $mid, $body) == 0;
 }
 
 1;
