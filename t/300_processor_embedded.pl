@@ -85,6 +85,12 @@ $seen{ $_->{request_id} }++ for ($p->documents, $p2->documents);
 is(scalar(grep { ($seen{$_} // 0) != 1 } @batch), 0, 'each file of the batch has exactly one result log line');
 note('documents of the batch by the second processor: ' . scalar(grep { my $r = $_->{request_id}; grep { $_ eq $r } @batch } $p2->documents));
 
+# --- PostgreSQL restarts: the processors reconnect ------------------------------------
+$node->restart;
+my $after = ingest_file($node, 'after-restart.pdf', make_pdf('Invoice after restart 1.00'));
+ok(wait_until(30, sub { doc_status($node, $after)->{status} eq 'COMPLETED' }), 'processed after a PostgreSQL restart');
+ok(grep({ ($_->{message} // '') eq 'reconnected to PostgreSQL' } $p->lines, $p2->lines), 'reconnect logged');
+
 # --- SIGTERM: a clean exit within seconds -------------------------------------------
 $t0 = time;
 $p->stop('TERM');

@@ -96,9 +96,20 @@ my $slow = ingest_file($node, 'fault-loop-watchdog.pdf', make_pdf('watchdog'));
 ok(wait_until(30, sub { doc_status($node, $slow)->{status} eq 'FAILED' }), 'watchdog: FAILED');
 is(doc_status($node, $slow)->{error}{message}, 'processing exceeded the time limit of 2 s', 'watchdog: reason');
 
-# without PROCESSOR_TEST_FAULTS the hooks are off
+# SIGTERM with a document in flight: after the grace period it is given back
 $p2->stop('TERM');
 is($p2->wait_exit(15), 0, 'exit 0');
+$p2 = start_processor($node, bin => 'plain', env => {
+	PROCESSOR_TEST_FAULTS => 1, PROCESSOR_SHUTDOWN_GRACE_SECONDS => 1 });
+my $inflight = ingest_file($node, 'fault-loop-shutdown.pdf', make_pdf('shutdown'));
+ok(wait_until(10, sub { doc_status($node, $inflight)->{status} eq 'PROCESSING' }), 'a document in flight');
+$p2->stop('TERM');
+is($p2->wait_exit(10), 0, 'SIGTERM with a document in flight: exit 0 after the grace period');
+is(doc_status($node, $inflight)->{status}, 'PENDING', 'its lease was released (PENDING again)');
+ok(grep({ ($_->{outcome} // '') eq 'released' && $_->{request_id} eq $inflight } $p2->lines), 'logged as released');
+$node->safe_psql('postgres', "SELECT invoiceflow.purge('$inflight')");
+
+# without PROCESSOR_TEST_FAULTS the hooks are off
 my $p3 = start_processor($node, bin => 'plain');
 my $inert = ingest_file($node, 'fault-crash-inert.pdf', make_pdf('Invoice 12 inert'));
 ok(wait_until(30, sub { doc_status($node, $inert)->{status} eq 'COMPLETED' }), 'fault hooks are off by default');
