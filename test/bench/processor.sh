@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Benchmark (issue 5): the processor daemon in embedded mode over the corpus, with
+# concurrency 1 and 2: documents/s for a backlog and per-document latency (claim
+# to result stored, from its log), against extraction alone: `mutool draw -F txt`
+# and `invoiceflow-processor extract`, one process per file. The difference is the
+# daemon's fork + SQL overhead. Prints figures; asserts nothing.
+#   bash test/bench/processor.sh    (CORPUS_DIR=../shared/corpus/dev REPEAT=10 CONCURRENCY="1 2")
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+CORPUS_DIR=${CORPUS_DIR:-$BENCH_ROOT/../shared/corpus/dev}
+REPEAT=${REPEAT:-10}
+CONCURRENCY=${CONCURRENCY:-1 2}
+PROC="$BENCH_ROOT/sidecar/processor/invoiceflow-processor"
+[ -x "$PROC" ] || make -s -C "$BENCH_ROOT/sidecar/processor" invoiceflow-processor
+files=("$CORPUS_DIR"/*.pdf)
+[ -f "${files[0]}" ] || { echo "no PDFs in $CORPUS_DIR (set CORPUS_DIR)" >&2; exit 1; }
+n=$(( ${#files[@]} * REPEAT ))
+echo "corpus: ${#files[@]} PDFs from $CORPUS_DIR, each $REPEAT times = $n documents; $(nproc) CPUs"
+
+# p50/p95 of numbers (ms) on stdin
+pct() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) { print "n/a"; exit }
+  i50 = int(NR * 0.50 + 0.5); i95 = int(NR * 0.95 + 0.5); if (i50 < 1) i50 = 1; if (i95 < 1) i95 = 1;
+  printf "p50 %6.1f ms  p95 %6.1f ms", v[i50], v[i95] }'; }
+rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { print n / ((b - a) / 1000) }'; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# --- extraction alone, one process per file -----------------------------------------
+per_file() {  # per_file LABEL CMD... : runs CMD FILE for every file REPEAT times
+  local label=$1; shift
+  local t0 t1 times=() start end
+  start=$(now_ms)
+  for _ in $(seq 1 "$REPEAT"); do
+    for f in "${files[@]}"; do
+      t0=$(now_ms); "$@" "$f" >/dev/null 2>&1 || true; t1=$(now_ms); times+=($((t1 - t0)))
+    done
+  done
+  end=$(now_ms)
+  printf "%-34s %7.1f docs/s  %s\n" "$label" "$(rate "$n" "$start" "$end")" \
+    "$(printf '%s\n' "${times[@]}" | pct)"
+}
+if command -v mutool >/dev/null; then
+  per_file "mutool draw -F txt (1 process)" mutool draw -q -F txt -o /dev/null
+else
+  echo "mutool draw: not installed (Debian package mupdf-tools)"
+fi
+per_file "processor extract (1 process)" "$PROC" extract
+
+# --- the daemon, embedded mode ------------------------------------------------------------
+BENCH_EXTRA_CONF="invoiceflow.dedup = off" bench_cluster_start processor
+bpsql -c "CREATE EXTENSION invoiceflow" \
+      -c "CREATE ROLE ifbench LOGIN IN ROLE invoiceflow_worker, invoiceflow_reader"
+log=$(mktemp); chmod 644 "$log"
+for c in $CONCURRENCY; do
+  bpsql -c "TRUNCATE invoiceflow.ingestions CASCADE" >/dev/null 2>&1 || \
+    bpsql -c "DELETE FROM invoiceflow.ingestions" >/dev/null
+  for _ in $(seq 1 "$REPEAT"); do
+    for f in "${files[@]}"; do
+      bpsql -c "SELECT invoiceflow.ingest('$(basename "$f")', pg_read_binary_file('$f'))" >/dev/null
+    done
+  done
+  start=$(now_ms)
+  DATABASE_URL="postgresql://ifbench@127.0.0.1:$PGPORT/postgres" PROCESSOR_CONCURRENCY=$c \
+    LOG_FORMAT=json LOG_LEVEL=INFO "$PROC" run >"$log" 2>&1 &
+  pid=$!
+  until [ "$(bpsql -tAc "SELECT count(*) FROM invoiceflow.ingestions WHERE status IN ('PENDING','PROCESSING')")" = 0 ]; do
+    sleep 0.05
+  done
+  end=$(now_ms)
+  kill -TERM "$pid"; wait "$pid" || true
+  done_n=$(grep -c '"message":"document \(completed\|failed\)"' "$log" || true)
+  failed=$(grep -c '"message":"document failed"' "$log" || true)
+  printf "%-34s %7.1f docs/s  %s  (%s documents, %s failed; wall %.1f s incl. startup)\n" \
+    "daemon, concurrency $c" "$(rate "$n" "$start" "$end")" \
+    "$(grep -o '"ms":[0-9]*' "$log" | cut -d: -f2 | pct)" "$done_n" "$failed" \
+    "$(awk -v a="$start" -v b="$end" 'BEGIN { print (b - a) / 1000 }')"
+done
+rm -f "$log"
+echo "(daemon latency: claim to result committed, per document; extraction-alone latency: process start to exit)"
