@@ -46,6 +46,13 @@ sub processor_role {
 # Returns an object: pid, out (stdout file: the JSON log), err, stop(SIGNAL),
 # wait_exit(SECONDS) -> exit status or undef, lines() -> decoded log lines.
 my $count = 0;
+# files of this test only (prove -j runs several tests at once in one tmp_check)
+sub file_prefix {
+	(my $t = $0) =~ s{.*/}{};
+	$t =~ s/\.pl$//;
+	return "$PostgreSQL::Test::Utils::tmp_check/$t";
+}
+
 sub start_processor {
 	my ($node, %opt) = @_;
 	my $root = repo_root();
@@ -53,7 +60,7 @@ sub start_processor {
 	my $bin = $which eq 'asan' ? "$root/sidecar/processor/invoiceflow-processor-asan"
 	  : $which eq 'plain' ? "$root/sidecar/processor/invoiceflow-processor" : $which;
 	die "$bin is missing: run make -C sidecar/processor" unless -x $bin;
-	my $dir = $PostgreSQL::Test::Utils::tmp_check;
+	my $dir = file_prefix();
 	my $n = ++$count;
 	my %env = (
 		DATABASE_URL => processor_role($node, $opt{db}),
@@ -65,9 +72,9 @@ sub start_processor {
 		%{ $opt{env} // {} });
 	my @cmd = ($bin, 'run');
 	@cmd = ('valgrind', '-q', '--error-exitcode=99', '--leak-check=full', '--errors-for-leak-kinds=definite',
-		'--trace-children=no', "--log-file=$dir/processor$n.valgrind", @cmd) if $opt{valgrind};
-	my $self = bless { out => "$dir/processor$n.stdout", err => "$dir/processor$n.stderr", n => $n,
-		valgrind_log => "$dir/processor$n.valgrind" }, 'ProcessorTest::Proc';
+		'--trace-children=no', "--log-file=$dir-processor$n.valgrind", @cmd) if $opt{valgrind};
+	my $self = bless { out => "$dir-processor$n.stdout", err => "$dir-processor$n.stderr", n => $n,
+		valgrind_log => "$dir-processor$n.valgrind" }, 'ProcessorTest::Proc';
 	my $pid = fork();
 	die "fork: $!" unless defined $pid;
 	if ($pid == 0) {
@@ -227,9 +234,9 @@ my $publisher;
 sub amqp_publish {
 	my ($url, $rk, $mid, $body) = @_;
 	unless ($publisher) {
-		my $dir = $PostgreSQL::Test::Utils::tmp_check;
+		my $dir = file_prefix();
 		my $common = repo_root() . '/src/common';
-		open(my $fh, '>', "$dir/amqp_publish.c") or die;
+		open(my $fh, '>', "$dir-amqp_publish.c") or die;
 		print $fh <<'C';
 #include <stdio.h>
 #include <string.h>
@@ -250,9 +257,9 @@ int main(int argc, char **argv)
 }
 C
 		close $fh;
-		system("cc -O1 -I$common -o $dir/amqp_publish $dir/amqp_publish.c $common/amqp_client.c "
+		system("cc -O1 -I$common -o $dir-amqp_publish $dir-amqp_publish.c $common/amqp_client.c "
 			. '$(pkg-config --cflags --libs librabbitmq jansson)') == 0 or die 'cannot build amqp_publish';
-		$publisher = "$dir/amqp_publish";
+		$publisher = "$dir-amqp_publish";
 	}
 	return system($publisher, $url, $rk, $mid, $body) == 0;
 }
