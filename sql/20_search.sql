@@ -81,6 +81,33 @@ END $$;
 SELECT count(*) AS pages FROM pages;
 SELECT count(*) AS listed, count(DISTINCT x) AS distinct_listed
   FROM pages, unnest(string_to_array(ids, ',')) x;
+-- the rank window: relevance ranks the newest search_rank_window matches; its
+-- pages list each of them once, and only them (0: every match)
+CREATE FUNCTION relevance_pages(q text, lim int) RETURNS TABLE (pages int, listed bigint, distinct_listed bigint, ids text)
+LANGUAGE plpgsql AS $$
+DECLARE c text; r jsonb; p int := 0; acc text[] := '{}';
+BEGIN
+  LOOP
+    r := invoiceflow.search(q => q, "limit" => lim, cursor => c);
+    p := p + 1;
+    acc := acc || string_to_array(ids(r), ',');
+    c := r ->> 'next_cursor';
+    EXIT WHEN c IS NULL OR p > 50;
+  END LOOP;
+  RETURN QUERY SELECT p, count(*), count(DISTINCT x), string_agg(x, ',' ORDER BY x::int) FROM unnest(acc) x;
+END $$;
+SET invoiceflow.search_rank_window = 10;
+SELECT pages, listed, distinct_listed,
+       ids = (SELECT string_agg(g::text, ',' ORDER BY g) FROM (
+                SELECT d.g FROM docs d JOIN invoiceflow.search_docs s ON s.id = d.id
+                 WHERE s.tsv @@ to_tsquery('simple', 'consulting')
+                 ORDER BY s.created_at DESC, s.id LIMIT 10) w) AS newest_ten_matches
+  FROM relevance_pages('consulting', 4);
+-- fewer matches than the window: every one of them (the bitmap way)
+SELECT pages, listed, distinct_listed FROM relevance_pages('wartung', 2);
+SET invoiceflow.search_rank_window = 0;
+SELECT pages, listed, distinct_listed FROM relevance_pages('consulting', 4);
+RESET invoiceflow.search_rank_window;
 -- facets
 SELECT jsonb_pretty((invoiceflow.search(q => 'invoice', facets => true, "limit" => 1) -> 'facets') - 'month');
 SELECT jsonb_array_length(invoiceflow.search(facets => true) -> 'facets' -> 'month') AS months;

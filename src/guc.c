@@ -8,6 +8,8 @@
  */
 #include "invoiceflow.h"
 
+#include <limits.h>
+
 #include "utils/guc.h"
 
 char	   *invoiceflow_database = NULL;
@@ -22,6 +24,7 @@ char	   *invoiceflow_s3_secret_access_key = NULL;
 char	   *invoiceflow_rabbitmq_url = NULL;
 char	   *invoiceflow_opensearch_url = NULL;
 char	   *invoiceflow_search_backend = NULL;
+int			invoiceflow_search_rank_window = 1000;
 int			invoiceflow_lease_seconds = 300;
 int			invoiceflow_max_retries = 3;
 double		invoiceflow_retry_delay_seconds = 1.0;
@@ -86,6 +89,10 @@ invoiceflow_define_gucs(void)
 							   "Backend of search(): postgres or opensearch.",
 							   NULL, &invoiceflow_search_backend, "postgres",
 							   PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("invoiceflow.search_rank_window",
+							"search() sorted by relevance ranks this many of the newest matches; 0 ranks every match.",
+							NULL, &invoiceflow_search_rank_window, 1000, 0, INT_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("invoiceflow.lease_seconds",
 							"Length of a processing lease.",
 							NULL, &invoiceflow_lease_seconds, 300, 5, 86400,

@@ -26,6 +26,7 @@ extern char *invoiceflow_s3_secret_access_key;
 extern char *invoiceflow_rabbitmq_url;
 extern char *invoiceflow_opensearch_url;
 extern char *invoiceflow_search_backend;
+extern int	invoiceflow_search_rank_window;
 extern int	invoiceflow_lease_seconds;
 extern int	invoiceflow_max_retries;
 extern double invoiceflow_retry_delay_seconds;
