@@ -12,7 +12,7 @@ DEB_PACKAGES=(
   libmupdf-dev mupdf-tools libmujs-dev libgumbo-dev libopenjp2-7-dev libjbig2dec0-dev
   libharfbuzz-dev libjpeg-dev libfreetype-dev
   rabbitmq-server python3-botocore
-  wrk valgrind curl poppler-utils qpdf acl
+  wrk valgrind curl poppler-utils acl
 )
 
 missing=()

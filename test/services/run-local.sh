@@ -88,9 +88,11 @@ SQL
   echo "            curl -H 'Authorization: Bearer $key' -F file=@test/fixtures/sample-invoice.pdf http://$HOST:$PORT/api/v1/ingest/upload"
 fi
 PROCESSOR="$ROOT/sidecar/processor/invoiceflow-processor"
-if [ -x "$PROCESSOR" ] && "$PROCESSOR" --help 2>&1 | grep -q '\brun\b'; then
-  "${PSQL[@]}" -d "$DB" -c "ALTER ROLE invoiceflow_worker LOGIN"
-  DATABASE_URL="postgresql://invoiceflow_worker@127.0.0.1:$PGPORT/$DB" "$PROCESSOR" run &
+if [ -x "$PROCESSOR" ]; then
+  # a login with the worker's rights, and the reader's for file names in its logs
+  "${PSQL[@]}" -d "$DB" -c "DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'invoiceflow_processor')
+    THEN CREATE ROLE invoiceflow_processor LOGIN IN ROLE invoiceflow_worker, invoiceflow_reader; END IF; END\$\$"
+  DATABASE_URL="postgresql://invoiceflow_processor@127.0.0.1:$PGPORT/$DB" "$PROCESSOR" run &
   pids+=($!)
   echo "  processor: extracting invoices (pid $!)"
 fi
