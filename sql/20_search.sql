@@ -83,12 +83,12 @@ SELECT count(*) AS listed, count(DISTINCT x) AS distinct_listed
   FROM pages, unnest(string_to_array(ids, ',')) x;
 -- the rank window: relevance ranks the newest search_rank_window matches; its
 -- pages list each of them once, and only them (0: every match)
-CREATE FUNCTION relevance_pages(q text, lim int) RETURNS TABLE (pages int, listed bigint, distinct_listed bigint, ids text)
+CREATE FUNCTION relevance_pages(q text, lim int, issued_from text DEFAULT NULL) RETURNS TABLE (pages int, listed bigint, distinct_listed bigint, ids text)
 LANGUAGE plpgsql AS $$
 DECLARE c text; r jsonb; p int := 0; acc text[] := '{}';
 BEGIN
   LOOP
-    r := invoiceflow.search(q => q, "limit" => lim, cursor => c);
+    r := invoiceflow.search(q => q, "limit" => lim, cursor => c, issued_from => issued_from);
     p := p + 1;
     acc := acc || string_to_array(ids(r), ',');
     c := r ->> 'next_cursor';
@@ -103,6 +103,18 @@ SELECT pages, listed, distinct_listed,
                  WHERE s.tsv @@ to_tsquery('simple', 'consulting')
                  ORDER BY s.created_at DESC, s.id LIMIT 10) w) AS newest_ten_matches
   FROM relevance_pages('consulting', 4);
+-- with an issue-date filter, "newest" is by issue date
+SELECT pages, listed, distinct_listed,
+       ids = (SELECT string_agg(g::text, ',' ORDER BY g) FROM (
+                SELECT d.g FROM docs d JOIN invoiceflow.search_docs s ON s.id = d.id
+                 WHERE s.tsv @@ to_tsquery('simple', 'consulting') AND s.issue_date >= '2024-02-01'
+                 ORDER BY s.issue_date DESC, s.id LIMIT 10) w) AS latest_issued_ten_matches
+  FROM relevance_pages('consulting', 3, '2024-02-01');
+-- a cursor whose window was tampered with is refused
+SELECT try(format('SELECT invoiceflow.search(q => %L, cursor => %L)', 'consulting',
+  translate(encode(convert_to(jsonb_build_object('s', 'relevance', 'k', '0.1', 'i', gen_random_uuid(),
+    'w', jsonb_build_object('c', 'filename', 't', 'x', 'i', gen_random_uuid()))::text, 'UTF8'), 'base64'),
+    E'+/=\n', '-_'))) AS tampered_window;
 -- fewer matches than the window: every one of them (the bitmap way)
 SELECT pages, listed, distinct_listed FROM relevance_pages('wartung', 2);
 SET invoiceflow.search_rank_window = 0;

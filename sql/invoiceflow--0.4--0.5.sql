@@ -37,7 +37,8 @@ DECLARE
 	-- relevance ranks the newest v_window matches (0: every match); later pages keep
 	-- the first page's window through its oldest row (v_wts, v_wid) in the cursor
 	v_window integer := coalesce(current_setting('invoiceflow.search_rank_window', true), '1000')::integer;
-	v_wts timestamptz;
+	v_wcol text;		-- what "newest" means: created_at, or issue_key with an issue-date filter
+	v_wts text;
 	v_wid uuid;
 	v_with text := '';
 	v_wbound text := 'NULL::jsonb';
@@ -111,8 +112,13 @@ BEGIN
 				(length(search.cursor) + 3) / 4 * 4, '='), 'base64'), 'UTF8')::jsonb;
 			v_ckey := v_cursor ->> 'k';
 			v_cid := (v_cursor ->> 'i')::uuid;
-			v_wts := (v_cursor -> 'w' ->> 't')::timestamptz;
+			v_wcol := v_cursor -> 'w' ->> 'c';
+			v_wts := CASE v_wcol WHEN 'created_at' THEN ((v_cursor -> 'w' ->> 't')::timestamptz)::text
+								 WHEN 'issue_key' THEN ((v_cursor -> 'w' ->> 't')::date)::text END;
 			v_wid := (v_cursor -> 'w' ->> 'i')::uuid;
+			IF v_cursor ? 'w' AND (v_wts IS NULL OR v_wid IS NULL) THEN
+				v_cursor := NULL;
+			END IF;
 		EXCEPTION WHEN OTHERS THEN
 			v_cursor := NULL;
 		END;
@@ -130,35 +136,42 @@ BEGIN
 	/*
 	 * The rank window: ranking every match of a broad query (20% of a million rows)
 	 * costs hundreds of milliseconds, so relevance orders the newest v_window
-	 * matches. The first page takes them with an index scan by created_at; its
-	 * cursor carries the oldest of them, and later pages rank the matches from that
-	 * one on, so no page skips or repeats a row of the window.
+	 * matches: by created_at, or by issue date when the issue date is filtered (the
+	 * filter then picks a stretch of that index). The first page's cursor carries the
+	 * oldest of them, and later pages rank the matches from that one on, so no page
+	 * skips or repeats a row of the window.
 	 */
 	IF v_sort = 'relevance' AND v_window > 0 THEN
 		IF v_cid IS NULL THEN
+			v_wcol := CASE WHEN p_from IS NOT NULL OR p_to IS NOT NULL THEN 'issue_key' ELSE 'created_at' END;
 			/*
 			 * Two ways to the newest matches, and the planner cannot tell which is cheap
 			 * (created_at correlates with issue_date, so "newest first, filter" can read
 			 * most of the table): walk the 10 * window newest documents; when fewer match,
 			 * the matches are sparse and a bitmap scan of them all, sorted, is the cheap way
-			 * (the "+ interval '0'" keeps the planner off the created_at index there).
+			 * (sorting on "col + 0" keeps the planner off the index there).
 			 */
 			v_with := format($q$probe AS MATERIALIZED (SELECT d.* FROM (SELECT * FROM invoiceflow.search_docs
-					ORDER BY created_at DESC, id LIMIT $16 * 10) d
-					WHERE %1$s ORDER BY d.created_at DESC, d.id LIMIT $16),
+					WHERE %3$s ORDER BY %2$I DESC, id LIMIT $16 * 10) d
+					WHERE %1$s ORDER BY d.%2$I DESC, d.id LIMIT $16),
 				win AS MATERIALIZED (
 					SELECT * FROM probe WHERE (SELECT count(*) FROM probe) = $16
 					UNION ALL
 					(SELECT d.* FROM invoiceflow.search_docs d WHERE %1$s AND (SELECT count(*) FROM probe) < $16
-					 ORDER BY d.created_at + interval '0' DESC, d.id LIMIT $16)),$q$,
-				array_to_string(v_where, ' AND '));
+					 ORDER BY d.%2$I + %4$s DESC, d.id LIMIT $16)),$q$,
+				array_to_string(v_where, ' AND '), v_wcol,
+				CASE WHEN v_wcol = 'created_at' THEN 'true'
+					ELSE concat_ws(' AND ', CASE WHEN p_from IS NOT NULL THEN 'issue_key >= $6' END,
+										   CASE WHEN p_to IS NOT NULL THEN 'issue_key <= $7' END) END,
+				CASE WHEN v_wcol = 'created_at' THEN 'interval ''0''' ELSE '0' END);
 			v_page_where := ARRAY['true'];
-			v_wbound := $q$(SELECT CASE WHEN (SELECT count(*) FROM win) = $16 THEN
-				(SELECT jsonb_build_object('t', w.created_at, 'i', w.id) FROM win w
-				 ORDER BY w.created_at, w.id DESC LIMIT 1) END)$q$;
+			v_wbound := format($q$(SELECT CASE WHEN (SELECT count(*) FROM win) = $16 THEN
+				(SELECT jsonb_build_object('c', %1$L, 't', w.%1$I, 'i', w.id) FROM win w
+				 ORDER BY w.%1$I, w.id DESC LIMIT 1) END)$q$, v_wcol);
 		ELSIF v_wts IS NOT NULL THEN
-			v_page_where := v_where || '(d.created_at > $17 OR (d.created_at = $17 AND d.id <= $18))'::text;
-			v_wbound := 'jsonb_build_object(''t'', $17, ''i'', $18)';
+			v_page_where := v_where || format('(d.%1$I > $17::%2$s OR (d.%1$I = $17::%2$s AND d.id <= $18))',
+				v_wcol, CASE v_wcol WHEN 'created_at' THEN 'timestamptz' ELSE 'date' END);
+			v_wbound := format($q$jsonb_build_object('c', %L, 't', $17, 'i', $18)$q$, v_wcol);
 		END IF;
 	END IF;
 
