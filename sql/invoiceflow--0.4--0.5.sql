@@ -13,7 +13,7 @@ CREATE OR REPLACE FUNCTION invoiceflow.search(q text DEFAULT NULL, status text D
 	source text DEFAULT NULL, extracted_from text DEFAULT NULL, sort text DEFAULT NULL,
 	"limit" integer DEFAULT 20, cursor text DEFAULT NULL, facets boolean DEFAULT false)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER	-- VOLATILE: it asks the planner for estimates (EXPLAIN); it writes nothing
 SET search_path = pg_catalog, invoiceflow, pg_temp
 SET client_min_messages = warning	-- websearch_to_tsquery notices about stop words
 SET max_parallel_workers_per_gather = 0	-- starting workers costs more than a first page (and they start even for a branch never run)
@@ -40,6 +40,11 @@ DECLARE
 	v_wcol text;		-- what "newest" means: created_at, or issue_key with an issue-date filter
 	v_wts text;
 	v_wid uuid;
+	v_probe integer := 10;	-- the probe walks v_probe * v_window documents (0: no probe)
+	v_scope text;		-- the documents the probe walks (a stretch of issue dates, or all)
+	v_plan json;
+	v_scope_rows float8;
+	v_match_rows float8;
 	v_with text := '';
 	v_wbound text := 'NULL::jsonb';
 	v_page_where text[];	-- v_where, less what the window already applied
@@ -144,26 +149,42 @@ BEGIN
 	IF v_sort = 'relevance' AND v_window > 0 THEN
 		IF v_cid IS NULL THEN
 			v_wcol := CASE WHEN p_from IS NOT NULL OR p_to IS NOT NULL THEN 'issue_key' ELSE 'created_at' END;
+			v_scope := CASE WHEN v_wcol = 'created_at' THEN 'true'
+				ELSE concat_ws(' AND ', CASE WHEN p_from IS NOT NULL THEN 'issue_key >= $6' END,
+									   CASE WHEN p_to IS NOT NULL THEN 'issue_key <= $7' END) END;
+			-- the planner's estimates: with fewer than one match in ten documents of the
+			-- scope the probe would walk its 10 * window documents for nothing
+			EXECUTE 'EXPLAIN (FORMAT JSON) SELECT 1 FROM invoiceflow.search_docs WHERE ' || v_scope
+				INTO v_plan USING v_ts, p_status, p_seller, p_buyer, p_currency, p_from, p_to;
+			v_scope_rows := (v_plan -> 0 -> 'Plan' ->> 'Plan Rows')::float8;
+			IF v_scope_rows > 10.0 * v_window THEN
+				EXECUTE 'EXPLAIN (FORMAT JSON) SELECT 1 FROM invoiceflow.search_docs d WHERE '
+					|| array_to_string(v_where, ' AND ')
+					INTO v_plan USING v_ts, p_status, p_seller, p_buyer, p_currency, p_from, p_to, p_tmin, p_tmax,
+									  p_review, p_source, p_from_x;
+				v_match_rows := (v_plan -> 0 -> 'Plan' ->> 'Plan Rows')::float8;
+				IF v_match_rows * 10.0 < v_scope_rows THEN
+					v_probe := 0;
+				END IF;
+			END IF;
 			/*
 			 * Two ways to the newest matches, and the planner cannot tell which is cheap
 			 * (created_at correlates with issue_date, so "newest first, filter" can read
-			 * most of the table): walk the 10 * window newest documents; when fewer match,
-			 * the matches are sparse and a bitmap scan of them all, sorted, is the cheap way
-			 * (sorting on "col + 0" keeps the planner off the index there).
+			 * most of the table): walk the 10 * window newest documents; when fewer match
+			 * (or the estimates say they would), the matches are sparse and a bitmap scan
+			 * of them all, sorted, is the cheap way (sorting on "col + 0" keeps the
+			 * planner off the index there).
 			 */
 			v_with := format($q$probe AS MATERIALIZED (SELECT d.* FROM (SELECT * FROM invoiceflow.search_docs
-					WHERE %3$s ORDER BY %2$I DESC, id LIMIT $16 * 10) d
+					WHERE %3$s ORDER BY %2$I DESC, id LIMIT $16 * %5$s) d
 					WHERE %1$s ORDER BY d.%2$I DESC, d.id LIMIT $16),
 				win AS MATERIALIZED (
 					SELECT * FROM probe WHERE (SELECT count(*) FROM probe) = $16
 					UNION ALL
 					(SELECT d.* FROM invoiceflow.search_docs d WHERE %1$s AND (SELECT count(*) FROM probe) < $16
 					 ORDER BY d.%2$I + %4$s DESC, d.id LIMIT $16)),$q$,
-				array_to_string(v_where, ' AND '), v_wcol,
-				CASE WHEN v_wcol = 'created_at' THEN 'true'
-					ELSE concat_ws(' AND ', CASE WHEN p_from IS NOT NULL THEN 'issue_key >= $6' END,
-										   CASE WHEN p_to IS NOT NULL THEN 'issue_key <= $7' END) END,
-				CASE WHEN v_wcol = 'created_at' THEN 'interval ''0''' ELSE '0' END);
+				array_to_string(v_where, ' AND '), v_wcol, v_scope,
+				CASE WHEN v_wcol = 'created_at' THEN 'interval ''0''' ELSE '0' END, v_probe);
 			v_page_where := ARRAY['true'];
 			v_wbound := format($q$(SELECT CASE WHEN (SELECT count(*) FROM win) = $16 THEN
 				(SELECT jsonb_build_object('c', %1$L, 't', w.%1$I, 'i', w.id) FROM win w
