@@ -13,7 +13,9 @@ EXTENSION   = invoiceflow
 EXTVERSION  = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
 
 MODULE_big  = invoiceflow
-OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c) $(wildcard src/common/*.c)))
+# src/common/ is shared with the sidecars; environment and log-line helpers are theirs alone
+SIDECAR_ONLY = src/common/env_config.c src/common/log_line.c
+OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c) $(filter-out $(SIDECAR_ONLY),$(wildcard src/common/*.c))))
 
 # Every install and upgrade script; the regression suite walks the chain.
 DATA        = $(wildcard sql/$(EXTENSION)--*.sql)

@@ -4,6 +4,7 @@
  * message naming the variable.
  */
 #include "config.h"
+#include "../../src/common/env_config.h"
 #include "log.h"
 
 #include <arpa/inet.h>
@@ -38,16 +39,6 @@ config_parse_level(const char *s)
 	return -1;
 }
 
-int
-config_parse_bool(const char *s)
-{
-	if (!strcasecmp(s, "true") || !strcmp(s, "1") || !strcasecmp(s, "yes") || !strcasecmp(s, "on"))
-		return 1;
-	if (!strcasecmp(s, "false") || !strcmp(s, "0") || !strcasecmp(s, "no") || !strcasecmp(s, "off"))
-		return 0;
-	return -1;
-}
-
 bool
 config_host_is_loopback(const char *host)
 {
@@ -63,61 +54,10 @@ config_host_is_loopback(const char *host)
 	return false;
 }
 
-static const char *
-env(const char *name)
-{
-	const char *v = getenv(name);
-
-	return (v && *v) ? v : NULL;
-}
-
-static bool
-env_int(const char *name, int def, int min, int max, int *out, char *err, size_t errsz)
-{
-	const char *v = env(name);
-	char	   *end;
-	long		n;
-
-	if (!v)
-	{
-		*out = def;
-		return true;
-	}
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (errno || end == v || *end || n < min || n > max)
-	{
-		snprintf(err, errsz, "%s must be an integer from %d to %d, not \"%s\"", name, min, max, v);
-		return false;
-	}
-	*out = (int) n;
-	return true;
-}
-
-static bool
-env_bool(const char *name, bool def, bool *out, char *err, size_t errsz)
-{
-	const char *v = env(name);
-	int			b;
-
-	if (!v)
-	{
-		*out = def;
-		return true;
-	}
-	if ((b = config_parse_bool(v)) < 0)
-	{
-		snprintf(err, errsz, "%s must be true or false, not \"%s\"", name, v);
-		return false;
-	}
-	*out = b;
-	return true;
-}
-
 static char *
 env_str(const char *name, const char *def)
 {
-	const char *v = env(name);
+	const char *v = envc_get(name);
 
 	return strdup(v ? v : def);
 }
@@ -133,29 +73,29 @@ config_load(char *err, size_t errsz)
 	cfg.service_name = env_str("SERVICE_NAME", "invoiceflow-gateway");
 	cfg.version = env_str("VERSION", GATEWAY_VERSION);
 
-	if (!env_int("PORT", 8003, 0, 65535, &cfg.port, err, errsz) ||
-		!env_int("MAX_FILE_SIZE_MB", 10, 1, 1024, &cfg.max_file_size_mb, err, errsz) ||
-		!env_int("UPLOAD_TIMEOUT_SECONDS", 30, 1, 3600, &cfg.upload_timeout, err, errsz) ||
-		!env_int("GATEWAY_POOL_SIZE", 8, 1, 256, &cfg.pool_size, err, errsz) ||
-		!env_int("GATEWAY_POOL_WAIT_MS", 5000, 1, 600000, &cfg.pool_wait_ms, err, errsz) ||
-		!env_int("MAX_CONCURRENT_UPLOADS", 16, 1, 4096, &cfg.max_uploads, err, errsz) ||
-		!env_int("GATEWAY_MAX_CONNECTIONS", 256, 4, 16384, &cfg.max_connections, err, errsz) ||
-		!env_int("API_KEY_CACHE_SECONDS", 5, 0, 3600, &cfg.auth_cache_seconds, err, errsz) ||
-		!env_bool("DEBUG", false, &cfg.debug, err, errsz))
+	if (!envc_int("PORT", 8003, 0, 65535, &cfg.port, err, errsz) ||
+		!envc_int("MAX_FILE_SIZE_MB", 10, 1, 1024, &cfg.max_file_size_mb, err, errsz) ||
+		!envc_int("UPLOAD_TIMEOUT_SECONDS", 30, 1, 3600, &cfg.upload_timeout, err, errsz) ||
+		!envc_int("GATEWAY_POOL_SIZE", 8, 1, 256, &cfg.pool_size, err, errsz) ||
+		!envc_int("GATEWAY_POOL_WAIT_MS", 5000, 1, 600000, &cfg.pool_wait_ms, err, errsz) ||
+		!envc_int("MAX_CONCURRENT_UPLOADS", 16, 1, 4096, &cfg.max_uploads, err, errsz) ||
+		!envc_int("GATEWAY_MAX_CONNECTIONS", 256, 4, 16384, &cfg.max_connections, err, errsz) ||
+		!envc_int("API_KEY_CACHE_SECONDS", 5, 0, 3600, &cfg.auth_cache_seconds, err, errsz) ||
+		!envc_bool("DEBUG", false, &cfg.debug, err, errsz))
 		return false;
-	if (!env_int("SHUTDOWN_DRAIN_SECONDS", cfg.upload_timeout + 10, 0, 86400,
+	if (!envc_int("SHUTDOWN_DRAIN_SECONDS", cfg.upload_timeout + 10, 0, 86400,
 				 &cfg.drain_seconds, err, errsz))
 		return false;
 	cfg.max_file_bytes = (size_t) cfg.max_file_size_mb * 1024 * 1024;
 
 	cfg.log_level = cfg.debug ? LOG_DEBUG : LOG_INFO;
-	if ((v = env("LOG_LEVEL")) && (cfg.log_level = config_parse_level(v)) < 0)
+	if ((v = envc_get("LOG_LEVEL")) && (cfg.log_level = config_parse_level(v)) < 0)
 	{
 		snprintf(err, errsz, "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not \"%s\"", v);
 		return false;
 	}
 	cfg.log_json = true;
-	if ((v = env("LOG_FORMAT")))
+	if ((v = envc_get("LOG_FORMAT")))
 	{
 		if (strcasecmp(v, "json") == 0)
 			cfg.log_json = true;
@@ -168,7 +108,7 @@ config_load(char *err, size_t errsz)
 		}
 	}
 	/* Keys are required wherever the gateway is reachable from other hosts. */
-	if (!env_bool("REQUIRE_API_KEY", !config_host_is_loopback(cfg.host), &cfg.require_api_key,
+	if (!envc_bool("REQUIRE_API_KEY", !config_host_is_loopback(cfg.host), &cfg.require_api_key,
 				  err, errsz))
 		return false;
 	if (!cfg.database_url[0])

@@ -44,7 +44,5 @@ bool		config_host_is_loopback(const char *host);
 /* Parses LOG_LEVEL names (DEBUG, INFO, WARNING/WARN, ERROR, CRITICAL); -1 if unknown. */
 int			config_parse_level(const char *s);
 
-/* Parses true/false/1/0/yes/no/on/off; -1 if unknown. */
-int			config_parse_bool(const char *s);
 
 #endif

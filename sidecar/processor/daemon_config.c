@@ -1,6 +1,7 @@
 /* daemon_config.c: environment -> proc_config, refusing bad values by name. */
 #include "daemon_config.h"
 #include "daemon_log.h"
+#include "../../src/common/env_config.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -9,35 +10,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-static const char *
-env(const char *name)
-{
-	const char *v = getenv(name);
-
-	return (v && *v) ? v : NULL;
-}
-
-static bool
-env_int(const char *name, int def, int min, int max, int *out, char *err, size_t errsz)
-{
-	const char *v = env(name);
-	char	   *end;
-	long		n;
-
-	*out = def;
-	if (!v)
-		return true;
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (errno || end == v || *end || n < min || n > max)
-	{
-		snprintf(err, errsz, "%s must be an integer between %d and %d, not \"%s\"", name, min, max, v);
-		return false;
-	}
-	*out = (int) n;
-	return true;
-}
-
 bool
 config_from_env(proc_config *cfg, char *err, size_t errsz)
 {
@@ -45,14 +17,14 @@ config_from_env(proc_config *cfg, char *err, size_t errsz)
 	const char *v;
 
 	memset(cfg, 0, sizeof *cfg);
-	cfg->database_url = env("DATABASE_URL");
+	cfg->database_url = envc_get("DATABASE_URL");
 	if (!cfg->database_url)
 	{
 		snprintf(err, errsz, "DATABASE_URL is not set (a libpq connection string or URL "
 				 "for a role with invoiceflow_worker rights)");
 		return false;
 	}
-	cfg->rabbitmq_url = env("RABBITMQ_URL");
+	cfg->rabbitmq_url = envc_get("RABBITMQ_URL");
 	if (cfg->rabbitmq_url && strncmp(cfg->rabbitmq_url, "amqp://", 7) != 0 &&
 		strncmp(cfg->rabbitmq_url, "amqps://", 8) != 0)
 	{
@@ -60,11 +32,11 @@ config_from_env(proc_config *cfg, char *err, size_t errsz)
 		return false;
 	}
 
-	cfg->s3_bucket = env("S3_BUCKET");
-	cfg->s3_endpoint = env("S3_ENDPOINT_URL");
-	cfg->s3_region = env("AWS_REGION");
-	cfg->s3_access_key_id = env("AWS_ACCESS_KEY_ID");
-	cfg->s3_secret_access_key = env("AWS_SECRET_ACCESS_KEY");
+	cfg->s3_bucket = envc_get("S3_BUCKET");
+	cfg->s3_endpoint = envc_get("S3_ENDPOINT_URL");
+	cfg->s3_region = envc_get("AWS_REGION");
+	cfg->s3_access_key_id = envc_get("AWS_ACCESS_KEY_ID");
+	cfg->s3_secret_access_key = envc_get("AWS_SECRET_ACCESS_KEY");
 	if (cfg->s3_bucket && (!cfg->s3_access_key_id || !cfg->s3_secret_access_key))
 	{
 		snprintf(err, errsz, "S3_BUCKET is set but AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY is not");
@@ -78,22 +50,22 @@ config_from_env(proc_config *cfg, char *err, size_t errsz)
 		return false;
 	}
 
-	if (!env_int("PROCESSOR_CONCURRENCY", cpus > 0 ? (int) (cpus < 256 ? cpus : 256) : 1, 1, 256,
+	if (!envc_int("PROCESSOR_CONCURRENCY", cpus > 0 ? (int) (cpus < 256 ? cpus : 256) : 1, 1, 256,
 				 &cfg->concurrency, err, errsz) ||
-		!env_int("PROCESSOR_CPU_SECONDS", 30, 1, 3600, &cfg->cpu_seconds, err, errsz) ||
-		!env_int("PROCESSOR_MEMORY_MB", 512, 16, 65536, &cfg->memory_mb, err, errsz) ||
-		!env_int("PROCESSOR_TIMEOUT_SECONDS", 60, 1, 3600, &cfg->timeout_seconds, err, errsz) ||
-		!env_int("PROCESSOR_SHUTDOWN_GRACE_SECONDS", 10, 0, 3600, &cfg->grace_seconds, err, errsz))
+		!envc_int("PROCESSOR_CPU_SECONDS", 30, 1, 3600, &cfg->cpu_seconds, err, errsz) ||
+		!envc_int("PROCESSOR_MEMORY_MB", 512, 16, 65536, &cfg->memory_mb, err, errsz) ||
+		!envc_int("PROCESSOR_TIMEOUT_SECONDS", 60, 1, 3600, &cfg->timeout_seconds, err, errsz) ||
+		!envc_int("PROCESSOR_SHUTDOWN_GRACE_SECONDS", 10, 0, 3600, &cfg->grace_seconds, err, errsz))
 		return false;
 
 	cfg->log_level = PLOG_INFO;
-	if ((v = env("LOG_LEVEL")) && (cfg->log_level = plog_parse_level(v)) < 0)
+	if ((v = envc_get("LOG_LEVEL")) && (cfg->log_level = plog_parse_level(v)) < 0)
 	{
 		snprintf(err, errsz, "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not \"%s\"", v);
 		return false;
 	}
 	cfg->log_json = true;
-	if ((v = env("LOG_FORMAT")))
+	if ((v = envc_get("LOG_FORMAT")))
 	{
 		if (strcasecmp(v, "json") == 0)
 			cfg->log_json = true;
@@ -105,13 +77,13 @@ config_from_env(proc_config *cfg, char *err, size_t errsz)
 			return false;
 		}
 	}
-	cfg->service_name = env("SERVICE_NAME") ? env("SERVICE_NAME") : "invoiceflow-processor";
+	cfg->service_name = envc_get("SERVICE_NAME") ? envc_get("SERVICE_NAME") : "invoiceflow-processor";
 	if (strlen(cfg->service_name) > 100)
 	{
 		snprintf(err, errsz, "SERVICE_NAME must be at most 100 characters");
 		return false;
 	}
-	v = env("PROCESSOR_TEST_FAULTS");
+	v = envc_get("PROCESSOR_TEST_FAULTS");
 	cfg->test_faults = v && strcmp(v, "1") == 0;
 	return true;
 }

@@ -1,5 +1,6 @@
 /* daemon_log.c: one line per event on stdout (see daemon_log.h). */
 #include "daemon_log.h"
+#include "../../src/common/log_line.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -49,20 +50,6 @@ level_name(int level)
 	}
 }
 
-static void
-write_all(const char *s, size_t len)
-{
-	while (len > 0)
-	{
-		ssize_t		n = write(STDOUT_FILENO, s, len);
-
-		if (n <= 0)
-			return;
-		s += n;
-		len -= (size_t) n;
-	}
-}
-
 /* Invalid UTF-8 (a user's file name) becomes '?', so jansson keeps the line. */
 static void
 utf8_clean(char *s)
@@ -88,9 +75,7 @@ utf8_clean(char *s)
 void
 plog(int level, const char *request_id, json_t *extra, const char *fmt,...)
 {
-	char		msg[2048], ts[40], base[32];
-	struct timespec now;
-	struct tm	tm;
+	char		msg[2048];
 	va_list		ap;
 
 	if (level < min_level)
@@ -102,66 +87,7 @@ plog(int level, const char *request_id, json_t *extra, const char *fmt,...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	utf8_clean(msg);
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(ts, sizeof ts, "%.20s.%03dZ", base, (int) (now.tv_nsec / 1000000) % 1000);
-
-	if (as_json)
-	{
-		json_t	   *o = json_object();
-		char	   *line;
-
-		json_object_set_new(o, "timestamp", json_string(ts));
-		json_object_set_new(o, "level", json_string(level_name(level)));
-		json_object_set_new(o, "logger", json_string("processor"));
-		json_object_set_new(o, "message", json_string(msg));
-		json_object_set_new(o, "service", json_string(service));
-		if (request_id)
-			json_object_set_new(o, "request_id", json_string(request_id));
-		if (extra)
-			json_object_update_missing(o, extra);
-		line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(6));
-		json_decref(o);
-		if (line)
-		{
-			size_t		n = strlen(line);
-
-			line[n] = '\n';		/* json_dumps' buffer has room for the NUL */
-			write_all(line, n + 1);
-			free(line);
-		}
-	}
-	else
-	{
-		char		line[4096];
-		int			n;
-		const char *key;
-		json_t	   *val;
-
-		n = snprintf(line, sizeof line, "%s %-7s processor [%s] %s", ts, level_name(level),
-					 request_id ? request_id : "-", msg);
-		if (extra)
-		{
-			json_object_foreach(extra, key, val)
-			{
-				char	   *s;
-
-				if (n >= (int) sizeof line - 2)
-					break;
-				s = json_is_string(val) ? NULL : json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT);
-				n += snprintf(line + n, sizeof line - n, " %s=%s", key, s ? s : json_string_value(val));
-				free(s);
-			}
-		}
-		if (n > (int) sizeof line - 2)
-			n = sizeof line - 2;
-		for (int i = 0; i < n; i++)
-			if (line[i] == '\n' || line[i] == '\r')
-				line[i] = ' ';
-		line[n++] = '\n';
-		write_all(line, (size_t) n);
-	}
+	log_line_write(as_json, level_name(level), "processor", service, request_id, msg, extra);
 	json_decref(extra);
 }
 

@@ -5,6 +5,7 @@
  */
 #include "auth.h"
 #include "config.h"
+#include "../../src/common/env_config.h"
 #include "db_pool.h"
 #include "handlers.h"
 #include "log.h"
@@ -198,7 +199,7 @@ test_config(void)
 	T(!config_host_is_loopback("0.0.0.0") && !config_host_is_loopback("10.0.0.1") &&
 	  !config_host_is_loopback("::"), "non-loopback hosts");
 	T(config_parse_level("warning") == LOG_WARNING && config_parse_level("nope") < 0, "log levels");
-	T(config_parse_bool("TRUE") == 1 && config_parse_bool("off") == 0 && config_parse_bool("x") < 0, "bools");
+	T(envc_parse_bool("TRUE") == 1 && envc_parse_bool("off") == 0 && envc_parse_bool("x") < 0, "bools");
 
 	setenv("DATABASE_URL", "postgresql://x@127.0.0.1/db", 1);
 	unsetenv("HOST");
