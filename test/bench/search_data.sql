@@ -30,16 +30,17 @@ SELECT g, gen_random_uuid() AS id,
        w.items[1 + g % 18] AS item1, w.items[1 + (g / 18) % 18] AS item2,
        CASE WHEN g % 100 = 0 THEN ' kubernetes cluster operations' ELSE '' END ||
        CASE WHEN g % 5 = 0 THEN ' annual maintenance' ELSE '' END AS extra,
-       w.title[1 + g % 6] AS title, w.terms[1 + g % 6] AS terms
+       w.title[1 + g % 6] AS title, w.terms[1 + g % 6] AS terms,
+       timestamptz '2023-01-01' + (g * 37 % 730) * interval '1 day' + (g % 86400) * interval '1 second' AS created_at
 FROM generate_series(1, :rows) g, words w;
 
 INSERT INTO invoiceflow.ingestions (id, filename, s3_key, size_bytes, sha256, status, source, created_at, updated_at)
 SELECT id, 'invoice-' || g || '.pdf', 'raw/' || id || '.pdf', 40000 + g % 20000, sha256(id::text::bytea),
        (ARRAY['COMPLETED','COMPLETED','COMPLETED','COMPLETED','COMPLETED','COMPLETED','COMPLETED','COMPLETED','FAILED','PENDING'])[1 + g % 10],
        (ARRAY['upload','upload','email','webhook'])[1 + g % 4],
-       timestamptz '2023-01-01' + (g * 37 % 730) * interval '1 day' + (g % 86400) * interval '1 second',
-       now()
-FROM gen;
+       created_at, now()
+FROM gen
+ORDER BY created_at;  -- rows arrive in upload order, as they do in production
 
 INSERT INTO invoiceflow.extractions (ingestion_id, invoice, text)
 SELECT id,
@@ -52,4 +53,5 @@ SELECT id,
     || item1 || ' ' || net || ' ' || currency || E'\n' || item2 || extra || E'\n'
     || 'Total ' || round(net * 1.19, 2) || ' ' || currency || E'\n' || terms
 FROM gen
-WHERE g % 10 < 8;  -- COMPLETED rows have an extraction
+WHERE g % 10 < 8  -- COMPLETED rows have an extraction
+ORDER BY created_at;
