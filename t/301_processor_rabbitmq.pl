@@ -40,6 +40,10 @@ my $all_done = sub {
 my $p = $start->();
 ok(wait_until(30, sub { grep { ($_->{message} // '') =~ /^connected to RabbitMQ/ } $p->lines }), 'consuming')
   or diag($p->stderr);
+# its first claim_next sweep (for files whose message was lost) is done, so what
+# follows can only come through the queue until the next sweep, half a lease later
+ok(wait_until(30, sub { grep { ($_->{message} // '') eq 'claim_next sweep' } $p->lines }), 'first sweep done')
+  or diag($p->stderr);
 
 # --- N uploads: all completed through the queue, bytes from S3 ------------------------
 my @ids = map { ingest_file($node, "q-$_.pdf", make_pdf("Invoice Q-$_ total $_.50 EUR")) } 1 .. 10;

@@ -352,6 +352,7 @@ poll_claims(daemon_state *d, double now)
 		}
 		d->want_claim = false;
 		d->next_poll = now + lease_s(d) / 2.0;
+		plog(PLOG_DEBUG, NULL, json_pack("{s:i}", "claimed", n), "claim_next sweep");
 	}
 	else if (db_connected(d->db))
 	{
