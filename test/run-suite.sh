@@ -7,7 +7,10 @@
 # Each step's result is summarised at the end; any failure makes the exit non-zero.
 set -uo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-WORK=$(dirname "$SRC")/run
+# servers, clusters and logs of this run, inside the tree's throwaway copy: never
+# shared with (or polluted by) another run
+WORK=${SUITE_WORK:-$SRC/.suite-run}
+rm -rf "$WORK"
 mkdir -p "$WORK"
 . "$SRC/test/services/lib.sh"
 export PATH="$PG_BINDIR:$PATH"
