@@ -7,7 +7,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 SECONDS_RUN=${BENCH_SECONDS:-20}; CLIENTS=${CLIENTS:-16}; ROWS=${ROWS:-1000000}
 bench_cluster_start ingest
-bpsql -c "CREATE EXTENSION invoiceflow"
+bpsql -c "CREATE EXTENSION invoiceflow ${EXT_VERSION:+VERSION '$EXT_VERSION'}"  # EXT_VERSION pins a version
 
 # 64 incompressible 50 KB PDFs (random bytes in a comment), each with a 32-byte
 # tag that every transaction overwrites so that every upload is new content.
