@@ -7,11 +7,27 @@ use warnings;
 use Exporter 'import';
 use File::Basename qw(dirname);
 use Cwd qw(abs_path);
+use JSON::PP ();
+use Time::HiRes qw(time sleep);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 
-our @EXPORT = qw(new_node repo_root make_pdf sample_pdf_path corpus_dir slurp_file_bin
-                 service_env);
+our @EXPORT = qw(new_node repo_root make_pdf pdf_from_objects sample_pdf_path corpus_dir slurp_file_bin
+                 service_env wait_until json_decode);
+
+# wait_until(SECONDS, CODE): polls CODE every 0.1 s until it returns true.
+sub wait_until {
+	my ($secs, $code) = @_;
+	my $deadline = time + $secs;
+	while (time < $deadline) {
+		return 1 if $code->();
+		sleep 0.1;
+	}
+	return $code->();
+}
+
+# json_decode(TEXT): the decoded value, or undef when TEXT is not JSON.
+sub json_decode { my $s = shift; return eval { JSON::PP->new->utf8->decode($s) }; }
 
 # Root of the (copied) source tree.
 sub repo_root { return abs_path(dirname(__FILE__) . '/../..'); }
@@ -48,7 +64,13 @@ sub make_pdf {
 		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
 		"<< /Length " . length($stream) . " >>\nstream\n$stream\nendstream",
 		"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>");
-	my $pdf = "%PDF-1.4\n";
+	return pdf_from_objects("%PDF-1.4\n", @objs);
+}
+
+# pdf_from_objects(HEADER, OBJECTS...): objects 1..n (1 is the catalog) with their
+# xref table, trailer, startxref and %%EOF.
+sub pdf_from_objects {
+	my ($pdf, @objs) = @_;
 	my @off;
 	for my $i (0 .. $#objs) {
 		push @off, length($pdf);

@@ -12,22 +12,9 @@ use Time::HiRes qw(time sleep);
 use PostgreSQL::Test::Utils;
 use InvoiceflowTest;
 
-our @EXPORT = qw(processor_role start_processor ingest_file doc_status wait_until wait_all_done
-                 count_transitions add_transition_log json_decode pdf_with_objects flate_zeros
+our @EXPORT = qw(processor_role start_processor ingest_file doc_status wait_all_done
+                 count_transitions add_transition_log pdf_with_objects flate_zeros
                  amqp_publish);
-
-sub json_decode { my $s = shift; return eval { JSON::PP->new->utf8->decode($s) }; }
-
-# wait_until(SECONDS, CODE): polls CODE every 0.1 s until it returns true.
-sub wait_until {
-	my ($secs, $code) = @_;
-	my $deadline = time + $secs;
-	while (time < $deadline) {
-		return 1 if $code->();
-		sleep 0.1;
-	}
-	return $code->();
-}
 
 # processor_role(NODE, DB): a login role with the worker's rights (and the
 # reader's, so the daemon can read file names for its logs and the fault hooks).
@@ -203,17 +190,7 @@ sub pdf_with_objects {
 		"<< /Length " . length($cdata) . " $cdict >>\nstream\n$cdata\nendstream",
 		"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
 		@{ $o{extra} // [] });
-	my $pdf = "%PDF-1.7\n%\xe2\xe3\xcf\xd3\n";
-	my @off;
-	for my $i (0 .. $#objs) {
-		push @off, length($pdf);
-		$pdf .= ($i + 1) . " 0 obj\n$objs[$i]\nendobj\n";
-	}
-	my $xref = length($pdf);
-	$pdf .= "xref\n0 " . (@objs + 1) . "\n0000000000 65535 f \n";
-	$pdf .= sprintf("%010d 00000 n \n", $_) for @off;
-	$pdf .= "trailer\n<< /Size " . (@objs + 1) . " /Root 1 0 R >>\nstartxref\n$xref\n%%EOF\n";
-	return $pdf;
+	return pdf_from_objects("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", @objs);
 }
 
 # flate_zeros(MB): MB megabytes of zeros, deflated (about 1 KB per MB)

@@ -14,9 +14,7 @@ use Test::More;
 use InvoiceflowTest;
 
 our @EXPORT = qw(start_gateway gw_get gw_upload multipart pdf_of_size raw_request
-                 log_lines wait_until json_decode free_tcp_port);
-
-sub json_decode { my $s = shift; return eval { JSON::PP->new->utf8->decode($s) }; }
+                 log_lines free_tcp_port);
 
 sub free_tcp_port {
 	my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1, ReuseAddr => 1)
@@ -24,17 +22,6 @@ sub free_tcp_port {
 	my $p = $s->sockport;
 	close $s;
 	return $p;
-}
-
-# wait_until(SECONDS, CODE): polls CODE every 0.1 s until it returns true.
-sub wait_until {
-	my ($secs, $code) = @_;
-	my $deadline = time + $secs;
-	while (time < $deadline) {
-		return 1 if $code->();
-		sleep 0.1;
-	}
-	return $code->();
 }
 
 # start_gateway($node, %env): the ASan gateway on a free port, connected as
