@@ -50,6 +50,7 @@ DECLARE
 	v_with text := '';
 	v_wbound text := 'NULL::jsonb';
 	v_page_where text[];	-- v_where, less what the window already applied
+	v_wnext jsonb;		-- the window's oldest row, for the next page's cursor
 	p_status text := upper(invoiceflow._search_param('status', search.status,
 		'^(pending|processing|failed|completed)$', 'PENDING, PROCESSING, FAILED or COMPLETED'));
 	p_seller text := lower(left(nullif(btrim(search.seller), ''), 200));
@@ -236,16 +237,15 @@ BEGIN
 		FROM numbered n$q$, v_with, v_sql, CASE WHEN v_desc THEN 'DESC' ELSE 'ASC' END,
 		CASE WHEN v_desc THEN 'ASC' ELSE 'DESC' END, v_wbound);
 
-	EXECUTE v_sql INTO v_items, v_more, v_cursor, v_facets
+	EXECUTE v_sql INTO v_items, v_more, v_cursor, v_wnext
 		USING v_ts, p_status, p_seller, p_buyer, p_currency, p_from, p_to, p_tmin, p_tmax, p_review,
 			  p_source, p_from_x, v_ckey, v_cid, v_limit + 1, v_window, v_wts, v_wid;
 
 	IF v_more THEN
 		v_next := translate(encode(convert_to((v_cursor || jsonb_build_object('s', v_sort)
-			|| CASE WHEN v_facets IS NOT NULL THEN jsonb_build_object('w', v_facets) ELSE '{}' END)::text,
+			|| CASE WHEN v_wnext IS NOT NULL THEN jsonb_build_object('w', v_wnext) ELSE '{}' END)::text,
 			'UTF8'), 'base64'), E'+/=\n', '-_');
 	END IF;
-	v_facets := NULL;			-- it held the window's bound
 
 	IF search.facets THEN
 		IF v_q IS NOT NULL THEN
