@@ -13,8 +13,8 @@ EXTENSION   = invoiceflow
 EXTVERSION  = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
 
 MODULE_big  = invoiceflow
-# src/common/ is shared with the sidecars; environment and log-line helpers are theirs alone
-SIDECAR_ONLY = src/common/env_config.c src/common/log_line.c
+# src/common/ is shared with the sidecars; their environment, log and UTF-8 helpers are theirs alone
+SIDECAR_ONLY = src/common/env_config.c src/common/sidecar_log.c src/common/utf8_sanitize.c
 OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c) $(filter-out $(SIDECAR_ONLY),$(wildcard src/common/*.c))))
 
 # Every install and upgrade script; the regression suite walks the chain.

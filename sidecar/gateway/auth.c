@@ -6,7 +6,7 @@
  * Unknown keys are cached too, so guessing costs no database round trip per try.
  */
 #include "auth.h"
-#include "log.h"
+#include "../../src/common/sidecar_log.h"
 
 #include <ctype.h>
 #include <pthread.h>

@@ -5,7 +5,7 @@
  */
 #include "config.h"
 #include "../../src/common/env_config.h"
-#include "log.h"
+#include "../../src/common/sidecar_log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,25 +19,6 @@
 #endif
 
 struct config cfg;
-
-int
-config_parse_level(const char *s)
-{
-	static const struct
-	{
-		const char *name;
-		int			level;
-	}			names[] = {
-		{"DEBUG", LOG_DEBUG}, {"INFO", LOG_INFO}, {"WARNING", LOG_WARNING},
-		{"WARN", LOG_WARNING}, {"ERROR", LOG_ERROR}, {"CRITICAL", LOG_CRITICAL},
-		{"FATAL", LOG_CRITICAL},
-	};
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcasecmp(s, names[i].name) == 0)
-			return names[i].level;
-	return -1;
-}
 
 bool
 config_host_is_loopback(const char *host)
@@ -89,7 +70,7 @@ config_load(char *err, size_t errsz)
 	cfg.max_file_bytes = (size_t) cfg.max_file_size_mb * 1024 * 1024;
 
 	cfg.log_level = cfg.debug ? LOG_DEBUG : LOG_INFO;
-	if ((v = envc_get("LOG_LEVEL")) && (cfg.log_level = config_parse_level(v)) < 0)
+	if ((v = envc_get("LOG_LEVEL")) && (cfg.log_level = log_parse_level(v)) < 0)
 	{
 		snprintf(err, errsz, "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not \"%s\"", v);
 		return false;

@@ -41,8 +41,6 @@ void		config_free(void);
 /* true for 127.0.0.0/8, ::1 and "localhost" */
 bool		config_host_is_loopback(const char *host);
 
-/* Parses LOG_LEVEL names (DEBUG, INFO, WARNING/WARN, ERROR, CRITICAL); -1 if unknown. */
-int			config_parse_level(const char *s);
 
 
 #endif

@@ -11,7 +11,7 @@
  *   messages reach the client, everything else is logged here with its SQLSTATE.
  */
 #include "db_pool.h"
-#include "log.h"
+#include "../../src/common/sidecar_log.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -9,7 +9,7 @@
 #include "handlers.h"
 #include "config.h"
 #include "db_pool.h"
-#include "log.h"
+#include "../../src/common/sidecar_log.h"
 #include "upload.h"
 
 #include <microhttpd.h>

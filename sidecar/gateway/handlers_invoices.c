@@ -12,7 +12,7 @@
 #include "handlers.h"
 #include "config.h"
 #include "db_pool.h"
-#include "log.h"
+#include "../../src/common/sidecar_log.h"
 #include "metrics.h"
 
 #include "../../src/common/percent_encode.h"

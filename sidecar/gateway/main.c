@@ -7,7 +7,7 @@
 #include "config.h"
 #include "db_pool.h"
 #include "handlers.h"
-#include "log.h"
+#include "../../src/common/sidecar_log.h"
 #include "metrics.h"
 #include "server.h"
 #include "upload.h"

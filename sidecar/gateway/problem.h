@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "../../src/common/utf8_sanitize.h"
+
 struct reply
 {
 	unsigned int status;		/* 0 until a handler sets it */
@@ -42,11 +44,5 @@ char	   *problem_body(unsigned int status, const char *detail, const char *reque
 
 void		reply_clear(struct reply *r);
 
-/*
- * Copies s into out (outsz bytes, always NUL-terminated, truncated on a
- * character boundary), replacing each byte that is not part of valid UTF-8 by
- * '?': client-supplied text (file names, paths) must not break a JSON document.
- */
-void		utf8_sanitize(const char *s, char *out, size_t outsz);
 
 #endif

@@ -20,7 +20,7 @@
 #include "server.h"
 #include "auth.h"
 #include "config.h"
-#include "log.h"
+#include "../../src/common/sidecar_log.h"
 #include "metrics.h"
 #include "routes.h"
 #include "upload.h"

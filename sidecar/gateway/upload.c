@@ -21,7 +21,7 @@
  */
 #include "upload.h"
 #include "config.h"
-#include "log.h"
+#include "../../src/common/sidecar_log.h"
 #include "metrics.h"
 
 #include <ctype.h>

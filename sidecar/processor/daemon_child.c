@@ -140,7 +140,7 @@ close_inherited(int keep1, int keep2)
 static unsigned char *
 fetch_s3(const proc_config *cfg, const char *key, size_t *len, int out)
 {
-	s3c_config sc = {0};
+	s3c_config sc;
 	s3c_error	e = {0};
 	s3c_client *c;
 	unsigned char *data = NULL;
@@ -148,11 +148,7 @@ fetch_s3(const proc_config *cfg, const char *key, size_t *len, int out)
 	long		t = cfg->timeout_seconds * 1000L / 2;
 	s3c_status	st;
 
-	sc.endpoint = cfg->s3_endpoint;
-	sc.bucket = cfg->s3_bucket;
-	sc.region = cfg->s3_region;
-	sc.access_key_id = cfg->s3_access_key_id;
-	sc.secret_access_key = cfg->s3_secret_access_key;
+	config_s3(cfg, &sc);
 	sc.connect_timeout_ms = 5000;
 	sc.timeout_ms = t < 30000 ? t : 30000;
 	c = s3c_client_new(&sc, &e);

@@ -58,8 +58,8 @@ config_from_env(proc_config *cfg, char *err, size_t errsz)
 		!envc_int("PROCESSOR_SHUTDOWN_GRACE_SECONDS", 10, 0, 3600, &cfg->grace_seconds, err, errsz))
 		return false;
 
-	cfg->log_level = PLOG_INFO;
-	if ((v = envc_get("LOG_LEVEL")) && (cfg->log_level = plog_parse_level(v)) < 0)
+	cfg->log_level = LOG_INFO;
+	if ((v = envc_get("LOG_LEVEL")) && (cfg->log_level = log_parse_level(v)) < 0)
 	{
 		snprintf(err, errsz, "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not \"%s\"", v);
 		return false;
@@ -86,4 +86,15 @@ config_from_env(proc_config *cfg, char *err, size_t errsz)
 	v = envc_get("PROCESSOR_TEST_FAULTS");
 	cfg->test_faults = v && strcmp(v, "1") == 0;
 	return true;
+}
+
+void
+config_s3(const proc_config *cfg, s3c_config *sc)
+{
+	memset(sc, 0, sizeof(*sc));
+	sc->endpoint = cfg->s3_endpoint;
+	sc->bucket = cfg->s3_bucket;
+	sc->region = cfg->s3_region;
+	sc->access_key_id = cfg->s3_access_key_id;
+	sc->secret_access_key = cfg->s3_secret_access_key;
 }

@@ -5,6 +5,8 @@
 #ifndef IF_DAEMON_CONFIG_H
 #define IF_DAEMON_CONFIG_H
 
+#include "../../src/common/s3_client.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -34,5 +36,8 @@ typedef struct proc_config
  * message naming the variable in err.
  */
 bool		config_from_env(proc_config *cfg, char *err, size_t errsz);
+
+/* The S3 client's settings from cfg's S3 fields (timeouts left at their zero). */
+void		config_s3(const proc_config *cfg, s3c_config *sc);
 
 #endif

@@ -115,7 +115,7 @@ run(db *d, const char *sql, int nparams, const char *const *params, int binary, 
 	if (PQstatus(d->conn) != CONNECTION_OK)
 	{
 		PQclear(r);
-		plog(PLOG_WARNING, NULL, NULL, "lost the PostgreSQL connection: %s", d->err);
+		plog(LOG_WARNING, NULL, NULL, "lost the PostgreSQL connection: %s", d->err);
 		lost(d, 0);
 		return DB_GONE;
 	}
@@ -163,7 +163,7 @@ db_ensure(db *d, double now)
 		if (d->conn)
 			PQfinish(d->conn);
 		d->conn = NULL;
-		plog(PLOG_WARNING, NULL, json_pack("{s:f}", "retry_in_s", d->backoff),
+		plog(LOG_WARNING, NULL, json_pack("{s:f}", "retry_in_s", d->backoff),
 			 "cannot connect to PostgreSQL: %s", d->err);
 		d->next_try = now + d->backoff;
 		d->backoff = d->backoff * 2 > 30 ? 30 : d->backoff * 2;
@@ -172,7 +172,7 @@ db_ensure(db *d, double now)
 	d->backoff = 0.5;
 	if (run(d, "LISTEN invoiceflow", 0, NULL, 0, &r) != DB_OK)
 	{
-		plog(PLOG_ERROR, NULL, NULL, "LISTEN invoiceflow failed: %s", d->err);
+		plog(LOG_ERROR, NULL, NULL, "LISTEN invoiceflow failed: %s", d->err);
 		lost(d, now + 5);
 		d->next_try = now + 5;
 		return false;
@@ -189,7 +189,7 @@ db_ensure(db *d, double now)
 	db_refresh_lease(d);
 	if (!d->conn)
 		return false;
-	plog(PLOG_INFO, NULL, json_pack("{s:i,s:b}", "lease_seconds", d->lease_seconds,
+	plog(LOG_INFO, NULL, json_pack("{s:i,s:b}", "lease_seconds", d->lease_seconds,
 									"status_allowed", d->can_status),
 		 d->was_connected ? "reconnected to PostgreSQL" : "connected to PostgreSQL");
 	d->was_connected = true;
@@ -209,7 +209,7 @@ db_take_notifies(db *d)
 	if (!PQconsumeInput(d->conn))
 	{
 		set_err(d, PQerrorMessage(d->conn));
-		plog(PLOG_WARNING, NULL, NULL, "lost the PostgreSQL connection: %s", d->err);
+		plog(LOG_WARNING, NULL, NULL, "lost the PostgreSQL connection: %s", d->err);
 		lost(d, 0);
 		return any;
 	}

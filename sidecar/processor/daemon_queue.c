@@ -46,7 +46,7 @@ queue_free(queue *q)
 static void
 drop(queue *q, double now, const char *why)
 {
-	plog(PLOG_WARNING, NULL, NULL, "RabbitMQ connection lost: %s", why);
+	plog(LOG_WARNING, NULL, NULL, "RabbitMQ connection lost: %s", why);
 	amqpc_close(q->c);
 	q->c = NULL;
 	q->next_try = now;
@@ -70,13 +70,13 @@ queue_ensure(queue *q, double now)
 	{
 		q->generation++;
 		q->backoff = 0.5;
-		plog(PLOG_INFO, NULL, json_pack("{s:s,s:i}", "endpoint", amqpc_endpoint(q->c), "prefetch", q->prefetch),
+		plog(LOG_INFO, NULL, json_pack("{s:s,s:i}", "endpoint", amqpc_endpoint(q->c), "prefetch", q->prefetch),
 			 q->was_connected ? "reconnected to RabbitMQ, consuming invoiceflow.process"
 			 : "connected to RabbitMQ, consuming invoiceflow.process");
 		q->was_connected = true;
 		return true;
 	}
-	plog(PLOG_WARNING, NULL, json_pack("{s:f}", "retry_in_s", q->backoff),
+	plog(LOG_WARNING, NULL, json_pack("{s:f}", "retry_in_s", q->backoff),
 		 "cannot consume from RabbitMQ (%s): %s", amqpc_status_name(e.status), e.message);
 	amqpc_close(q->c);
 	q->c = NULL;

@@ -162,7 +162,7 @@ log_document(daemon_state *d, slot *s, const char *outcome, const char *reason)
 	if (reason)
 		json_object_set_new(x, "reason", plog_string(reason));
 	json_object_set_new(x, "worker", json_string(d->worker));
-	plog(strcmp(outcome, "completed") == 0 || strcmp(outcome, "failed") == 0 ? PLOG_INFO : PLOG_WARNING,
+	plog(strcmp(outcome, "completed") == 0 || strcmp(outcome, "failed") == 0 ? LOG_INFO : LOG_WARNING,
 		 s->rid, x, "document %s", outcome);
 }
 
@@ -175,7 +175,7 @@ give_back(daemon_state *d, slot *s, const char *why)
 	if (r == DB_GONE)
 		return false;
 	if (r == DB_ERROR)
-		plog(PLOG_ERROR, s->rid, NULL, "release() failed: %s", db_error(d->db));
+		plog(LOG_ERROR, s->rid, NULL, "release() failed: %s", db_error(d->db));
 	log_document(d, s, r == DB_STALE ? "dropped" : "released", why);
 	slot_done(d, s);
 	return true;
@@ -197,7 +197,7 @@ start_document(daemon_state *d, slot *s, double now)
 		return;					/* try again once reconnected */
 	if (r != DB_OK)
 	{
-		plog(PLOG_ERROR, s->rid, NULL, "reading the file failed: %s", db_error(d->db));
+		plog(LOG_ERROR, s->rid, NULL, "reading the file failed: %s", db_error(d->db));
 		free(filename);
 		free(s3_key);
 		pause_work(d, now);
@@ -214,7 +214,7 @@ start_document(daemon_state *d, slot *s, double now)
 	if (!bytes && !d->cfg.s3_bucket)
 	{
 		/* a configuration problem, not the document's: give it back and wait */
-		plog(PLOG_ERROR, s->rid, NULL, "the file is no longer in PostgreSQL and S3 is not "
+		plog(LOG_ERROR, s->rid, NULL, "the file is no longer in PostgreSQL and S3 is not "
 			 "configured (set S3_BUCKET and the AWS_* variables)");
 		free(s3_key);
 		pause_work(d, now);
@@ -228,7 +228,7 @@ start_document(daemon_state *d, slot *s, double now)
 	job.len = len;
 	if (!child_start(&s->ch, &d->cfg, &job, &err))
 	{
-		plog(PLOG_ERROR, s->rid, NULL, "cannot start a child: %s", err);
+		plog(LOG_ERROR, s->rid, NULL, "cannot start a child: %s", err);
 		free(err);
 		pause_work(d, now);
 		give_back(d, s, "fork failed");
@@ -236,7 +236,7 @@ start_document(daemon_state *d, slot *s, double now)
 	else
 	{
 		s->st = SLOT_RUNNING;
-		plog(PLOG_DEBUG, s->rid, json_pack("{s:s,s:i}", "from", bytes ? "postgresql" : "s3", "pid", (int) s->ch.pid),
+		plog(LOG_DEBUG, s->rid, json_pack("{s:s,s:i}", "from", bytes ? "postgresql" : "s3", "pid", (int) s->ch.pid),
 			 "processing");
 	}
 	free(bytes);
@@ -265,7 +265,7 @@ handle_message(daemon_state *d, slot *s, queue_msg *m, double now)
 
 	if (!m->valid)
 	{
-		plog(PLOG_WARNING, NULL, json_pack("{s:s?}", "message_id", m->message_id),
+		plog(LOG_WARNING, NULL, json_pack("{s:s?}", "message_id", m->message_id),
 			 "malformed message dropped: %s", m->why);
 		queue_ack(d->q, m);
 		queue_msg_free(m);
@@ -281,9 +281,9 @@ handle_message(daemon_state *d, slot *s, queue_msg *m, double now)
 	if (r != DB_OK || !lease[0])
 	{
 		if (r != DB_OK)
-			plog(PLOG_ERROR, m->request_id, NULL, "claim() failed: %s", db_error(d->db));
+			plog(LOG_ERROR, m->request_id, NULL, "claim() failed: %s", db_error(d->db));
 		else
-			plog(PLOG_INFO, m->request_id, json_pack("{s:s?,s:b}", "message_id", m->message_id,
+			plog(LOG_INFO, m->request_id, json_pack("{s:s?,s:b}", "message_id", m->message_id,
 													  "redelivered", m->redelivered),
 				 "message skipped: not PENDING (processed already, or another worker has it)");
 		queue_ack(d->q, m);
@@ -352,11 +352,11 @@ poll_claims(daemon_state *d, double now)
 		}
 		d->want_claim = false;
 		d->next_poll = now + lease_s(d) / 2.0;
-		plog(PLOG_DEBUG, NULL, json_pack("{s:i}", "claimed", n), "claim_next sweep");
+		plog(LOG_DEBUG, NULL, json_pack("{s:i}", "claimed", n), "claim_next sweep");
 	}
 	else if (db_connected(d->db))
 	{
-		plog(PLOG_ERROR, NULL, NULL, "claim_next() failed: %s", db_error(d->db));
+		plog(LOG_ERROR, NULL, NULL, "claim_next() failed: %s", db_error(d->db));
 		d->next_poll = now + 5;
 		d->want_claim = false;
 	}
@@ -393,7 +393,7 @@ report(daemon_state *d, slot *s, double now)
 
 				sb_init(&b);
 				sb_printf(&b, "the extraction result was refused: %s", db_error(d->db));
-				plog(PLOG_ERROR, s->rid, NULL, "%s", b.s);
+				plog(LOG_ERROR, s->rid, NULL, "%s", b.s);
 				free(o->reason);
 				o->reason = sb_steal(&b);
 				o->kind = OUTCOME_FAILED;
@@ -405,13 +405,13 @@ report(daemon_state *d, slot *s, double now)
 			r = db_fail(d->db, s->rid, s->lease, o->reason);
 			if (r == DB_ERROR)
 			{
-				plog(PLOG_ERROR, s->rid, NULL, "fail() failed: %s", db_error(d->db));
+				plog(LOG_ERROR, s->rid, NULL, "fail() failed: %s", db_error(d->db));
 				give_back(d, s, "fail() failed");
 				return;
 			}
 			break;
 		default:
-			plog(PLOG_WARNING, s->rid, NULL, "cannot read the file for now: %s", o->reason);
+			plog(LOG_WARNING, s->rid, NULL, "cannot read the file for now: %s", o->reason);
 			pause_work(d, now);
 			give_back(d, s, o->reason);
 			return;
@@ -445,7 +445,7 @@ tend_slots(daemon_state *d, double now)
 		}
 		if (s->st == SLOT_RUNNING && !s->ch.killed_for_time && now - s->claimed_at > d->cfg.timeout_seconds)
 		{
-			plog(PLOG_WARNING, s->rid, NULL, "killing the child after %d s (time limit)", d->cfg.timeout_seconds);
+			plog(LOG_WARNING, s->rid, NULL, "killing the child after %d s (time limit)", d->cfg.timeout_seconds);
 			child_kill(&s->ch, true);
 		}
 		if ((s->st == SLOT_RUNNING || s->st == SLOT_STARTING) && !s->lease_lost &&
@@ -457,7 +457,7 @@ tend_slots(daemon_state *d, double now)
 				s->next_extend = now + lease_s(d) / 3.0;
 			else if (r == DB_STALE || r == DB_ERROR)
 			{
-				plog(PLOG_WARNING, s->rid, NULL, "lease lost: %s", db_error(d->db));
+				plog(LOG_WARNING, s->rid, NULL, "lease lost: %s", db_error(d->db));
 				s->lease_lost = true;
 				if (s->st == SLOT_RUNNING)
 					child_kill(&s->ch, false);
@@ -523,7 +523,7 @@ begin_stop(daemon_state *d, double now)
 
 	d->stopping = true;
 	d->stop_deadline = now + d->cfg.grace_seconds;
-	plog(PLOG_INFO, NULL, json_pack("{s:i,s:i}", "in_flight", busy, "grace_s", d->cfg.grace_seconds),
+	plog(LOG_INFO, NULL, json_pack("{s:i,s:i}", "in_flight", busy, "grace_s", d->cfg.grace_seconds),
 		 "stopping: no new work, waiting for documents in flight");
 	/* deliveries not started go back to the queue */
 	for (int i = 0; i < d->nheld; i++)
@@ -550,17 +550,13 @@ usage(FILE *f)
 static bool
 s3_config_ok(const proc_config *cfg)
 {
-	s3c_config sc = {0};
+	s3c_config sc;
 	s3c_error	e = {0};
 	s3c_client *c;
 
 	if (!cfg->s3_bucket)
 		return true;
-	sc.endpoint = cfg->s3_endpoint;
-	sc.bucket = cfg->s3_bucket;
-	sc.region = cfg->s3_region;
-	sc.access_key_id = cfg->s3_access_key_id;
-	sc.secret_access_key = cfg->s3_secret_access_key;
+	config_s3(cfg, &sc);
 	c = s3c_client_new(&sc, &e);
 	if (!c)
 	{
@@ -593,7 +589,7 @@ cmd_run(int argc, char **argv)
 		fprintf(stderr, "invoiceflow-processor run: %s\n", err);
 		return 2;
 	}
-	plog_init(d.cfg.log_level, d.cfg.log_json, d.cfg.service_name);
+	log_init(d.cfg.log_level, d.cfg.log_json, d.cfg.service_name);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 	{
 		fprintf(stderr, "invoiceflow-processor run: libcurl initialisation failed\n");
@@ -632,14 +628,14 @@ cmd_run(int argc, char **argv)
 		return 1;
 	}
 	d.want_claim = true;
-	plog(PLOG_INFO, NULL,
+	plog(LOG_INFO, NULL,
 		 json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:b,s:b}", "mode", d.q ? "rabbitmq" : "embedded",
 				   "worker", d.worker, "concurrency", d.cfg.concurrency, "cpu_seconds", d.cfg.cpu_seconds,
 				   "memory_mb", d.cfg.memory_mb, "timeout_seconds", d.cfg.timeout_seconds,
 				   "s3", d.cfg.s3_bucket != NULL, "test_faults", d.cfg.test_faults),
 		 "processor starting");
 	if (d.cfg.test_faults)
-		plog(PLOG_WARNING, NULL, NULL, "PROCESSOR_TEST_FAULTS=1: test-only fault hooks are on (never in production)");
+		plog(LOG_WARNING, NULL, NULL, "PROCESSOR_TEST_FAULTS=1: test-only fault hooks are on (never in production)");
 
 	for (;;)
 	{
@@ -660,7 +656,7 @@ cmd_run(int argc, char **argv)
 
 				if (s->st == SLOT_RUNNING || s->st == SLOT_STARTING)
 				{
-					plog(PLOG_WARNING, s->rid, NULL, "grace period over: stopping the document");
+					plog(LOG_WARNING, s->rid, NULL, "grace period over: stopping the document");
 					s->shutdown_kill = true;
 					if (s->st == SLOT_RUNNING)
 						child_kill(&s->ch, false);
@@ -671,7 +667,7 @@ cmd_run(int argc, char **argv)
 		}
 		if (d.stopping && now >= d.stop_deadline + 10)
 		{
-			plog(PLOG_ERROR, NULL, json_pack("{s:i}", "in_flight", busy),
+			plog(LOG_ERROR, NULL, json_pack("{s:i}", "in_flight", busy),
 				 "could not hand back every document (database unreachable); their leases will expire");
 			break;
 		}
@@ -707,6 +703,6 @@ cmd_run(int argc, char **argv)
 	free(d.slots);
 	free(d.held);
 	curl_global_cleanup();
-	plog(PLOG_INFO, NULL, NULL, "processor stopped");
+	plog(LOG_INFO, NULL, NULL, "processor stopped");
 	return 0;
 }

@@ -8,7 +8,7 @@
 #include "../../src/common/env_config.h"
 #include "db_pool.h"
 #include "handlers.h"
-#include "log.h"
+#include "../../src/common/sidecar_log.h"
 #include "metrics.h"
 #include "problem.h"
 #include "request_id.h"
@@ -198,7 +198,7 @@ test_config(void)
 	  config_host_is_loopback("::1") && config_host_is_loopback("localhost"), "loopback hosts");
 	T(!config_host_is_loopback("0.0.0.0") && !config_host_is_loopback("10.0.0.1") &&
 	  !config_host_is_loopback("::"), "non-loopback hosts");
-	T(config_parse_level("warning") == LOG_WARNING && config_parse_level("nope") < 0, "log levels");
+	T(log_parse_level("warning") == LOG_WARNING && log_parse_level("nope") < 0, "log levels");
 	T(envc_parse_bool("TRUE") == 1 && envc_parse_bool("off") == 0 && envc_parse_bool("x") < 0, "bools");
 
 	setenv("DATABASE_URL", "postgresql://x@127.0.0.1/db", 1);

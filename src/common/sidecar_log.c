@@ -1,11 +1,69 @@
-/* log_line.c: see log_line.h. */
-#include "log_line.h"
+/* sidecar_log.c: see sidecar_log.h. */
+#include "sidecar_log.h"
+#include "utf8_sanitize.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
+
+static int	min_level = LOG_INFO;
+static bool as_json = true;
+static const char *service = "invoiceflow";
+
+void
+log_init(int level, bool json, const char *service_name)
+{
+	min_level = level;
+	as_json = json;
+	service = service_name;
+}
+
+bool
+log_enabled(int level)
+{
+	return level >= min_level;
+}
+
+int
+log_parse_level(const char *s)
+{
+	static const struct
+	{
+		const char *name;
+		int			level;
+	}			names[] = {
+		{"DEBUG", LOG_DEBUG}, {"INFO", LOG_INFO}, {"WARNING", LOG_WARNING},
+		{"WARN", LOG_WARNING}, {"ERROR", LOG_ERROR}, {"CRITICAL", LOG_CRITICAL},
+		{"FATAL", LOG_CRITICAL},
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcasecmp(s, names[i].name) == 0)
+			return names[i].level;
+	return -1;
+}
+
+static const char *
+level_name(int level)
+{
+	switch (level)
+	{
+		case LOG_DEBUG:
+			return "DEBUG";
+		case LOG_INFO:
+			return "INFO";
+		case LOG_WARNING:
+			return "WARNING";
+		case LOG_ERROR:
+			return "ERROR";
+		default:
+			return "CRITICAL";
+	}
+}
 
 static void
 write_all(const char *s, size_t len)
@@ -36,11 +94,23 @@ timestamp(char *buf, size_t sz)
 }
 
 void
-log_line_write(bool as_json, const char *level, const char *logger, const char *service,
-			   const char *request_id, const char *msg, json_t *extra)
+log_emit(int level, const char *logger, const char *request_id, json_t *extra, const char *fmt,...)
 {
+	char		raw[2048];
+	char		msg[sizeof(raw)];
 	char		ts[40];
+	va_list		ap;
 
+	if (level < min_level)
+	{
+		json_decref(extra);
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	va_end(ap);
+	/* invalid UTF-8 (a client's file name) must not lose the line */
+	utf8_sanitize(raw, msg, sizeof(msg));
 	timestamp(ts, sizeof(ts));
 	if (as_json)
 	{
@@ -48,7 +118,7 @@ log_line_write(bool as_json, const char *level, const char *logger, const char *
 		char	   *line;
 
 		json_object_set_new(o, "timestamp", json_string(ts));
-		json_object_set_new(o, "level", json_string(level));
+		json_object_set_new(o, "level", json_string(level_name(level)));
 		json_object_set_new(o, "logger", json_string(logger));
 		json_object_set_new(o, "message", json_string(msg));
 		json_object_set_new(o, "service", json_string(service));
@@ -74,7 +144,7 @@ log_line_write(bool as_json, const char *level, const char *logger, const char *
 		const char *key;
 		json_t	   *val;
 
-		n = snprintf(line, sizeof(line), "%s %-7s %s [%s] %s", ts, level, logger,
+		n = snprintf(line, sizeof(line), "%s %-7s %s [%s] %s", ts, level_name(level), logger,
 					 request_id ? request_id : "-", msg);
 		if (extra)
 		{
@@ -98,4 +168,5 @@ log_line_write(bool as_json, const char *level, const char *logger, const char *
 		line[n++] = '\n';
 		write_all(line, (size_t) n);
 	}
+	json_decref(extra);
 }
