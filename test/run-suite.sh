@@ -16,8 +16,11 @@ mkdir -p "$WORK"
 export PATH="$PG_BINDIR:$PATH"
 
 passed=0; failed=0; failures=()
+# SUITE_ONLY=REGEX runs only the steps whose name matches (e.g. '^tap$' with
+# PROVE_TESTS='t/201_gateway_auth.pl', or '^unit gateway$'): for working on one part.
 step() {  # step NAME CMD...: runs one step, records its result
   local name=$1; shift
+  if [ -n "${SUITE_ONLY:-}" ] && ! [[ $name =~ $SUITE_ONLY ]]; then return 0; fi
   echo "=== $name"
   if "$@"; then passed=$((passed+1)); echo "=== $name: ok"
   else failed=$((failed+1)); failures+=("$name"); echo "=== $name: FAILED"; fi
