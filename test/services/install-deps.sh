@@ -11,6 +11,8 @@ DEB_PACKAGES=(
   libcurl4-openssl-dev libssl-dev libjansson-dev libmicrohttpd-dev librabbitmq-dev libxml2-dev
   libmupdf-dev mupdf-tools libmujs-dev libgumbo-dev libopenjp2-7-dev libjbig2dec0-dev
   libharfbuzz-dev libjpeg-dev libfreetype-dev
+  libtesseract-dev libleptonica-dev tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra
+  tesseract-ocr-nld tesseract-ocr-spa tesseract-ocr-ita
   rabbitmq-server python3-botocore
   wrk valgrind curl poppler-utils acl
 )
