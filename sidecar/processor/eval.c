@@ -1,171 +1,65 @@
 /*
- * invoiceflow-eval CORPUS_DIR: extraction accuracy over every <stem>.pdf that has
- * a <stem>.json of expected values (corpus README: key "fields", null = not scored).
+ * invoiceflow-eval [--cv] [--ablate] CORPUS_DIR: extraction accuracy over every
+ * <stem>.pdf that has a <stem>.json of expected values (corpus README: key
+ * "fields", null = not scored).
  *
- * Three views:
+ * Views:
  *   xml      files that carry an invoice XML, pipeline as it runs on them
- *   text     every file, embedded XML ignored (text/layout heuristics alone)
+ *   text     every file, embedded XML ignored, no OCR: the text-layer reader alone
+ *   ocr      every file, embedded XML ignored, every page read by OCR
+ *            (needs extract_options.ocr; "n/a" in builds without it)
  *   overall  every file, pipeline as it runs
- * Line items: each expected line counts as matched when a returned line (each
- * used once) has the same net_amount and a matching description (name rules).
- * Expected lines are the corpus JSON's "lines" when it has them, else the lines
- * of the embedded XML (so on those files the xml view scores itself and the
- * text view is measured against the structured data).
- * The output ends with the field totals of the three views, then the line totals.
+ * Per view: fields found / expected, fields returned, confident-but-wrong (a field
+ * returned in a document with needs_review false whose value differs from the
+ * expected one), documents straight through (needs_review false).
+ * Line items: an expected line matches a returned one (each used once) with the
+ * same net_amount and a matching description.  Expected lines are the corpus
+ * JSON's "lines", else the embedded XML's (then the xml view scores itself).
+ *
+ * --cv      the text view again, each file read with the rules switched off that
+ *           only its own vendor needed (rules.c: needed_by; vendor = the expected
+ *           issuer name), beside the normal figure
+ * --ablate  each rule switched off alone: which files lose or gain fields;
+ *           differences from rules.c's needed_by are flagged
  */
+#include "eval_match.h"
 #include "extract.h"
-#include "parsers.h"
+#include "rules.h"
 #include "util.h"
 
 #include <ctype.h>
 #include <dirent.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { K_NUMBER, K_DATE, K_NAME, K_CODE, K_AMOUNT };
+#define NF EVAL_NF
 
-static const struct { const char *field; const char *path; int kind; const char *shortname; } fields[] = {
-	{ "invoice_number", "invoice_number", K_NUMBER, "number" },
-	{ "issue_date", "issue_date", K_DATE, "issue" },
-	{ "due_date", "due_date", K_DATE, "due" },
-	{ "issuer_name", "seller.name", K_NAME, "issuer" },
-	{ "buyer_name", "buyer.name", K_NAME, "buyer" },
-	{ "currency", "currency", K_CODE, "cur" },
-	{ "total_amount", "totals.total", K_AMOUNT, "total" },
-	{ "tax_amount", "totals.tax", K_AMOUNT, "tax" },
-	{ "net_amount", "totals.net", K_AMOUNT, "net" },
-};
-#define NF ((int) (sizeof fields / sizeof fields[0]))
+enum { V_XML, V_TEXT, V_OCR, V_ALL, NV };
+static const char *view_name[NV] = { "xml", "text", "ocr", "overall" };
+/* which extraction run a view reads: 0 pipeline, 1 no XML / no OCR, 2 no XML / OCR */
+static const int view_run[NV] = { 0, 1, 2, 0 };
+#define NRUN 3
 
-enum { V_XML, V_TEXT, V_ALL, NV };
-static const char *view_name[NV] = { "xml", "text", "overall" };
+#ifdef EXTRACT_HAS_OCR_OPTION
+static const int have_ocr = 1;
+#else
+static const int have_ocr = 0;
+#endif
 
-typedef struct { int matched[NF], expected[NF]; } tally;
+typedef struct {
+	int matched[NF], expected[NF];
+	int returned, cbw, docs, straight;
+	int lmatched, lexpected, lreturned, lfiles;
+} vstats;
 
-static const char *get_path(json_t *inv, const char *path)
-{
-	char buf[64];
-	snprintf(buf, sizeof buf, "%s", path);
-	char *dot = strchr(buf, '.');
-	json_t *v;
-	if (dot) {
-		*dot = 0;
-		v = json_object_get(json_object_get(inv, buf), dot + 1);
-	} else {
-		v = json_object_get(inv, buf);
-	}
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-/* lowercase, accents folded, punctuation -> space (when punct), white space collapsed */
-static char *norm_name(const char *s, int punct)
-{
-	char *f; size_t *map;
-	fold_text(s, &f, &map);
-	free(map);
-	sbuf b; sb_init(&b);
-	int sp = 0;
-	for (char *p = f; *p; p++) {
-		int c = (unsigned char) *p;
-		int blank = isspace(c) || (punct && !isalnum(c));
-		if (blank) { sp = 1; continue; }
-		if (sp && b.len) sb_putc(&b, ' ');
-		sp = 0;
-		sb_putc(&b, (char) c);
-	}
-	free(f);
-	return sb_steal(&b);
-}
-
-static int name_match(const char *exp, const char *got)
-{
-	char *a = norm_name(exp, 0), *b = norm_name(got, 0);
-	int ok = strcmp(a, b) == 0;
-	free(a); free(b);
-	if (ok) return 1;
-	a = norm_name(exp, 1); b = norm_name(got, 1);
-	/* containment on word boundaries, either way */
-	char *pa, *pb;
-	size_t la = strlen(a), lb = strlen(b);
-	sbuf x; sb_init(&x); sb_printf(&x, " %s ", a); pa = sb_steal(&x);
-	sb_printf(&x, " %s ", b); pb = sb_steal(&x);
-	ok = la >= 3 && lb >= 3 && (strstr(pa, pb) || strstr(pb, pa));
-	free(a); free(b); free(pa); free(pb);
-	return ok;
-}
-
-/* canonical decimal: no sign for zero, no leading zeros, no trailing fraction zeros */
-static int dec_norm(const char *s, char *out, size_t outsz)
-{
-	while (isspace((unsigned char) *s)) s++;
-	int neg = 0;
-	if (*s == '-' || *s == '+') { neg = *s == '-'; s++; }
-	char ip[64] = "", fp[64] = "";
-	size_t i = 0, f = 0;
-	while (isdigit((unsigned char) *s) && i < 63) ip[i++] = *s++;
-	if (*s == '.') { s++; while (isdigit((unsigned char) *s) && f < 63) fp[f++] = *s++; }
-	while (isspace((unsigned char) *s)) s++;
-	if (*s || (i == 0 && f == 0)) return 0;
-	ip[i] = 0; fp[f] = 0;
-	while (f && fp[f - 1] == '0') fp[--f] = 0;
-	const char *ipp = ip;
-	while (*ipp == '0' && ipp[1]) ipp++;
-	if (!*ipp) ipp = "0";
-	if (strcmp(ipp, "0") == 0 && f == 0) neg = 0;
-	snprintf(out, outsz, "%s%s%s%s", neg ? "-" : "", ipp, f ? "." : "", fp);
-	return 1;
-}
-
-static int value_match(int kind, const char *exp, const char *got)
-{
-	if (!got) return 0;
-	switch (kind) {
-	case K_NUMBER: {
-		char a[256], b[256]; size_t i = 0, j = 0;
-		for (; *exp && i < 255; exp++) if (!isspace((unsigned char) *exp)) a[i++] = *exp;
-		for (; *got && j < 255; got++) if (!isspace((unsigned char) *got)) b[j++] = *got;
-		a[i] = b[j] = 0;
-		return strcmp(a, b) == 0;
-	}
-	case K_DATE:
-	case K_CODE:
-		return strcmp(exp, got) == 0;
-	case K_NAME:
-		return name_match(exp, got);
-	case K_AMOUNT: {
-		char a[80], b[80];
-		return dec_norm(exp, a, sizeof a) && dec_norm(got, b, sizeof b) && strcmp(a, b) == 0;
-	}
-	}
-	return 0;
-}
-
-typedef struct { int matched, expected, returned, files; } ltally;
-
-/* Matches expected lines (array of {description, net_amount}) against got; returns matched. */
-static int lines_match(json_t *exp, json_t *got)
-{
-	size_t ng = json_array_size(got);
-	char *used = xcalloc(ng + 1, 1);
-	int m = 0;
-	for (size_t i = 0; i < json_array_size(exp); i++) {
-		json_t *e = json_array_get(exp, i);
-		const char *ed = json_string_value(json_object_get(e, "description"));
-		const char *en = json_string_value(json_object_get(e, "net_amount"));
-		if (!ed || !en) continue;
-		for (size_t j = 0; j < ng; j++) {
-			if (used[j]) continue;
-			json_t *g = json_array_get(got, j);
-			const char *gd = json_string_value(json_object_get(g, "description"));
-			const char *gn = json_string_value(json_object_get(g, "net_amount"));
-			if (gd && gn && value_match(K_AMOUNT, en, gn) && name_match(ed, gd)) { used[j] = 1; m++; break; }
-		}
-	}
-	free(used);
-	return m;
-}
+typedef struct {
+	char  *stem;
+	char  *vendor;		/* folded expected issuer name, else the stem */
+	json_t *exp;		/* the corpus JSON */
+	unsigned char *pdf; size_t len;
+	int    good[NF];	/* text view: field matched (for --ablate) */
+} cfile;
 
 static unsigned char *slurp(const char *path, size_t *len)
 {
@@ -187,14 +81,176 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
-static void pct(char *out, size_t sz, int m, int e)
+static double pct(int m, int e) { return e ? 100.0 * m / e : 100.0; }
+
+static char *vendor_key(const char *name, const char *stem)
 {
-	snprintf(out, sz, "%.1f", e ? 100.0 * m / e : 100.0);
+	if (!name) return xstrdup(stem);
+	char *f; size_t *map;
+	fold_text(name, &f, &map);
+	free(map);
+	size_t j = 0;
+	for (size_t i = 0; f[i]; i++) if (isalnum((unsigned char) f[i])) f[j++] = f[i];
+	f[j] = 0;
+	return f;
+}
+
+/* One extraction; run 1 = no XML, no OCR; run 2 = no XML, OCR on every page. */
+static json_t *extract_run(const cfile *cf, int run, char **err)
+{
+	extract_options opt = { .no_xml = run != 0, .max_pages = 0 };
+#ifdef EXTRACT_HAS_OCR_OPTION
+	opt.ocr = run == 1 ? -1 : run == 2 ? 1 : 0;
+#else
+	if (run == 2) { *err = xstrdup("OCR not built"); return NULL; }
+#endif
+	char *out = NULL;
+	json_t *r = NULL;
+	*err = NULL;
+	if (extract_document(cf->pdf, cf->len, &opt, &out, err)) r = json_loads(out, 0, NULL);
+	free(out);
+	return r;
+}
+
+/* Scores one document into st; good[k] gets whether field k matched; misses/row optional. */
+static void score(vstats *st, const cfile *cf, json_t *res, int *good, sbuf *row, sbuf *misses, const char *vname)
+{
+	json_t *ef = json_object_get(cf->exp, "fields");
+	json_t *inv = json_object_get(res, "invoice");
+	int straight = inv && json_is_false(json_object_get(inv, "needs_review"));
+	st->docs++;
+	st->straight += straight;
+	for (int k = 0; k < NF; k++) {
+		if (good) good[k] = 0;
+		json_t *ev = json_object_get(ef, eval_fields[k].field);
+		if (!json_is_string(ev)) { if (row) sb_printf(row, " %-6s", "-"); continue; }
+		const char *got = inv ? eval_get_path(inv, eval_fields[k].path) : NULL;
+		int ok = eval_value_match(eval_fields[k].kind, json_string_value(ev), got);
+		st->expected[k]++;
+		st->matched[k] += ok;
+		if (good) good[k] = ok;
+		if (got) st->returned++;
+		int cbw = got && !ok && straight;
+		st->cbw += cbw;
+		if (row) sb_printf(row, " %-6s", ok ? "ok" : cbw ? "WRONG!" : "MISS");
+		if (!ok && misses)
+			sb_printf(misses, "  %-7s %-45s %-14s expected \"%s\" got %s%s%s%s\n", vname, cf->stem,
+					  eval_fields[k].field, json_string_value(ev), got ? "\"" : "", got ? got : "null", got ? "\"" : "",
+					  cbw ? "  (confident, no review)" : "");
+	}
+	if (row) sb_printf(row, "  %s", straight ? "straight" : "review");
+}
+
+static int text_matched(const vstats *s)
+{
+	int m = 0;
+	for (int k = 0; k < NF; k++) m += s->matched[k];
+	return m;
+}
+
+static int text_expected(const vstats *s)
+{
+	int e = 0;
+	for (int k = 0; k < NF; k++) e += s->expected[k];
+	return e;
+}
+
+static void summary(const char *label, const vstats *s)
+{
+	int m = text_matched(s), e = text_expected(s);
+	printf("%-8s %3d/%-3d fields (%5.1f%%)  returned %3d  confident-but-wrong %2d (%.1f%% of returned)  "
+		   "straight through %2d/%-2d docs (%.0f%%)\n", label, m, e, pct(m, e), s->returned, s->cbw,
+		   s->returned ? 100.0 * s->cbw / s->returned : 0.0, s->straight, s->docs, pct(s->straight, s->docs));
+}
+
+/* Is every stem of the comma-separated list from vendor v (and the list non-empty)? */
+static int only_vendor(const char *list, const char *v, cfile *files, size_t nf)
+{
+	if (!list || !*list) return 0;
+	char *dup = xstrdup(list), *save = NULL;
+	int only = 1, any = 0;
+	for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		while (*t == ' ') t++;
+		const char *fv = NULL;
+		for (size_t i = 0; i < nf; i++) if (strcmp(files[i].stem, t) == 0) fv = files[i].vendor;
+		any = 1;
+		if (!fv || strcmp(fv, v) != 0) only = 0;	/* a stem of another vendor, or not in this corpus */
+	}
+	free(dup);
+	return any && only;
+}
+
+static void cross_validate(cfile *files, size_t nf, const vstats *plain)
+{
+	vstats cv;
+	memset(&cv, 0, sizeof cv);
+	printf("\ncross-validated text view: each file read without the rules only its own vendor needed\n");
+	for (size_t i = 0; i < nf; i++) {
+		unsigned char off[R_COUNT] = {0};
+		sbuf which; sb_init(&which);
+		int n = 0;
+		for (int r = 0; r < R_COUNT; r++)
+			if (only_vendor(reader_rules[r].needed_by, files[i].vendor, files, nf)) {
+				off[r] = 1; n++;
+				sb_printf(&which, " %s", reader_rules[r].id);
+			}
+		rules_set_off(n ? off : NULL);
+		char *err = NULL;
+		json_t *res = extract_run(&files[i], 1, &err);
+		vstats one; memset(&one, 0, sizeof one);
+		score(&one, &files[i], res, NULL, NULL, NULL, "cv");
+		score(&cv, &files[i], res, NULL, NULL, NULL, "cv");
+		if (n) printf("  %-45s off:%s -> %d/%d fields\n", files[i].stem, which.s, text_matched(&one), text_expected(&one));
+		sb_free(&which);
+		json_decref(res);
+		free(err);
+	}
+	rules_set_off(NULL);
+	summary("text", plain);
+	summary("text-cv", &cv);
+}
+
+static void ablate(cfile *files, size_t nf)
+{
+	printf("\nablation: each rule switched off alone (text view); needed by = files that lose a field\n");
+	for (int r = 0; r < R_COUNT; r++) {
+		unsigned char off[R_COUNT] = {0};
+		off[r] = 1;
+		rules_set_off(off);
+		sbuf lose, gain; sb_init(&lose); sb_init(&gain);
+		int nl = 0;
+		for (size_t i = 0; i < nf; i++) {
+			char *err = NULL;
+			json_t *res = extract_run(&files[i], 1, &err);
+			vstats one; memset(&one, 0, sizeof one);
+			int good[NF];
+			score(&one, &files[i], res, good, NULL, NULL, "ablate");
+			int l = 0, g = 0;
+			for (int k = 0; k < NF; k++) { l += files[i].good[k] && !good[k]; g += !files[i].good[k] && good[k]; }
+			if (l) { sb_printf(&lose, "%s%s", nl ? "," : "", files[i].stem); nl++; }
+			if (g) sb_printf(&gain, " %s(+%d)", files[i].stem, g);
+			json_decref(res);
+			free(err);
+		}
+		const char *table = reader_rules[r].needed_by;
+		int same = strcmp(table, lose.s ? lose.s : "") == 0;
+		printf("  %-18s needed by: %s\n", reader_rules[r].id, lose.s ? lose.s : "-");
+		if (gain.s) printf("  %-18s better without it on:%s\n", "", gain.s);
+		if (!same) printf("  %-18s ! rules.c says: %s\n", "", *table ? table : "-");
+		sb_free(&lose); sb_free(&gain);
+	}
+	rules_set_off(NULL);
 }
 
 int main(int argc, char **argv)
 {
-	const char *dir = argc > 1 ? argv[1] : "../../../shared/corpus/dev";
+	int do_cv = 0, do_ablate = 0;
+	const char *dir = "../../../shared/corpus/dev";
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--cv") == 0) do_cv = 1;
+		else if (strcmp(argv[i], "--ablate") == 0) do_ablate = 1;
+		else dir = argv[i];
+	}
 	DIR *d = opendir(dir);
 	if (!d) { fprintf(stderr, "eval: cannot open corpus %s\n", dir); return 2; }
 	char **names = NULL; size_t nn = 0;
@@ -209,49 +265,48 @@ int main(int argc, char **argv)
 	closedir(d);
 	qsort(names, nn, sizeof *names, cmp_str);
 
-	tally t[NV];
-	memset(t, 0, sizeof t);
-	ltally lt[NV];
-	memset(lt, 0, sizeof lt);
-	sbuf lrep; sb_init(&lrep);
-	printf("invoiceflow extraction accuracy: %s\n", dir);
-	printf("rules: numbers exact after removing white space; dates exact; currency exact; amounts numerically equal;\n"
-		   "       names equal after folding case, accents and white space, or contained one in the other\n"
-		   "       (either way, on word boundaries) after replacing punctuation with spaces; null expected = not scored\n\n");
-	printf("%-58s %-7s", "file", "view");
-	for (int k = 0; k < NF; k++) printf(" %-6s", fields[k].shortname);
-	printf("\n");
-
-	sbuf misses; sb_init(&misses);
-	int files = 0;
+	cfile *files = xcalloc(nn + 1, sizeof *files);
+	size_t nf = 0;
 	for (size_t i = 0; i < nn; i++) {
 		char path[4096];
 		snprintf(path, sizeof path, "%s/%s.json", dir, names[i]);
 		json_error_t jerr;
 		json_t *exp = json_load_file(path, 0, &jerr);
-		if (!exp) continue;
 		json_t *ef = json_object_get(exp, "fields");
 		snprintf(path, sizeof path, "%s/%s.pdf", dir, names[i]);
 		size_t len = 0;
-		unsigned char *pdf = slurp(path, &len);
-		if (!pdf || !json_is_object(ef)) { free(pdf); json_decref(exp); continue; }
-		files++;
+		unsigned char *pdf = exp ? slurp(path, &len) : NULL;
+		if (!pdf || !json_is_object(ef)) { free(pdf); json_decref(exp); free(names[i]); continue; }
+		cfile *cf = &files[nf++];
+		cf->stem = names[i];
+		cf->exp = exp;
+		cf->pdf = pdf; cf->len = len;
+		cf->vendor = vendor_key(json_string_value(json_object_get(ef, "issuer_name")), names[i]);
+	}
+	free(names);
 
-		json_t *res[2] = { NULL, NULL };
-		char *errs[2] = { NULL, NULL };
-		for (int run = 0; run < 2; run++) {
-			extract_options opt = { run == 1, 0 };
-			char *out = NULL;
-			if (extract_document(pdf, len, &opt, &out, &errs[run])) res[run] = json_loads(out, 0, NULL);
-			free(out);
-		}
-		free(pdf);
-		json_t *meta = json_object_get(res[0], "meta");
-		int has_xml = json_is_string(json_object_get(meta, "xml_attachment"));
+	vstats st[NV];
+	memset(st, 0, sizeof st);
+	sbuf lrep; sb_init(&lrep);
+	sbuf misses; sb_init(&misses);
+	printf("invoiceflow extraction accuracy: %s\n", dir);
+	printf("rules: numbers exact after removing white space; dates exact; currency exact; amounts numerically equal;\n"
+		   "       names equal after folding case, accents and white space, or contained one in the other\n"
+		   "       (either way, on word boundaries) after replacing punctuation with spaces; null expected = not scored\n"
+		   "       WRONG! = returned in a document with needs_review false and not the expected value\n\n");
+	printf("%-58s %-7s", "file", "view");
+	for (int k = 0; k < NF; k++) printf(" %-6s", eval_fields[k].shortname);
+	printf("\n");
+
+	for (size_t i = 0; i < nf; i++) {
+		cfile *cf = &files[i];
+		json_t *res[NRUN] = { NULL };
+		char *errs[NRUN] = { NULL };
+		for (int run = 0; run < NRUN; run++) res[run] = extract_run(cf, run, &errs[run]);
+		int has_xml = json_is_string(json_object_get(json_object_get(res[0], "meta"), "xml_attachment"));
 
 		/* expected lines: the corpus file's, else the embedded XML's */
-		json_t *elines = json_object_get(exp, "lines");
-		if (!json_is_array(elines)) elines = json_object_get(ef, "lines");
+		json_t *elines = json_object_get(cf->exp, "lines");
 		const char *lref = "corpus";
 		if (!json_is_array(elines) && has_xml) {
 			json_t *xi = json_object_get(res[0], "invoice");
@@ -262,70 +317,62 @@ int main(int argc, char **argv)
 
 		for (int v = 0; v < NV; v++) {
 			if (v == V_XML && !has_xml) continue;
-			json_t *r = v == V_TEXT ? res[1] : res[0];
-			json_t *inv = json_object_get(r, "invoice");
-			printf("%-58s %-7s", names[i], view_name[v]);
-			for (int k = 0; k < NF; k++) {
-				json_t *ev = json_object_get(ef, fields[k].field);
-				if (!json_is_string(ev)) { printf(" %-6s", "-"); continue; }
-				const char *got = inv ? get_path(inv, fields[k].path) : NULL;
-				int ok = value_match(fields[k].kind, json_string_value(ev), got);
-				t[v].expected[k]++;
-				t[v].matched[k] += ok;
-				printf(" %-6s", ok ? "ok" : "MISS");
-				if (!ok)
-					sb_printf(&misses, "  %-7s %-45s %-14s expected \"%s\" got %s%s%s\n", view_name[v], names[i],
-							  fields[k].field, json_string_value(ev), got ? "\"" : "", got ? got : "null", got ? "\"" : "");
-			}
-			const char *err = errs[v == V_TEXT ? 1 : 0];
-			printf("%s%s\n", err ? "  error: " : "", err ? err : "");
+			if (v == V_OCR && !have_ocr) continue;
+			int run = view_run[v];
+			json_t *inv = json_object_get(res[run], "invoice");
+			sbuf row; sb_init(&row);
+			score(&st[v], cf, res[run], v == V_TEXT ? cf->good : NULL, &row, &misses, view_name[v]);
+			printf("%-58s %-7s%s%s%s\n", cf->stem, view_name[v], row.s, errs[run] ? "  error: " : "",
+				   errs[run] ? errs[run] : "");
+			sb_free(&row);
 			json_t *gl = json_object_get(inv, "lines");
 			int nret = (int) json_array_size(gl);
 			if (elines) {
-				int ne = (int) json_array_size(elines), m = lines_match(elines, gl);
-				lt[v].matched += m; lt[v].expected += ne; lt[v].returned += nret; lt[v].files++;
+				int ne = (int) json_array_size(elines), m = eval_lines_match(elines, gl);
+				st[v].lmatched += m; st[v].lexpected += ne; st[v].lreturned += nret; st[v].lfiles++;
 				sb_printf(&lrep, "  %-7s %-45s %2d/%-2d matched, %2d returned (reference: %s)\n",
-						  view_name[v], names[i], m, ne, nret, lref);
+						  view_name[v], cf->stem, m, ne, nret, lref);
 			} else if (nret) {
-				sb_printf(&lrep, "  %-7s %-45s %2d returned, no reference\n", view_name[v], names[i], nret);
+				sb_printf(&lrep, "  %-7s %-45s %2d returned, no reference\n", view_name[v], cf->stem, nret);
 			}
 		}
-		for (int run = 0; run < 2; run++) { json_decref(res[run]); free(errs[run]); }
-		json_decref(exp);
+		for (int run = 0; run < NRUN; run++) { json_decref(res[run]); free(errs[run]); }
 	}
-	for (size_t i = 0; i < nn; i++) free(names[i]);
-	free(names);
 
 	if (misses.len) printf("\nmisses:\n%s", misses.s);
 	sb_free(&misses);
 
-	printf("\nper field (matched/expected)   %d files\n", files);
-	printf("%-16s %14s %14s %14s\n", "field", "xml", "text", "overall");
-	int tm[NV] = {0}, te[NV] = {0};
+	printf("\nper field (matched/expected)   %zu files\n", nf);
+	printf("%-16s %14s %14s %14s %14s\n", "field", "xml", "text", "ocr", "overall");
 	for (int k = 0; k < NF; k++) {
-		printf("%-16s", fields[k].field);
+		printf("%-16s", eval_fields[k].field);
 		for (int v = 0; v < NV; v++) {
 			char c[32];
-			snprintf(c, sizeof c, "%d/%d", t[v].matched[k], t[v].expected[k]);
+			if (v == V_OCR && !have_ocr) snprintf(c, sizeof c, "n/a");
+			else snprintf(c, sizeof c, "%d/%d", st[v].matched[k], st[v].expected[k]);
 			printf(" %14s", c);
-			tm[v] += t[v].matched[k];
-			te[v] += t[v].expected[k];
 		}
 		printf("\n");
 	}
-	printf("\nline items (an expected line matches a returned one with equal net_amount and a matching description)\n%s", lrep.s ? lrep.s : "");
+	printf("\nline items (an expected line matches a returned one with equal net_amount and a matching description)\n%s",
+		   lrep.s ? lrep.s : "");
 	sb_free(&lrep);
 	printf("\n");
 	for (int v = 0; v < NV; v++) {
-		char p[16];
-		pct(p, sizeof p, tm[v], te[v]);
-		printf("%s: %d/%d fields (%s%%)\n", view_name[v], tm[v], te[v], p);
+		if (v == V_OCR && !have_ocr) { printf("%-8s n/a (this build has no OCR option)\n", view_name[v]); continue; }
+		summary(view_name[v], &st[v]);
 	}
 	for (int v = 0; v < NV; v++) {
-		char p[16];
-		pct(p, sizeof p, lt[v].matched, lt[v].expected);
-		printf("%s: %d/%d lines (%s%%) in %d files, %d returned\n", view_name[v], lt[v].matched, lt[v].expected, p,
-			   lt[v].files, lt[v].returned);
+		if (v == V_OCR && !have_ocr) continue;
+		printf("%-8s %d/%d lines (%.1f%%) in %d files, %d returned\n", view_name[v], st[v].lmatched, st[v].lexpected,
+			   pct(st[v].lmatched, st[v].lexpected), st[v].lfiles, st[v].lreturned);
 	}
+	if (do_cv) cross_validate(files, nf, &st[V_TEXT]);
+	if (do_ablate) ablate(files, nf);
+
+	for (size_t i = 0; i < nf; i++) {
+		free(files[i].stem); free(files[i].vendor); free(files[i].pdf); json_decref(files[i].exp);
+	}
+	free(files);
 	return 0;
 }

@@ -3,6 +3,7 @@
 #include "invoice.h"
 #include "parsers.h"
 #include "pdf_doc.h"
+#include "review.h"
 #include "text_fields.h"
 #include "util.h"
 #include "xml_invoice.h"
@@ -43,26 +44,6 @@ static const char *find_xml(pdf_attachment *att, size_t n, invoice *inv)
 			invoice_free(&tmp);
 		}
 	return NULL;
-}
-
-static int cents(const invoice *inv, field_id id, long long *c)
-{
-	return inv->f[id].value && amount_cents(inv->f[id].value, c);
-}
-
-static void review(invoice *inv)
-{
-	int r = 0;
-	if (!inv->f[F_INVOICE_NUMBER].value || !inv->f[F_ISSUE_DATE].value || !inv->f[F_TOTAL].value) r = 1;
-	long long n, t, g;
-	if (cents(inv, F_NET, &n) && cents(inv, F_TAX, &t) && cents(inv, F_TOTAL, &g) && llabs(n + t - g) > 1) r = 1;
-	if (inv->f[F_DUE_DATE].value && inv->f[F_ISSUE_DATE].value &&
-		date_days(inv->f[F_DUE_DATE].value) < date_days(inv->f[F_ISSUE_DATE].value)) r = 1;
-	/* low-confidence key fields from the text path */
-	const field_id key[] = { F_INVOICE_NUMBER, F_ISSUE_DATE, F_TOTAL };
-	for (int i = 0; i < 3; i++)
-		if (inv->f[key[i]].value && inv->f[key[i]].conf < 0.5) r = 1;
-	inv->needs_review = r;
 }
 
 int extract_document(const unsigned char *buf, size_t len, const extract_options *opt,
@@ -119,7 +100,7 @@ int extract_document(const unsigned char *buf, size_t len, const extract_options
 		out->source = SRC_TEXT;
 	}
 	if (!out->f[F_DOCUMENT_TYPE].value) inv_set(out, F_DOCUMENT_TYPE, "invoice", 0.5, out->source);
-	review(out);
+	invoice_review(out);	/* review.c */
 
 	char *text = tlayout_text(&lay);
 	*result_json = result_to_json(out, text, pdfsrc_pages(src), pdfsrc_repaired(src), xml_name);

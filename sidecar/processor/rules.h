@@ -1,0 +1,47 @@
+/*
+ * The text reader's rules by id (rules.c), so that the eval can switch them off:
+ * each rule lists the corpus files that needed it (measured by switching it off
+ * alone, `invoiceflow-eval --ablate`); the cross-validated score of a file is
+ * taken with the rules switched off that only its own vendor needed.
+ */
+#ifndef IF_RULES_H
+#define IF_RULES_H
+
+typedef enum {
+	R_VALUE_RIGHT,		/* a label's value is right of it on its row */
+	R_VALUE_BELOW,		/* ... or below it in the same column */
+	R_NUMBER_INLINE,	/* "Invoice INV-1": the title word followed by the number */
+	R_DATE_AFTER_NUMBER,	/* "Rechnung Nr. 1 vom 07.05.2024" */
+	R_FIRST_DATE,		/* no issue-date label: the first date on page 1, low confidence */
+	R_AMOUNT_TRIPLE,	/* net + tax = total picks the candidates */
+	R_AMOUNT_DERIVE,	/* a missing amount from the other two */
+	R_NO_TAX,		/* no tax amount printed: net = total, tax 0 (low confidence) */
+	R_TAX_TABLE,		/* the VAT rate table: sum of the tax column, rate x base = tax */
+	R_LINES_SUM,		/* the sum of the item lines confirms the net */
+	R_CURRENCY_AMOUNT,	/* "25€", "$48": an amount with a currency sign needs no decimals */
+	R_PARTY_LABEL,		/* "Bill to:", "Kunde", "Dati cliente": the block under/after it */
+	R_ENVELOPE,		/* window-envelope sender line "Name - Street 1 - 12345 City", addressee below */
+	R_LEGAL_FORM,		/* a name with a legal form (GmbH, Ltd, SARL...) in the letterhead */
+	R_NAME_BLOCK,		/* name-over-address blocks in reading order: sender first */
+	R_FOOTER_SENDER,	/* the sender's legal name in the footer (registration, bank, VAT id) */
+	R_FIRST_LINE,		/* last resort: the first name-like line is the sender */
+	R_US_DATES,		/* month-first dates for USD / US addresses */
+	R_LANG_DATES,		/* the document language decides D/M/Y vs M/D/Y when both parse */
+	R_CREDIT_NOTE,		/* a credit-note title in the top part of page 1 */
+	R_COUNT
+} rule_id;
+
+typedef struct {
+	const char *id;		/* short name used in reports */
+	const char *what;
+	const char *needed_by;	/* corpus stems that lose a field without it ("" = none) */
+} rule_info;
+
+extern const rule_info reader_rules[R_COUNT];
+
+/* Is rule r on?  (All are, unless the eval switched some off.) */
+int  rule_on(rule_id r);
+/* off[r] != 0 switches r off; NULL switches all on again. */
+void rules_set_off(const unsigned char *off);
+
+#endif
