@@ -91,7 +91,7 @@ invoiceflow_define_gucs(void)
 							   PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("invoiceflow.search_rank_window",
 							"search() sorted by relevance ranks this many of the newest matches; 0 ranks every match.",
-							NULL, &invoiceflow_search_rank_window, 1000, 0, INT_MAX,
+							NULL, &invoiceflow_search_rank_window, 1000, 0, 100000,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("invoiceflow.lease_seconds",
 							"Length of a processing lease.",
@@ -137,5 +137,6 @@ invoiceflow_define_gucs(void)
 							NULL, &invoiceflow_request_timeout_seconds, 30, 1, 3600,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 
+	invoiceflow_define_webhook_gucs();	/* webhook_sql.c */
 	MarkGUCPrefixReserved("invoiceflow");
 }

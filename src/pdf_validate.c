@@ -27,6 +27,31 @@ reject(const char *msg, const char *detail)
 			 detail ? errdetail("%s", detail) : 0));
 }
 
+/*
+ * Characters a name must not hold beyond the ASCII controls: the C1 controls
+ * (Cc), the format characters (Cf: bidirectional overrides such as U+202E that
+ * make "fdp.exe" read as "exe.pdf", zero-width characters such as U+200B, the
+ * byte order mark...) and the line and paragraph separators (Zl, Zp). The Cf
+ * list is Unicode 15's.
+ */
+static bool
+invisible_codepoint(pg_wchar c)
+{
+	static const pg_wchar ranges[][2] = {
+		{0x0080, 0x009F}, {0x00AD, 0x00AD}, {0x0600, 0x0605}, {0x061C, 0x061C},
+		{0x06DD, 0x06DD}, {0x070F, 0x070F}, {0x0890, 0x0891}, {0x08E2, 0x08E2},
+		{0x180E, 0x180E}, {0x200B, 0x200F}, {0x2028, 0x202E}, {0x2060, 0x2064},
+		{0x2066, 0x206F}, {0xFEFF, 0xFEFF}, {0xFFF9, 0xFFFB}, {0x110BD, 0x110BD},
+		{0x110CD, 0x110CD}, {0x13430, 0x1343F}, {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A},
+		{0xE0001, 0xE0001}, {0xE0020, 0xE007F},
+	};
+
+	for (size_t i = 0; i < lengthof(ranges); i++)
+		if (c >= ranges[i][0] && c <= ranges[i][1])
+			return true;
+	return false;
+}
+
 static void
 validate_filename(text *t)
 {
@@ -47,6 +72,20 @@ validate_filename(text *t)
 		if (c == '/' || c == '\\')
 			reject("filename must not contain path separators",
 				   "Send the file's own name, such as invoice.pdf, not a path.");
+	}
+	if (GetDatabaseEncoding() == PG_UTF8)
+	{
+		/* the server has checked the encoding: whole characters only */
+		for (int i = 0; i < len; i += pg_utf_mblen((const unsigned char *) s + i))
+		{
+			pg_wchar	c = utf8_to_unicode((const unsigned char *) s + i);
+
+			if (invisible_codepoint(c))
+				reject("filename contains invisible or control characters",
+					   psprintf("U+%04X at byte %d: names may not hold control, format (such as "
+								"right-to-left overrides or zero-width spaces) or separator characters.",
+								(unsigned int) c, i + 1));
+		}
 	}
 	if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.'))
 		reject("filename is not a valid file name", NULL);
