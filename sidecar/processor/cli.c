@@ -1,6 +1,6 @@
 /*
  * invoiceflow-processor: command-line front end.
- *   invoiceflow-processor extract FILE.pdf [--no-xml] [--pretty]
+ *   invoiceflow-processor extract FILE.pdf [--no-xml] [--ocr=auto|force|off] [--pretty]
  * The daemon mode (claiming work from PostgreSQL/RabbitMQ) will be another
  * subcommand in this table.
  */
@@ -45,17 +45,25 @@ static unsigned char *read_file(const char *path, size_t *len, char **err)
 
 static int cmd_extract(int argc, char **argv)
 {
-	extract_options opt = {0, 0};
+	extract_options opt = {0};
 	const char *path = NULL;
 	int pretty = 0;
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--no-xml") == 0) opt.no_xml = 1;
 		else if (strcmp(argv[i], "--pretty") == 0) pretty = 1;
 		else if (strncmp(argv[i], "--max-pages=", 12) == 0) opt.max_pages = atoi(argv[i] + 12);
+		else if (strncmp(argv[i], "--ocr=", 6) == 0) {
+			const char *m = argv[i] + 6;
+			if (strcmp(m, "auto") == 0) opt.ocr = EXTRACT_OCR_AUTO;
+			else if (strcmp(m, "force") == 0) opt.ocr = EXTRACT_OCR_FORCE;
+			else if (strcmp(m, "off") == 0) opt.ocr = EXTRACT_OCR_OFF;
+			else { fprintf(stderr, "extract: --ocr must be auto, force or off\n"); return 2; }
+		}
+		else if (strncmp(argv[i], "--ocr-dpi=", 10) == 0) opt.ocr_dpi = atoi(argv[i] + 10);
 		else if (!path) path = argv[i];
 		else { fprintf(stderr, "extract: unexpected argument %s\n", argv[i]); return 2; }
 	}
-	if (!path) { fprintf(stderr, "usage: invoiceflow-processor extract FILE.pdf [--no-xml] [--pretty]\n"); return 2; }
+	if (!path) { fprintf(stderr, "usage: invoiceflow-processor extract FILE.pdf [--no-xml] [--ocr=auto|force|off] [--pretty]\n"); return 2; }
 	char *err = NULL;
 	size_t len = 0;
 	unsigned char *buf = read_file(path, &len, &err);
@@ -112,7 +120,7 @@ static int cmd_layout(int argc, char **argv)
 }
 
 static const struct { const char *name; int (*fn)(int, char **); const char *help; } commands[] = {
-	{ "extract", cmd_extract, "extract FILE.pdf [--no-xml] [--pretty]   print the result JSON" },
+	{ "extract", cmd_extract, "extract FILE.pdf [--no-xml] [--ocr=auto|force|off] [--ocr-dpi=N] [--pretty]   print the result JSON" },
 	{ "layout", cmd_layout, "layout FILE.pdf                          print the text rows with positions (debugging)" },
 	{ "run", cmd_run, "run                                      the daemon: claim documents and extract them (run --help)" },
 };

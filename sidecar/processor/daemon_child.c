@@ -184,7 +184,7 @@ child_main(const proc_config *cfg, const child_job *job, int out, int err, pid_t
 	const unsigned char *buf = job->bytes;
 	unsigned char *fetched = NULL;
 	size_t		len = job->len;
-	extract_options opt = {0, 0};
+	extract_options opt = {0};
 	char	   *json = NULL, *error = NULL;
 	sigset_t	none;
 

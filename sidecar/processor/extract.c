@@ -1,5 +1,6 @@
 /* Entry point: embedded XML first, text fallback, merge, consistency, review flag. */
 #include "extract.h"
+#include "extract_ocr.h"
 #include "invoice.h"
 #include "parsers.h"
 #include "pdf_doc.h"
@@ -9,6 +10,7 @@
 #include "xml_invoice.h"
 
 #include <ctype.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -46,15 +48,134 @@ static const char *find_xml(pdf_attachment *att, size_t n, invoice *inv)
 	return NULL;
 }
 
+/* Key fields a second OCR pass looks for, and how many of them a reading has. */
+static const field_id key_fields[] = { F_INVOICE_NUMBER, F_ISSUE_DATE, F_TOTAL, F_SELLER_NAME };
+
+static int key_count(const invoice *inv)
+{
+	int n = 0;
+	for (size_t i = 0; i < sizeof key_fields / sizeof key_fields[0]; i++) n += inv->f[key_fields[i]].value != NULL;
+	return n;
+}
+
+static int field_count(const invoice *inv)
+{
+	int n = 0;
+	for (int i = 0; i < F_COUNT; i++) n += inv->f[i].value != NULL;
+	return n;
+}
+
+static int layout_has_ocr(const tlayout *l, int *all)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < l->nsegs; i++) n += l->segs[i].ocr;
+	*all = l->nsegs > 0 && n == l->nsegs;
+	return n > 0;
+}
+
+/* Fields read from OCR words.  The reader marks them itself where it can (SRC_OCR from
+ * the segment's ocr flag); otherwise: every field of an all-OCR layout, and on a mixed
+ * one the fields that the text layer alone (base) does not give the same way. */
+static void mark_ocr(invoice *inv, const tlayout *l, const invoice *base)
+{
+	int all;
+	if (!layout_has_ocr(l, &all)) return;
+	for (int i = 0; i < F_COUNT; i++) {
+		inv_field *f = &inv->f[i];
+		if (!f->value || f->src != SRC_TEXT) continue;
+		if (all || !base || !base->f[i].value || strcmp(base->f[i].value, f->value) != 0) f->src = SRC_OCR;
+	}
+	if (inv->nlines && inv->lines_src == SRC_TEXT && all) inv->lines_src = SRC_OCR;
+}
+
+/* The text path's reading, with OCR where the text layer falls short.  Returns the
+ * invoice in *tinv and the layout it was read from in *lay. */
+static void read_text(pdf_src *src, tlayout *lay, ocr_run *oc, int have_xml, invoice *tinv)
+{
+	ocr_pages(src, lay, oc);
+	invoice_init(tinv);
+	text_extract_fields(lay, tinv);
+
+	invoice base; invoice_init(&base);
+	int have_base = 0;
+	/* a second chance from images when the text layer lacks a key field */
+	if (!have_xml && oc->mode == EXTRACT_OCR_AUTO && key_count(tinv) < (int) (sizeof key_fields / sizeof key_fields[0])) {
+		tlayout more;
+		tlayout_copy(&more, lay);
+		if (ocr_images(src, &more, oc)) {
+			invoice t2; invoice_init(&t2);
+			text_extract_fields(&more, &t2);
+			int k1 = key_count(tinv), k2 = key_count(&t2);
+			if (k2 > k1 || (k2 == k1 && field_count(&t2) > field_count(tinv))) {
+				/* the reading without the new words tells which fields they gave */
+				base = *tinv;
+				have_base = 1;
+				*tinv = t2;
+				tlayout_free(lay);
+				*lay = more;
+				memset(&more, 0, sizeof more);
+			} else {
+				invoice_free(&t2);
+			}
+		}
+		tlayout_free(&more);
+	}
+	if (!have_base && lay->ocr_pages > 0) {
+		/* pages OCR'd up front: the text pages alone are the base */
+		tlayout t; tlayout_copy(&t, lay);
+		size_t k = 0;
+		for (size_t i = 0; i < t.nsegs; i++) {
+			if (t.segs[i].ocr) free(t.segs[i].text);
+			else t.segs[k++] = t.segs[i];
+		}
+		t.nsegs = k;
+		tlayout_build_rows(&t);
+		text_extract_fields(&t, &base);
+		have_base = 1;
+		tlayout_free(&t);
+	}
+	mark_ocr(tinv, lay, have_base ? &base : NULL);
+	invoice_free(&base);
+}
+
+/* Source of the whole reading: ocr when a key field or every word came from OCR. */
+static field_src overall_source(const invoice *inv, const tlayout *l)
+{
+	int all;
+	if (!layout_has_ocr(l, &all)) return SRC_TEXT;
+	if (all) return SRC_OCR;
+	const field_id key[] = { F_INVOICE_NUMBER, F_ISSUE_DATE, F_TOTAL };
+	for (int i = 0; i < 3; i++) if (inv->f[key[i]].src == SRC_OCR) return SRC_OCR;
+	return SRC_TEXT;
+}
+
+/* meta.ocr_pages / meta.ocr_pages_skipped beside the reader's meta. */
+static char *add_ocr_meta(char *json, const ocr_run *oc)
+{
+	if (!json || (oc->used == 0 && oc->stopped == 0)) return json;
+	json_t *j = json_loads(json, 0, NULL);
+	json_t *meta = j ? json_object_get(j, "meta") : NULL;
+	if (!json_is_object(meta)) { json_decref(j); return json; }
+	json_object_set_new(meta, "ocr_pages", json_integer(oc->used));
+	if (oc->stopped) json_object_set_new(meta, "ocr_pages_skipped", json_integer(oc->stopped));
+	char *out = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(j);
+	if (!out) return json;
+	free(json);
+	return out;
+}
+
 int extract_document(const unsigned char *buf, size_t len, const extract_options *opt,
 					 char **result_json, char **error)
 {
-	extract_options defaults = {0, 0};
+	extract_options defaults = {0};
 	if (!opt) opt = &defaults;
 	*result_json = NULL;
 	*error = NULL;
 	if (!buf || len < 8) { *error = xstrdup("unreadable PDF: empty or truncated file"); return 0; }
 
+	ocr_run oc;
+	if (!ocr_run_init(&oc, opt, error)) return 0;
 	pdf_src *src;
 	if (!pdfsrc_open(buf, len, &src, error)) return 0;
 
@@ -78,17 +199,22 @@ int extract_document(const unsigned char *buf, size_t len, const extract_options
 		*error = NULL;
 		memset(&lay, 0, sizeof lay);
 	}
+
+	invoice tinv;
+	read_text(src, &lay, &oc, xml_name != NULL, &tinv);
 	if (!xml_name && lay.nsegs == 0) {
-		*error = xstrdup("no text layer and no embedded invoice XML: scanned, empty or not an invoice");
+		if (oc.used > 0)
+			*error = xstrdup(oc.error ? oc.error : "no text layer, no embedded invoice XML and OCR found no words: empty or not an invoice");
+		else
+			*error = xstrdup("no text layer and no embedded invoice XML: scanned, empty or not an invoice");
+		invoice_free(&tinv);
+		ocr_run_free(&oc);
 		tlayout_free(&lay);
 		invoice_free(&xinv);
 		pdf_attachments_free(att, natt);
 		pdfsrc_close(src);
 		return 0;
 	}
-
-	invoice tinv; invoice_init(&tinv);
-	text_extract_fields(&lay, &tinv);
 
 	invoice *out;
 	if (xml_name) {
@@ -97,15 +223,17 @@ int extract_document(const unsigned char *buf, size_t len, const extract_options
 		invoice_fill_from(out, &tinv);
 	} else {
 		out = &tinv;
-		out->source = SRC_TEXT;
+		out->source = overall_source(out, &lay);
 	}
 	if (!out->f[F_DOCUMENT_TYPE].value) inv_set(out, F_DOCUMENT_TYPE, "invoice", 0.5, out->source);
 	invoice_review(out);	/* review.c */
 
 	char *text = tlayout_text(&lay);
 	*result_json = result_to_json(out, text, pdfsrc_pages(src), pdfsrc_repaired(src), xml_name);
+	*result_json = add_ocr_meta(*result_json, &oc);
 	free(text);
 
+	ocr_run_free(&oc);
 	tlayout_free(&lay);
 	invoice_free(&tinv);
 	invoice_free(&xinv);

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-typedef enum { SRC_NONE = 0, SRC_XML, SRC_TEXT } field_src;
+typedef enum { SRC_NONE = 0, SRC_XML, SRC_TEXT, SRC_OCR } field_src;
 
 typedef enum {
 	F_DOCUMENT_TYPE, F_INVOICE_NUMBER, F_ISSUE_DATE, F_DUE_DATE, F_CURRENCY,

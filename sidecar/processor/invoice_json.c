@@ -7,7 +7,7 @@
 
 static const char *src_name(field_src s)
 {
-	return s == SRC_XML ? "xml" : s == SRC_TEXT ? "text" : NULL;
+	return s == SRC_XML ? "xml" : s == SRC_TEXT ? "text" : s == SRC_OCR ? "ocr" : NULL;
 }
 
 static json_t *jstr(const char *s)
@@ -79,7 +79,7 @@ static json_t *build(const invoice *inv)
 	}
 	json_object_set_new(o, "lines", lines);
 
-	json_object_set_new(o, "source", json_string(inv->source == SRC_XML ? "xml" : "text"));
+	json_object_set_new(o, "source", json_string(inv->source == SRC_XML ? "xml" : inv->source == SRC_OCR ? "ocr" : "text"));
 	json_object_set_new(o, "profile", jstr(inv->profile));
 
 	json_t *conf = json_object(), *srcs = json_object();

@@ -11,6 +11,8 @@ typedef struct {
 	float  size;			/* font size */
 	int    page;			/* 0-based */
 	int    row;			/* index into tlayout.rows */
+	unsigned char ocr;		/* 1: the words came from OCR (pdf_ocr.c), 0: the text layer */
+	float  conf;			/* OCR: mean word confidence 0..1; text layer: 1 */
 } tseg;
 
 /* Segments that share a baseline, left to right. */
@@ -20,11 +22,29 @@ typedef struct {
 	float  y0, y1;
 } trow;
 
+/* What the text layer of one page holds, to decide whether it needs OCR. */
+typedef struct {
+	int    chars;			/* characters in the text layer, spaces excluded */
+	int    bad;			/* of them unmappable: U+FFFD, private use, control */
+	float  image_cover;		/* share of the page area under images (0..1, capped) */
+	int    ocr;			/* 1: the page's words come from OCR, its text layer was dropped */
+	int    ocr_regions;		/* image regions OCR'd on a text page (words added) */
+} tpage;
+
+/* An image drawn on a page (page coordinates), candidate for region OCR. */
+typedef struct {
+	float  x0, y0, x1, y1;
+	int    page;
+} timage;
+
 typedef struct {
 	tseg   *segs;  size_t nsegs;
 	trow   *rows;  size_t nrows;
 	int     pages;
 	float  *page_h, *page_w;	/* per page */
+	tpage  *pinfo;			/* per page */
+	timage *images; size_t nimages;
+	int     ocr_pages;		/* pages OCR'd whole or in part */
 } tlayout;
 
 typedef struct {
@@ -45,6 +65,22 @@ int  pdfsrc_repaired(pdf_src *p);
 /* Text with positions (pdf_text.c); max_pages caps the work (0 = all). */
 int  pdfsrc_layout(pdf_src *p, int max_pages, tlayout *out, char **error);
 void tlayout_free(tlayout *l);
+/* Sorts the segments and groups them into rows again (after segments were added). */
+void tlayout_build_rows(tlayout *l);
+/* Adds n segments (takes their text) / drops page pg's segments; rows are rebuilt. */
+void tlayout_add_segs(tlayout *l, tseg *segs, size_t n);
+void tlayout_drop_page(tlayout *l, int pg);
+/* A deep copy. */
+void tlayout_copy(tlayout *dst, const tlayout *src);
+
+/* OCR (pdf_ocr.c).  An engine is created at the first call and kept in *eng
+ * (free with ocr_engine_free).  Page pg rendered whole, or only the clip
+ * rectangle (page coordinates) when clip is not NULL, at up to dpi; the words
+ * become segments with ocr = 1 appended to out (rows not rebuilt).  With
+ * skip_text, words over an existing text segment are left out. */
+struct ocr_engine;
+int  pdfsrc_ocr(pdf_src *p, struct ocr_engine **eng, const char *langs, int pg, const timage *clip,
+				int dpi, int skip_text, tlayout *out, char **error);
 /* Plain text: rows joined by newlines, segments by two spaces, pages by a blank line. */
 char *tlayout_text(const tlayout *l);
 /* Text of row r (segments joined by two spaces). */

@@ -76,15 +76,46 @@ static void flush_seg(segvec *sv, sbuf *b, tseg *cur)
 {
 	if (b->len) {
 		char *t = collapse_ws(b->s);
-		if (*t) { cur->text = t; segvec_push(sv, cur); }
+		if (*t) { cur->text = t; cur->conf = 1; segvec_push(sv, cur); }
 		else free(t);
 	}
 	sb_free(b);
 }
 
-static void page_segments(fz_context *ctx, fz_stext_page *sp, int pageno, segvec *sv)
+/* Characters no font maps to Unicode: what a text layer without ToUnicode gives. */
+static int unmappable(int c)
 {
+	return c == 0xFFFD || (c >= 0xE000 && c <= 0xF8FF) || (c >= 0 && c < 0x20 && c != '\t');
+}
+
+/* Images on the page: their share of its area, and the larger ones as OCR candidates. */
+static void page_image(fz_stext_block *bl, int pageno, float pw, float ph, tlayout *out)
+{
+	fz_rect r = bl->bbox;
+	if (r.x0 < 0) r.x0 = 0;
+	if (r.y0 < 0) r.y0 = 0;
+	if (r.x1 > pw) r.x1 = pw;
+	if (r.y1 > ph) r.y1 = ph;
+	float w = r.x1 - r.x0, h = r.y1 - r.y0;
+	if (w <= 0 || h <= 0 || pw <= 0 || ph <= 0) return;
+	tpage *pi = &out->pinfo[pageno];
+	pi->image_cover += w * h / (pw * ph);
+	if (pi->image_cover > 1) pi->image_cover = 1;
+	/* a logo or a letterhead: big enough to hold a line of text */
+	if (w < 40 || h < 12 || w * h < 1200) return;
+	if (out->nimages % 16 == 0) out->images = xrealloc(out->images, (out->nimages + 16) * sizeof *out->images);
+	timage *im = &out->images[out->nimages++];
+	im->x0 = r.x0; im->y0 = r.y0; im->x1 = r.x1; im->y1 = r.y1; im->page = pageno;
+}
+
+static void page_segments(fz_context *ctx, fz_stext_page *sp, int pageno, segvec *sv, tlayout *out)
+{
+	tpage *pi = &out->pinfo[pageno];
 	for (fz_stext_block *bl = sp->first_block; bl; bl = bl->next) {
+		if (bl->type == FZ_STEXT_BLOCK_IMAGE) {
+			page_image(bl, pageno, out->page_w[pageno], out->page_h[pageno], out);
+			continue;
+		}
 		if (bl->type != FZ_STEXT_BLOCK_TEXT) continue;
 		for (fz_stext_line *ln = bl->u.t.first_line; ln; ln = ln->next) {
 			sbuf b; sb_init(&b);
@@ -93,8 +124,12 @@ static void page_segments(fz_context *ctx, fz_stext_page *sp, int pageno, segvec
 			for (fz_stext_char *ch = ln->first_char; ch; ch = ch->next) {
 				fz_rect r = fz_rect_from_quad(ch->quad);
 				float size = ch->size > 0 ? ch->size : 10;
-				if (ch->c == 0) continue;
 				int is_sp = ch->c == ' ' || ch->c == '\t' || ch->c == 0xA0;
+				if (!is_sp) {
+					pi->chars++;
+					if (unmappable(ch->c)) pi->bad++;
+				}
+				if (ch->c == 0) continue;
 				if (have) {
 					float gap = r.x0 - prev_x1;
 					if (gap > 1.2f * size) {
@@ -151,8 +186,9 @@ static int cmp_seg_x(const void *a, const void *b)
 	return s->x0 < t->x0 ? -1 : s->x0 > t->x0;
 }
 
-static void build_rows(tlayout *l)
+void tlayout_build_rows(tlayout *l)
 {
+	free(l->rows);
 	if (l->nsegs > 1) qsort(l->segs, l->nsegs, sizeof *l->segs, cmp_seg_y);
 	l->rows = xcalloc(l->nsegs + 1, sizeof *l->rows);
 	l->nrows = 0;
@@ -198,8 +234,9 @@ static int one_page(fz_context *ctx, pdf_document *doc, int i, tlayout *out, seg
 		out->page_h[i] = bb.y1 - bb.y0;
 		fz_stext_options opts;
 		memset(&opts, 0, sizeof opts);
+		opts.flags = FZ_STEXT_PRESERVE_IMAGES;	/* image blocks keep a reference, nothing is decoded */
 		sp = fz_new_stext_page_from_page(ctx, page, &opts);
-		page_segments(ctx, sp, i, sv);
+		page_segments(ctx, sp, i, sv, out);
 	}
 	fz_always(ctx) {
 		fz_drop_stext_page(ctx, sp);
@@ -223,6 +260,7 @@ int pdfsrc_layout(pdf_src *p, int max_pages, tlayout *out, char **error)
 	out->pages = np;
 	out->page_h = xcalloc(np + 1, sizeof(float));
 	out->page_w = xcalloc(np + 1, sizeof(float));
+	out->pinfo = xcalloc(np + 1, sizeof(tpage));
 	int good = 0;
 	char *last = NULL;
 	for (int i = 0; i < np; i++) {
@@ -239,7 +277,7 @@ int pdfsrc_layout(pdf_src *p, int max_pages, tlayout *out, char **error)
 		return 0;
 	}
 	free(last);
-	build_rows(out);
+	tlayout_build_rows(out);
 	return 1;
 }
 
@@ -250,7 +288,49 @@ void tlayout_free(tlayout *l)
 	free(l->rows);
 	free(l->page_h);
 	free(l->page_w);
+	free(l->pinfo);
+	free(l->images);
 	memset(l, 0, sizeof *l);
+}
+
+void tlayout_add_segs(tlayout *l, tseg *segs, size_t n)
+{
+	if (!n) return;
+	l->segs = xrealloc(l->segs, (l->nsegs + n) * sizeof *l->segs);
+	memcpy(l->segs + l->nsegs, segs, n * sizeof *segs);
+	l->nsegs += n;
+	tlayout_build_rows(l);
+}
+
+void tlayout_drop_page(tlayout *l, int pg)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < l->nsegs; i++) {
+		if (l->segs[i].page == pg) free(l->segs[i].text);
+		else l->segs[k++] = l->segs[i];
+	}
+	l->nsegs = k;
+	tlayout_build_rows(l);
+}
+
+static void *dup_mem(const void *p, size_t n)
+{
+	if (!p) return NULL;
+	void *d = xmalloc(n ? n : 1);
+	memcpy(d, p, n);
+	return d;
+}
+
+void tlayout_copy(tlayout *dst, const tlayout *src)
+{
+	*dst = *src;
+	dst->segs = dup_mem(src->segs, src->nsegs * sizeof *src->segs);
+	for (size_t i = 0; i < src->nsegs; i++) dst->segs[i].text = xstrdup(src->segs[i].text);
+	dst->rows = dup_mem(src->rows, (src->nrows + 1) * sizeof *src->rows);
+	dst->page_h = dup_mem(src->page_h, (src->pages + 1) * sizeof(float));
+	dst->page_w = dup_mem(src->page_w, (src->pages + 1) * sizeof(float));
+	dst->pinfo = dup_mem(src->pinfo, (src->pages + 1) * sizeof(tpage));
+	dst->images = dup_mem(src->images, src->nimages * sizeof *src->images);
 }
 
 char *tlayout_row_text(const tlayout *l, size_t r)

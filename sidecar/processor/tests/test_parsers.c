@@ -240,7 +240,7 @@ static json_t *run(const char *dir, const char *name, int no_xml)
 	size_t len = 0;
 	unsigned char *buf = slurp(path, &len);
 	if (!buf) { CHECK(0, "cannot read %s", path); return NULL; }
-	extract_options opt = { no_xml, 0 };
+	extract_options opt = { .no_xml = no_xml };
 	char *out = NULL, *err = NULL;
 	int ok = extract_document(buf, len, &opt, &out, &err);
 	free(buf);
@@ -331,7 +331,7 @@ static void test_corpus(void)
 
 static void test_errors(void)
 {
-	extract_options opt = { 0, 0 };
+	extract_options opt = { 0 };
 	char *out = NULL, *err = NULL;
 	const char *junk = "this is not a PDF at all, just some text";
 	int ok = extract_document((const unsigned char *) junk, strlen(junk), &opt, &out, &err);

@@ -1,0 +1,150 @@
+/* A page (or an image region of it) rendered grey by MuPDF, read by Tesseract, and its
+ * words turned into layout segments in page coordinates, as pdf_text.c cuts the text layer. */
+#include "ocr.h"
+#include "pdf_internal.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Tesseract refuses images over 32767 pixels a side; the area cap keeps a huge page
+ * (PDF allows 200 x 200 inches) within the child's memory limit: an A3 page at 300 dpi
+ * is 17.4 Mpx, a grey pixmap is one byte a pixel and Tesseract keeps a few copies. */
+#define OCR_MAX_SIDE  16000
+#define OCR_MAX_AREA  (24.0 * 1000 * 1000)
+#define OCR_MIN_SIDE  8
+
+/* The words of one Tesseract line become segments split at wide gaps, as the text
+ * layer's characters are (pdf_text.c: a gap over 1.2 x the font size).  The line's
+ * box height stands for the font size: ascender to descender is about 1.1 em. */
+static void words_to_segs(ocr_word *w, size_t n, float sx, float sy, float ox, float oy, int pg,
+						  tseg **out, size_t *nout)
+{
+	size_t cap = n ? n : 1, k = 0;
+	tseg *v = xcalloc(cap, sizeof *v);
+	size_t i = 0;
+	while (i < n) {
+		size_t j = i + 1;
+		float lh = (float) (w[i].ly1 - w[i].ly0);
+		float size = lh / 1.1f;
+		while (j < n && w[j].line == w[i].line && (float) (w[j].x0 - w[j - 1].x1) <= 1.2f * size) j++;
+		sbuf b; sb_init(&b);
+		tseg *s = &v[k];
+		memset(s, 0, sizeof *s);
+		float conf = 0;
+		int x0 = w[i].x0, x1 = w[i].x1, y0 = w[i].ly0, y1 = w[i].ly1;
+		for (size_t m = i; m < j; m++) {
+			if (m > i) sb_putc(&b, ' ');
+			sb_puts(&b, w[m].text);
+			if (w[m].x0 < x0) x0 = w[m].x0;
+			if (w[m].x1 > x1) x1 = w[m].x1;
+			conf += w[m].conf;
+		}
+		char *t = collapse_ws(b.s ? b.s : "");
+		sb_free(&b);
+		if (*t) {
+			s->text = t;
+			s->x0 = ox + x0 / sx; s->x1 = ox + x1 / sx;
+			s->y0 = oy + y0 / sy; s->y1 = oy + y1 / sy;
+			s->size = size / sy;
+			s->page = pg;
+			s->ocr = 1;
+			s->conf = conf / (float) (j - i);
+			k++;
+		} else {
+			free(t);
+		}
+		i = j;
+	}
+	*out = v;
+	*nout = k;
+}
+
+/* Does s overlap a text-layer segment of its page by half its area? */
+static int over_text(const tlayout *l, const tseg *s)
+{
+	float a = (s->x1 - s->x0) * (s->y1 - s->y0);
+	for (size_t i = 0; i < l->nsegs; i++) {
+		const tseg *t = &l->segs[i];
+		if (t->page != s->page || t->ocr) continue;
+		float w = (s->x1 < t->x1 ? s->x1 : t->x1) - (s->x0 > t->x0 ? s->x0 : t->x0);
+		float h = (s->y1 < t->y1 ? s->y1 : t->y1) - (s->y0 > t->y0 ? s->y0 : t->y0);
+		if (w > 0 && h > 0 && w * h * 2 >= a) return 1;
+	}
+	return 0;
+}
+
+int pdfsrc_ocr(pdf_src *p, struct ocr_engine **eng, const char *langs, int pg, const timage *clip,
+			   int dpi, int skip_text, tlayout *out, char **error)
+{
+	fz_context *ctx = p->ctx;
+	fz_page *page = NULL;
+	fz_pixmap *pix = NULL;
+	fz_device *dev = NULL;
+	volatile int ok = 1;
+	volatile float scale = dpi / 72.0f;
+	ocr_word *words = NULL;
+	size_t nwords = 0;
+	char *oerr = NULL;
+	fz_var(page);
+	fz_var(pix);
+	fz_var(dev);
+	fz_try(ctx) {
+		page = fz_load_page(ctx, (fz_document *) p->doc, pg);
+		fz_rect area = fz_bound_page(ctx, page);
+		if (clip) area = fz_intersect_rect(area, fz_make_rect(clip->x0, clip->y0, clip->x1, clip->y1));
+		float w = area.x1 - area.x0, h = area.y1 - area.y0;
+		if (w <= 0 || h <= 0) fz_throw(ctx, FZ_ERROR_GENERIC, "empty page");
+		/* a lower resolution for pages too large to render at dpi */
+		if (w * scale > OCR_MAX_SIDE) scale = OCR_MAX_SIDE / w;
+		if (h * scale > OCR_MAX_SIDE) scale = OCR_MAX_SIDE / h;
+		if ((double) w * scale * h * scale > OCR_MAX_AREA) scale = (float) __builtin_sqrt(OCR_MAX_AREA / ((double) w * h));
+		if (w * scale < OCR_MIN_SIDE || h * scale < OCR_MIN_SIDE) fz_throw(ctx, FZ_ERROR_GENERIC, "too small to read");
+		fz_matrix ctm = fz_scale(scale, scale);
+		fz_irect ir = fz_round_rect(fz_transform_rect(area, ctm));
+		pix = fz_new_pixmap_with_bbox(ctx, fz_device_gray(ctx), ir, NULL, 0);
+		fz_clear_pixmap_with_value(ctx, pix, 0xff);
+		dev = fz_new_draw_device(ctx, fz_identity, pix);
+		fz_run_page(ctx, page, dev, ctm, NULL);
+		fz_close_device(ctx, dev);
+	}
+	fz_always(ctx) {
+		fz_drop_device(ctx, dev);
+		fz_drop_page(ctx, page);
+	}
+	fz_catch(ctx) {
+		sbuf b; sb_init(&b);
+		sb_printf(&b, "OCR: cannot render page %d: %s", pg + 1, fz_caught_message(ctx));
+		*error = sb_steal(&b);
+		ok = 0;
+	}
+	if (!ok) { fz_drop_pixmap(ctx, pix); return 0; }
+
+	if (!*eng) *eng = ocr_engine_new(langs, error);
+	if (!*eng) { fz_drop_pixmap(ctx, pix); return 0; }
+	int rdpi = (int) (scale * 72.0f + 0.5f);
+	if (!ocr_recognize(*eng, pix->samples, pix->w, pix->h, (int) pix->stride, rdpi, &words, &nwords, &oerr)) {
+		*error = oerr;
+		fz_drop_pixmap(ctx, pix);
+		return 0;
+	}
+	/* pixel -> page coordinates: the pixmap's origin is the area's corner at scale */
+	float ox = pix->x / scale, oy = pix->y / scale;
+	fz_drop_pixmap(ctx, pix);
+
+	tseg *segs; size_t nsegs;
+	words_to_segs(words, nwords, scale, scale, ox, oy, pg, &segs, &nsegs);
+	ocr_words_free(words, nwords);
+	size_t k = 0;
+	for (size_t i = 0; i < nsegs; i++) {
+		if (skip_text && over_text(out, &segs[i])) { free(segs[i].text); continue; }
+		segs[k++] = segs[i];
+	}
+	if (k) {
+		out->segs = xrealloc(out->segs, (out->nsegs + k) * sizeof *out->segs);
+		memcpy(out->segs + out->nsegs, segs, k * sizeof *segs);
+		out->nsegs += k;
+	}
+	free(segs);
+	return 1;
+}
