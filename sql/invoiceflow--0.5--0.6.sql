@@ -573,6 +573,508 @@ GRANT EXECUTE ON FUNCTION invoiceflow.retry(uuid), invoiceflow.purge(uuid), invo
 
 -- ===== end scopes =====
 
+-- ===== webhooks: signed webhooks in and out (issue 13) =====
+/*
+ * Standard Webhooks (https://www.standardwebhooks.com): a message is signed
+ * with v1,<base64(HMAC-SHA256(key, "<id>.<timestamp>.<body>"))>, the key being
+ * the bytes behind a secret "whsec_<base64>". HMAC needs the key itself, so
+ * the tables below hold the secrets as issued: a dump of the database exposes
+ * them (README, Security -> Webhooks). Only invoiceflow_owner reads the tables.
+ *
+ * Inbound: senders and their secrets (the previous one valid 24 hours after a
+ * rotation); the gateway reads a sender's secrets through
+ * _webhook_sender_secrets() (invoiceflow_gateway only), checks the signature
+ * with OpenSSL, then calls _webhook_ingest(), which keeps the first response
+ * of each webhook-id per sender. Outbound: subscriptions, and
+ * webhook_deliveries, which is both the webhook sink's outbox (rows written by
+ * triggers in the transaction of the state change) and the delivery log.
+ */
+
+CREATE FUNCTION invoiceflow._random_bytes(n integer) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'invoiceflow_random_bytes' LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION invoiceflow._webhook_new_secret() RETURNS text
+LANGUAGE sql VOLATILE AS $$
+	SELECT 'whsec_' || translate(encode(invoiceflow._random_bytes(32), 'base64'), E'\n', '')
+$$;
+
+CREATE TABLE invoiceflow.webhook_senders (
+	name text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9._-]{1,64}$'),
+	secret text NOT NULL,
+	previous_secret text,
+	previous_valid_until timestamp with time zone,
+	created_at timestamp with time zone NOT NULL DEFAULT now(),
+	rotated_at timestamp with time zone,
+	revoked_at timestamp with time zone
+);
+COMMENT ON TABLE invoiceflow.webhook_senders IS 'Inbound webhook senders and their signing secrets (as issued: HMAC needs them).';
+
+-- the first response to each webhook-id of a sender (the idempotency key)
+CREATE TABLE invoiceflow.webhook_receipts (
+	sender text NOT NULL,
+	webhook_id text NOT NULL,
+	request_id uuid NOT NULL,
+	status text NOT NULL,
+	duplicate boolean NOT NULL,
+	received_at timestamp with time zone NOT NULL DEFAULT now(),
+	PRIMARY KEY (sender, webhook_id)
+);
+
+-- what a webhook told us with an ingestion
+CREATE TABLE invoiceflow.webhook_ingestions (
+	ingestion_id uuid PRIMARY KEY REFERENCES invoiceflow.ingestions (id) ON DELETE CASCADE,
+	sender text NOT NULL,
+	webhook_id text NOT NULL,
+	metadata jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metadata) = 'object')
+);
+CREATE INDEX webhook_ingestions_sender_idx ON invoiceflow.webhook_ingestions (sender);
+
+CREATE TABLE invoiceflow.webhook_subscriptions (
+	id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+	url text NOT NULL,
+	events text[] NOT NULL,
+	secret text NOT NULL,
+	active boolean NOT NULL DEFAULT true,
+	disabled_reason text,
+	created_at timestamp with time zone NOT NULL DEFAULT now()
+);
+
+CREATE SEQUENCE invoiceflow.webhook_deliveries_id_seq;
+CREATE TABLE invoiceflow.webhook_deliveries (
+	id bigint PRIMARY KEY DEFAULT nextval('invoiceflow.webhook_deliveries_id_seq'),
+	subscription_id uuid NOT NULL REFERENCES invoiceflow.webhook_subscriptions (id) ON DELETE CASCADE,
+	ingestion_id uuid NOT NULL,
+	event text NOT NULL CHECK (event IN ('invoice.uploaded', 'invoice.completed', 'invoice.failed',
+										 'invoice.corrected')),
+	-- the same on every retry of the event, and for every subscription
+	webhook_id text NOT NULL,
+	payload jsonb NOT NULL,
+	state text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'failed', 'cancelled')),
+	tries integer NOT NULL DEFAULT 0,
+	next_attempt_at timestamp with time zone NOT NULL DEFAULT now(),
+	last_attempt_at timestamp with time zone,
+	last_status integer,
+	last_latency_ms integer,
+	last_error text,
+	claimed_by text,
+	claimed_until timestamp with time zone,
+	created_at timestamp with time zone NOT NULL DEFAULT now(),
+	done_at timestamp with time zone
+) WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.02);
+ALTER SEQUENCE invoiceflow.webhook_deliveries_id_seq OWNED BY invoiceflow.webhook_deliveries.id;
+COMMENT ON TABLE invoiceflow.webhook_deliveries IS 'The webhook sink''s outbox and delivery log, one row per subscription and event.';
+CREATE INDEX webhook_deliveries_due_idx ON invoiceflow.webhook_deliveries (next_attempt_at, id)
+	WHERE state = 'pending';
+CREATE INDEX webhook_deliveries_subscription_idx ON invoiceflow.webhook_deliveries (subscription_id, id);
+
+SELECT pg_catalog.pg_extension_config_dump('invoiceflow.webhook_senders', '');
+SELECT pg_catalog.pg_extension_config_dump('invoiceflow.webhook_receipts', '');
+SELECT pg_catalog.pg_extension_config_dump('invoiceflow.webhook_ingestions', '');
+SELECT pg_catalog.pg_extension_config_dump('invoiceflow.webhook_subscriptions', '');
+SELECT pg_catalog.pg_extension_config_dump('invoiceflow.webhook_deliveries', '');
+SELECT pg_catalog.pg_extension_config_dump('invoiceflow.webhook_deliveries_id_seq', '');
+
+-- ---------------------------------------------------------------------------
+-- Senders (admin)
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION invoiceflow._webhook_check_sender_name(name text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+	IF name IS NULL OR name !~ '^[A-Za-z0-9._-]{1,64}$' THEN
+		PERFORM invoiceflow._bad_input('sender name must have 1 to 64 characters among A-Z a-z 0-9 . _ -');
+	END IF;
+END
+$$;
+
+CREATE FUNCTION invoiceflow.create_webhook_sender(name text) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+DECLARE
+	v_secret text := invoiceflow._webhook_new_secret();
+BEGIN
+	PERFORM invoiceflow._webhook_check_sender_name(create_webhook_sender.name);
+	IF EXISTS (SELECT 1 FROM invoiceflow.webhook_senders s WHERE s.name = create_webhook_sender.name) THEN
+		RAISE EXCEPTION 'a webhook sender named % already exists', create_webhook_sender.name
+			USING ERRCODE = '23505', HINT = 'Rotate its secret, or choose another name.';
+	END IF;
+	INSERT INTO invoiceflow.webhook_senders (name, secret) VALUES (create_webhook_sender.name, v_secret);
+	RETURN v_secret;
+END
+$$;
+
+-- a new secret; the previous one is accepted for 24 more hours
+CREATE FUNCTION invoiceflow.rotate_webhook_secret(name text) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+DECLARE
+	v_secret text := invoiceflow._webhook_new_secret();
+BEGIN
+	PERFORM invoiceflow._webhook_check_sender_name(rotate_webhook_secret.name);
+	UPDATE invoiceflow.webhook_senders s
+		SET previous_secret = s.secret, previous_valid_until = now() + interval '24 hours',
+			secret = v_secret, rotated_at = now()
+		WHERE s.name = rotate_webhook_secret.name AND s.revoked_at IS NULL;
+	IF NOT FOUND THEN
+		PERFORM invoiceflow._bad_input(format('no active webhook sender named %s', rotate_webhook_secret.name));
+	END IF;
+	RETURN v_secret;
+END
+$$;
+
+CREATE FUNCTION invoiceflow.revoke_webhook_sender(name text) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+BEGIN
+	UPDATE invoiceflow.webhook_senders s
+		SET revoked_at = now(), secret = '', previous_secret = NULL, previous_valid_until = NULL
+		WHERE s.name = revoke_webhook_sender.name AND s.revoked_at IS NULL;
+	RETURN FOUND;
+END
+$$;
+
+CREATE FUNCTION invoiceflow.webhook_senders(OUT name text, OUT created_at text, OUT rotated_at text,
+											OUT previous_valid_until text, OUT revoked_at text)
+RETURNS SETOF record
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+	SELECT s.name, invoiceflow._iso(s.created_at), invoiceflow._iso(s.rotated_at),
+		   invoiceflow._iso(CASE WHEN s.previous_valid_until > now() THEN s.previous_valid_until END),
+		   invoiceflow._iso(s.revoked_at)
+	FROM invoiceflow.webhook_senders s ORDER BY s.name
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Inbound (the gateway)
+-- ---------------------------------------------------------------------------
+
+-- The secrets a request of this sender may be signed with: none when the sender
+-- is unknown or revoked (the gateway answers 401 either way).
+CREATE FUNCTION invoiceflow._webhook_sender_secrets(sender text) RETURNS SETOF text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+	SELECT x.secret FROM invoiceflow.webhook_senders s,
+		LATERAL (VALUES (s.secret, true),
+						(s.previous_secret, s.previous_valid_until > now())) x (secret, valid)
+	WHERE s.name = _webhook_sender_secrets.sender AND s.revoked_at IS NULL
+	  AND x.secret IS NOT NULL AND x.valid
+$$;
+
+-- One signed request, after the gateway verified its signature: the first
+-- response of this webhook-id (duplicate = true) or a new ingestion.
+CREATE FUNCTION invoiceflow._webhook_ingest(sender text, webhook_id text, filename text, content bytea,
+											metadata jsonb DEFAULT NULL)
+RETURNS TABLE (request_id uuid, status text, duplicate boolean)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+DECLARE
+	v record;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM invoiceflow.webhook_senders s
+				   WHERE s.name = _webhook_ingest.sender AND s.revoked_at IS NULL) THEN
+		RAISE EXCEPTION 'unknown or revoked webhook sender' USING ERRCODE = '28000';
+	END IF;
+	IF webhook_id IS NULL OR length(webhook_id) NOT BETWEEN 1 AND 200 OR webhook_id ~ '[[:cntrl:]]' THEN
+		PERFORM invoiceflow._bad_input('webhook-id must have 1 to 200 printable characters');
+	END IF;
+	IF metadata IS NOT NULL AND jsonb_typeof(metadata) <> 'object' THEN
+		PERFORM invoiceflow._bad_input('metadata must be a JSON object');
+	END IF;
+	IF metadata IS NOT NULL AND octet_length(metadata::text) > 16384 THEN
+		PERFORM invoiceflow._bad_input('metadata must be at most 16 KB of JSON');
+	END IF;
+	PERFORM pg_catalog.pg_advisory_xact_lock(
+		pg_catalog.hashtextextended('invoiceflow.webhook:' || sender || ':' || webhook_id, 0));
+	RETURN QUERY SELECT r.request_id, r.status, r.duplicate FROM invoiceflow.webhook_receipts r
+		WHERE r.sender = _webhook_ingest.sender AND r.webhook_id = _webhook_ingest.webhook_id;
+	IF FOUND THEN
+		RETURN;					-- a repeated webhook-id: the first response, as it was
+	END IF;
+	SELECT * INTO v FROM invoiceflow.ingest(filename, content, 'webhook') g;
+	INSERT INTO invoiceflow.webhook_receipts (sender, webhook_id, request_id, status, duplicate)
+		VALUES (_webhook_ingest.sender, _webhook_ingest.webhook_id, v.request_id, v.status, v.duplicate);
+	IF NOT v.duplicate THEN
+		INSERT INTO invoiceflow.webhook_ingestions (ingestion_id, sender, webhook_id, metadata)
+			VALUES (v.request_id, _webhook_ingest.sender, _webhook_ingest.webhook_id,
+					coalesce(_webhook_ingest.metadata, '{}'));
+	END IF;
+	RETURN QUERY SELECT v.request_id, v.status, v.duplicate;
+END
+$$;
+
+-- {sender, metadata} of an ingestion that came by webhook, else NULL
+CREATE FUNCTION invoiceflow._webhook_info(ingestion_id uuid) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+	SELECT jsonb_build_object('sender', w.sender, 'metadata', w.metadata)
+	FROM invoiceflow.webhook_ingestions w WHERE w.ingestion_id = _webhook_info.ingestion_id
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Outbound subscriptions (admin)
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION invoiceflow.create_subscription(url text,
+		events text[] DEFAULT '{invoice.completed,invoice.failed}', OUT id uuid, OUT secret text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+DECLARE
+	v_bad text;
+BEGIN
+	IF url IS NULL OR length(url) > 2000 OR url !~* '^https?://[^/?#@[:space:]]+(/[^[:space:][:cntrl:]]*)?$' THEN
+		PERFORM invoiceflow._bad_input('url must be an http:// or https:// URL with a host',
+			'User names and passwords in the URL are not accepted.');
+	END IF;
+	IF events IS NULL OR cardinality(events) = 0 THEN
+		PERFORM invoiceflow._bad_input('events must name at least one event');
+	END IF;
+	SELECT e INTO v_bad FROM unnest(events) e
+		WHERE e IS NULL OR e NOT IN ('invoice.uploaded', 'invoice.completed', 'invoice.failed', 'invoice.corrected')
+		LIMIT 1;
+	IF FOUND THEN
+		PERFORM invoiceflow._bad_input(format('unknown event %s', coalesce(quote_literal(v_bad), 'null')),
+			'Events are invoice.uploaded, invoice.completed, invoice.failed and invoice.corrected.');
+	END IF;
+	secret := invoiceflow._webhook_new_secret();
+	INSERT INTO invoiceflow.webhook_subscriptions (url, events, secret)
+		VALUES (create_subscription.url, ARRAY(SELECT DISTINCT e FROM unnest(events) e ORDER BY 1),
+				create_subscription.secret)
+		RETURNING webhook_subscriptions.id INTO create_subscription.id;
+END
+$$;
+
+CREATE FUNCTION invoiceflow.delete_subscription(id uuid) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+BEGIN
+	DELETE FROM invoiceflow.webhook_subscriptions s WHERE s.id = delete_subscription.id;
+	RETURN FOUND;
+END
+$$;
+
+CREATE FUNCTION invoiceflow.subscriptions(OUT id uuid, OUT url text, OUT events text[], OUT active boolean,
+										  OUT disabled_reason text, OUT created_at text,
+										  OUT pending bigint, OUT failed bigint, OUT delivered bigint)
+RETURNS SETOF record
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+	SELECT s.id, s.url, s.events, s.active, s.disabled_reason, invoiceflow._iso(s.created_at),
+		   count(*) FILTER (WHERE d.state = 'pending'), count(*) FILTER (WHERE d.state = 'failed'),
+		   count(*) FILTER (WHERE d.state = 'done')
+	FROM invoiceflow.webhook_subscriptions s
+	LEFT JOIN invoiceflow.webhook_deliveries d ON d.subscription_id = s.id
+	GROUP BY s.id ORDER BY s.created_at, s.id
+$$;
+
+-- the delivery log of a subscription, newest first
+CREATE FUNCTION invoiceflow.subscription_deliveries(subscription_id uuid, "limit" integer DEFAULT 50)
+RETURNS TABLE (id bigint, event text, request_id uuid, webhook_id text, state text, tries integer,
+			   last_status integer, last_latency_ms integer, last_error text, last_attempt_at text,
+			   next_attempt_at text, created_at text, done_at text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+BEGIN
+	IF "limit" IS NULL OR "limit" NOT BETWEEN 1 AND 1000 THEN
+		PERFORM invoiceflow._bad_input('limit must be between 1 and 1000');
+	END IF;
+	RETURN QUERY
+	SELECT d.id, d.event, d.ingestion_id, d.webhook_id, d.state, d.tries, d.last_status, d.last_latency_ms,
+		   d.last_error, invoiceflow._iso(d.last_attempt_at),
+		   invoiceflow._iso(CASE WHEN d.state = 'pending' THEN d.next_attempt_at END),
+		   invoiceflow._iso(d.created_at), invoiceflow._iso(d.done_at)
+	FROM invoiceflow.webhook_deliveries d
+	WHERE d.subscription_id = subscription_deliveries.subscription_id
+	ORDER BY d.id DESC LIMIT "limit";
+END
+$$;
+
+-- ---------------------------------------------------------------------------
+-- The webhook sink's outbox: written by triggers in the changing transaction
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION invoiceflow._webhook_enqueue(p_rows jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+	n bigint;
+BEGIN
+	-- p_rows: [{id, event}] of ingestions; one row per active subscription of the event
+	INSERT INTO invoiceflow.webhook_deliveries (subscription_id, ingestion_id, event, webhook_id, payload)
+	SELECT s.id, i.id, r.event,
+		   'msg_' || i.id || '_' || replace(r.event, 'invoice.', '') || '_' || i.attempt,
+		   jsonb_build_object('type', r.event, 'timestamp', invoiceflow._iso(now()),
+			   'data', jsonb_build_object('request_id', i.id, 'status', i.status, 'filename', i.filename,
+										  'source', i.source)
+				   || CASE WHEN r.event = 'invoice.failed' THEN jsonb_build_object('error',
+						  jsonb_build_object('kind', i.error_kind, 'message', i.error_message))
+						  ELSE '{}'::jsonb END)
+	FROM jsonb_to_recordset(p_rows) r (id uuid, event text)
+	JOIN invoiceflow.ingestions i ON i.id = r.id
+	JOIN invoiceflow.webhook_subscriptions s ON s.active AND r.event = ANY (s.events)
+	ORDER BY i.id, s.id;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	IF n > 0 THEN
+		PERFORM invoiceflow._wake_at_commit();
+	END IF;
+END
+$$;
+
+CREATE FUNCTION invoiceflow._webhook_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	IF EXISTS (SELECT 1 FROM invoiceflow.webhook_subscriptions WHERE active) THEN
+		PERFORM invoiceflow._webhook_enqueue(
+			(SELECT jsonb_agg(jsonb_build_object('id', n.id, 'event', 'invoice.uploaded')) FROM new_rows n));
+	END IF;
+	RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION invoiceflow._webhook_updated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	IF EXISTS (SELECT 1 FROM invoiceflow.webhook_subscriptions WHERE active) THEN
+		PERFORM invoiceflow._webhook_enqueue(
+			(SELECT jsonb_agg(jsonb_build_object('id', n.id, 'event',
+						CASE n.status WHEN 'PENDING' THEN 'invoice.uploaded'
+									  WHEN 'COMPLETED' THEN 'invoice.completed'
+									  ELSE 'invoice.failed' END))
+			 FROM new_rows n JOIN old_rows o ON o.id = n.id
+			 WHERE n.status IS DISTINCT FROM o.status AND n.status IN ('PENDING', 'COMPLETED', 'FAILED')));
+	END IF;
+	RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER ingestions_webhook_insert
+	AFTER INSERT ON invoiceflow.ingestions REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._webhook_inserted();
+CREATE TRIGGER ingestions_webhook_update
+	AFTER UPDATE ON invoiceflow.ingestions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._webhook_updated();
+
+-- ---------------------------------------------------------------------------
+-- The worker's side (src/webhook_queue.c)
+-- ---------------------------------------------------------------------------
+
+/*
+ * Claims up to p_max due deliveries, at most p_per_sub in flight per
+ * subscription (a subscription with a backlog never holds the others back),
+ * oldest first within each subscription. The body is built now: the invoice
+ * of a completed event is the one stored when it is sent.
+ */
+CREATE FUNCTION invoiceflow._webhook_claim(p_worker text, p_max integer, p_per_sub integer, p_claim_secs double precision)
+RETURNS TABLE (id bigint, subscription_id uuid, url text, key_hex text, webhook_id text, body text, tries integer)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+	RETURN QUERY
+	WITH busy AS (
+		SELECT d.subscription_id, count(*) AS n FROM invoiceflow.webhook_deliveries d
+		WHERE d.state = 'pending' AND d.claimed_until > now() GROUP BY d.subscription_id),
+	due AS (
+		SELECT d.id, row_number() OVER (PARTITION BY d.subscription_id ORDER BY d.next_attempt_at, d.id) AS rn,
+			   coalesce(b.n, 0) AS busy, d.next_attempt_at
+		FROM invoiceflow.webhook_deliveries d LEFT JOIN busy b ON b.subscription_id = d.subscription_id
+		WHERE d.state = 'pending' AND d.next_attempt_at <= now()
+		  AND (d.claimed_until IS NULL OR d.claimed_until < now())),
+	pick AS (
+		SELECT d.id FROM invoiceflow.webhook_deliveries d
+		WHERE d.id IN (SELECT due.id FROM due WHERE due.rn + due.busy <= p_per_sub
+					   ORDER BY due.rn, due.next_attempt_at, due.id LIMIT p_max)
+		FOR UPDATE SKIP LOCKED),
+	u AS (
+		UPDATE invoiceflow.webhook_deliveries d
+		SET claimed_by = p_worker, claimed_until = now() + make_interval(secs => p_claim_secs)
+		FROM pick WHERE d.id = pick.id
+		RETURNING d.*)
+	SELECT u.id, u.subscription_id, s.url, encode(decode(substr(s.secret, 7), 'base64'), 'hex'), u.webhook_id,
+		   (CASE WHEN u.event = 'invoice.completed'
+				 THEN jsonb_set(u.payload, '{data,invoice}', coalesce(
+						(SELECT e.invoice FROM invoiceflow.extractions e WHERE e.ingestion_id = u.ingestion_id),
+						'null'::jsonb))
+				 ELSE u.payload END)::text,
+		   u.tries
+	FROM u JOIN invoiceflow.webhook_subscriptions s ON s.id = u.subscription_id
+	ORDER BY u.id;
+END
+$$;
+
+/*
+ * One outcome: ok, transient (retry after p_delay seconds), permanent (this
+ * delivery failed), gone (HTTP 410: the subscription is disabled and its
+ * pending deliveries cancelled), wait (not tried: its host's circuit is open;
+ * no try is used up).
+ */
+CREATE FUNCTION invoiceflow._webhook_record(p_id bigint, p_outcome text, p_status integer, p_latency_ms integer,
+											p_error text, p_delay double precision)
+RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+	v_sub uuid;
+BEGIN
+	IF p_outcome = 'wait' THEN
+		UPDATE invoiceflow.webhook_deliveries d SET claimed_by = NULL, claimed_until = NULL,
+			next_attempt_at = now() + make_interval(secs => p_delay)
+			WHERE d.id = p_id AND d.state = 'pending';
+		RETURN;
+	END IF;
+	UPDATE invoiceflow.webhook_deliveries d
+	SET tries = d.tries + 1, last_attempt_at = now(), last_status = p_status, last_latency_ms = p_latency_ms,
+		last_error = CASE WHEN p_outcome = 'ok' THEN NULL ELSE left(p_error, 1000) END,
+		state = CASE p_outcome WHEN 'ok' THEN 'done' WHEN 'transient' THEN 'pending' ELSE 'failed' END,
+		next_attempt_at = CASE WHEN p_outcome = 'transient' THEN now() + make_interval(secs => p_delay)
+							   ELSE d.next_attempt_at END,
+		done_at = CASE WHEN p_outcome = 'transient' THEN NULL ELSE now() END,
+		claimed_by = NULL, claimed_until = NULL
+	WHERE d.id = p_id AND d.state = 'pending'
+	RETURNING d.subscription_id INTO v_sub;
+	IF p_outcome = 'gone' AND v_sub IS NOT NULL THEN
+		UPDATE invoiceflow.webhook_subscriptions s SET active = false,
+			disabled_reason = format('the receiver answered HTTP 410 Gone at %s', invoiceflow._iso(now()))
+			WHERE s.id = v_sub;
+		UPDATE invoiceflow.webhook_deliveries d SET state = 'cancelled', claimed_by = NULL, claimed_until = NULL,
+			last_error = 'subscription disabled: the receiver answered HTTP 410 Gone'
+			WHERE d.subscription_id = v_sub AND d.state = 'pending' AND d.id <> p_id;
+	END IF;
+END
+$$;
+
+-- at start-up: what this worker's previous run left claimed
+CREATE FUNCTION invoiceflow._webhook_release(p_worker text) RETURNS bigint
+LANGUAGE sql VOLATILE AS $$
+	WITH u AS (UPDATE invoiceflow.webhook_deliveries d SET claimed_by = NULL, claimed_until = NULL
+			   WHERE d.claimed_by = p_worker AND d.state = 'pending' RETURNING 1)
+	SELECT count(*) FROM u
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Ownership and privileges
+-- ---------------------------------------------------------------------------
+DO $$
+DECLARE
+	o text;
+BEGIN
+	FOREACH o IN ARRAY ARRAY['invoiceflow.webhook_senders', 'invoiceflow.webhook_receipts',
+							 'invoiceflow.webhook_ingestions', 'invoiceflow.webhook_subscriptions',
+							 'invoiceflow.webhook_deliveries', 'invoiceflow.webhook_deliveries_id_seq'] LOOP
+		EXECUTE format('ALTER TABLE %s OWNER TO invoiceflow_owner', o);
+		EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', o);
+	END LOOP;
+	FOREACH o IN ARRAY ARRAY['invoiceflow._random_bytes(integer)', 'invoiceflow._webhook_new_secret()',
+			'invoiceflow._webhook_check_sender_name(text)', 'invoiceflow.create_webhook_sender(text)',
+			'invoiceflow.rotate_webhook_secret(text)', 'invoiceflow.revoke_webhook_sender(text)',
+			'invoiceflow.webhook_senders()', 'invoiceflow._webhook_sender_secrets(text)',
+			'invoiceflow._webhook_ingest(text,text,text,bytea,jsonb)', 'invoiceflow._webhook_info(uuid)',
+			'invoiceflow.create_subscription(text,text[])', 'invoiceflow.delete_subscription(uuid)',
+			'invoiceflow.subscriptions()', 'invoiceflow.subscription_deliveries(uuid,integer)',
+			'invoiceflow._webhook_enqueue(jsonb)', 'invoiceflow._webhook_inserted()',
+			'invoiceflow._webhook_updated()', 'invoiceflow._webhook_claim(text,integer,integer,double precision)',
+			'invoiceflow._webhook_record(bigint,text,integer,integer,text,double precision)',
+			'invoiceflow._webhook_release(text)'] LOOP
+		EXECUTE format('ALTER FUNCTION %s OWNER TO invoiceflow_owner', o);
+		EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', o);
+	END LOOP;
+END
+$$;
+GRANT EXECUTE ON FUNCTION invoiceflow._webhook_sender_secrets(text),
+	invoiceflow._webhook_ingest(text, text, text, bytea, jsonb) TO invoiceflow_gateway;
+GRANT EXECUTE ON FUNCTION invoiceflow.create_webhook_sender(text), invoiceflow.rotate_webhook_secret(text),
+	invoiceflow.revoke_webhook_sender(text), invoiceflow.webhook_senders(),
+	invoiceflow.create_subscription(text, text[]), invoiceflow.delete_subscription(uuid),
+	invoiceflow.subscriptions(), invoiceflow.subscription_deliveries(uuid, integer) TO invoiceflow_admin;
+-- REST for admin keys: the gateway checks the route's scope (admin), then calls these
+GRANT EXECUTE ON FUNCTION invoiceflow.create_subscription(text, text[]), invoiceflow.delete_subscription(uuid),
+	invoiceflow.subscriptions(), invoiceflow.subscription_deliveries(uuid, integer) TO invoiceflow_gateway;
+-- ===== end webhooks =====
+
 -- ===== mail: inbound messages (issue 12) =====
 
 -- ===== end mail =====

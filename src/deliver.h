@@ -72,6 +72,38 @@ extern char *if_event_body(const char *event, const char *request_id, const char
 						   const char *s3_key, const char *created_at, int attempt,
 						   char *message_id, size_t message_id_len, char *err, size_t errlen);
 
+/*
+ * Webhooks (worker_webhook.c, free of PostgreSQL headers): signed POSTs run
+ * side by side on one libcurl multi handle. An item is owned by its caller
+ * (webhook_queue.c) from claim to record; the transfer lives in it->transfer.
+ */
+struct sockaddr;
+typedef struct IfWhItem
+{
+	long long	id;				/* webhook_deliveries.id */
+	char	   *url;
+	char	   *webhook_id;
+	char	   *body;
+	char		host[256];		/* the circuit breaker's key */
+	unsigned char key[128];		/* the secret's bytes (whsec_ decoded) */
+	size_t		keylen;
+	int			tries;
+	/* outcome */
+	IfResult	result;
+	int			http_status;	/* 0: no answer */
+	int			latency_ms;
+	bool		gone;			/* HTTP 410: disable the subscription */
+	void	   *transfer;
+} IfWhItem;
+
+extern bool if_wh_start(IfWhItem *it, long timeout_ms, bool allow_private);
+/* drives the transfers up to wait_ms; returns the finished ones (their result set) */
+extern int	if_wh_poll(int wait_ms, IfWhItem **done, int max);
+extern int	if_wh_in_flight(void);
+extern void if_wh_abandon(IfWhItem *it);	/* stops its transfer, if any */
+extern bool if_wh_host(const char *url, char *out, size_t outsz);
+extern bool if_wh_address_private(const struct sockaddr *sa);
+
 /* shared by both: true when the worker must stop (libcurl abort callback) */
 extern bool if_should_abort(void);
 

@@ -41,6 +41,13 @@ extern int	invoiceflow_request_timeout_seconds;
 
 extern void invoiceflow_define_gucs(void);
 
+/* webhook sink settings (webhook_sql.c) */
+extern bool invoiceflow_webhook_allow_private;
+extern int	invoiceflow_webhook_timeout_seconds;
+extern int	invoiceflow_webhook_max_in_flight;
+extern int	invoiceflow_webhook_per_subscription;
+extern void invoiceflow_define_webhook_gucs(void);
+
 /* ---------------------------------------------------------------------------
  * Shared memory (shmem.c): worker slots, the commit wake-up, circuit breakers.
  * ------------------------------------------------------------------------- */
@@ -115,5 +122,16 @@ extern void if_breaker_reset(IfDep dep);
 
 /* workers (launcher.c, worker.c) */
 extern void invoiceflow_register_launcher(void);
+
+/* worker.c's helpers for the sinks' queue files */
+extern void if_tx_begin(const char *activity);
+extern void if_tx_commit(void);
+extern double if_retry_delay(int tries_done);
+
+/* the webhook sink's turn in the worker loop (webhook_queue.c) */
+extern void if_webhook_release(const char *worker);
+extern long if_webhook_turn(const char *worker);
+extern TimestampTz if_webhook_next_due(void);
+extern void if_webhook_reset(void);
 
 #endif							/* INVOICEFLOW_H */

@@ -122,6 +122,19 @@ tx_commit(void)
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
+/* the same for the sinks' queue files (webhook_queue.c) */
+void
+if_tx_begin(const char *activity)
+{
+	tx_begin(activity);
+}
+
+void
+if_tx_commit(void)
+{
+	tx_commit();
+}
+
 static char *
 copy_text(HeapTuple tup, TupleDesc desc, int col)
 {
@@ -604,6 +617,12 @@ retry_delay(int tries_done)
 	return d;
 }
 
+double
+if_retry_delay(int tries_done)
+{
+	return retry_delay(tries_done);
+}
+
 static void
 spi_exec(const char *sql, int nargs, Oid *types, Datum *values)
 {
@@ -806,6 +825,7 @@ reload_config(TimestampTz *next_probe, bool *need_backfill)
 	if_s3_reset();
 	if_amqp_reset();
 	if_os_reset();
+	if_webhook_reset();
 	if (my_slot == 0)
 	{
 		for (d = 0; d < IF_DEP_COUNT; d++)
@@ -871,6 +891,7 @@ invoiceflow_worker_main(Datum main_arg)
 		MemoryContextReset(loop_ctx);
 	}
 	release_my_claims();
+	if_webhook_release(my_name);
 	ereport(LOG, (errmsg("%s started in database \"%s\"", my_name, my_dbname)));
 
 	for (;;)
@@ -883,6 +904,7 @@ invoiceflow_worker_main(Datum main_arg)
 		TimestampTz wake_at = DT_NOEND;
 		long		timeout;
 		uint64		gen;
+		long		webhook_ms;
 
 		/* everything a turn allocates lives in loop_ctx, reset here */
 		MemoryContextSwitchTo(loop_ctx);
@@ -918,6 +940,9 @@ invoiceflow_worker_main(Datum main_arg)
 				wake_at = Min(wake_at, Max(open_until, TimestampTzPlusMilliseconds(now, 200)));
 		}
 
+		/* webhooks run beside the batch: a slow receiver holds only its own rows */
+		webhook_ms = if_webhook_turn(my_name);
+
 		n = claim_batch(allowed, &items);
 		if (n > 0)
 		{
@@ -950,6 +975,8 @@ invoiceflow_worker_main(Datum main_arg)
 
 		now = GetCurrentTimestamp();
 		wake_at = Min(wake_at, next_due(allowed));
+		wake_at = Min(wake_at, webhook_ms >= 0 ? TimestampTzPlusMilliseconds(now, webhook_ms) :
+					  if_webhook_next_due());
 		wake_at = Min(wake_at, TimestampTzPlusMilliseconds(now, IDLE_MAX_MS));
 		{
 			long		secs;

@@ -1,0 +1,333 @@
+/*
+ * webhook_queue.c: the webhook sink's turn in the worker loop (worker.c calls
+ * if_webhook_turn() once per turn), over invoiceflow.webhook_deliveries.
+ *
+ * Unlike S3 and RabbitMQ, whose calls are short and one at a time, a webhook
+ * receiver may be slow or never answer. So transfers are not waited for: a
+ * turn records the transfers that finished, claims more due rows (at most
+ * webhook_per_subscription in flight per subscription, webhook_max_in_flight in
+ * all), starts them, and drives them for a few milliseconds. A receiver that
+ * hangs holds only its own rows until webhook_timeout_seconds, never the other
+ * subscriptions or the other sinks. Claims are committed before any transfer
+ * starts and outcomes recorded in a short transaction afterwards (the same rules
+ * as worker.c); a claim outlives the timeout, so a crash only delays a row.
+ *
+ * Circuit breakers are per destination host and per worker (in this process'
+ * memory): after breaker_failures consecutive transient failures, that host's
+ * rows wait breaker_cooldown_seconds without using up a try.
+ *
+ * Shaped for the sink table of a later refactor: configured (always: rows exist
+ * only for active subscriptions), probe (none: each delivery is its own probe),
+ * deliver (if_webhook_turn), reset (if_webhook_reset).
+ */
+#include "invoiceflow.h"
+#include "deliver.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+
+#define TURN_DRIVE_MS		5		/* how long a turn drives the transfers */
+#define BUSY_TURN_MS		10		/* next turn while transfers are in flight */
+#define MAX_HOSTS			128
+
+typedef struct HostBreaker
+{
+	char		host[256];
+	int			failures;
+	TimestampTz open_until;
+	TimestampTz last_used;
+} HostBreaker;
+
+static IfWhItem **flight = NULL;	/* the transfers in flight (malloc'd) */
+static int	nflight = 0;
+static HostBreaker hosts[MAX_HOSTS];
+
+static HostBreaker *
+host_breaker(const char *host)
+{
+	HostBreaker *oldest = &hosts[0];
+	int			i;
+
+	for (i = 0; i < MAX_HOSTS; i++)
+	{
+		if (strcmp(hosts[i].host, host) == 0)
+			return &hosts[i];
+		if (hosts[i].last_used < oldest->last_used)
+			oldest = &hosts[i];
+	}
+	memset(oldest, 0, sizeof(*oldest));
+	strlcpy(oldest->host, host, sizeof(oldest->host));
+	return oldest;
+}
+
+static void
+item_free(IfWhItem *it)
+{
+	if_wh_abandon(it);
+	free(it->url);
+	free(it->webhook_id);
+	free(it->body);
+	explicit_bzero(it->key, sizeof(it->key));
+	free(it);
+}
+
+/* on reload: the breakers start afresh (transfers in flight finish) */
+void
+if_webhook_reset(void)
+{
+	memset(hosts, 0, sizeof(hosts));
+}
+
+void
+if_webhook_release(const char *worker)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1];
+
+	args[0] = CStringGetTextDatum(worker);
+	if_tx_begin("releasing webhook deliveries of a previous run");
+	if (SPI_execute_with_args("SELECT invoiceflow._webhook_release($1)", 1, types, args, NULL, false, 1) < 0)
+		elog(ERROR, "releasing webhook deliveries failed");
+	if_tx_commit();
+}
+
+static const char *
+outcome_name(IfWhItem *it, bool waiting)
+{
+	if (waiting)
+		return "wait";
+	if (it->result.outcome == IF_OK)
+		return "ok";
+	if (it->gone)
+		return "gone";
+	return it->result.outcome == IF_TRANSIENT ? "transient" : "permanent";
+}
+
+/* records outcomes in one transaction, each in a subtransaction; frees the items */
+static void
+record(IfWhItem **items, int n, const double *wait_secs)
+{
+	Oid			types[6] = {INT8OID, TEXTOID, INT4OID, INT4OID, TEXTOID, FLOAT8OID};
+	int			i;
+
+	if (n == 0)
+		return;
+	if_tx_begin("recording webhook deliveries");
+	for (i = 0; i < n; i++)
+	{
+		IfWhItem   *it = items[i];
+		bool		waiting = wait_secs != NULL;
+		Datum		args[6];
+		bool		nulls_unused = false;
+		char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+		MemoryContext oldcontext = CurrentMemoryContext;
+		ResourceOwner oldowner = CurrentResourceOwner;
+
+		(void) nulls_unused;
+		args[0] = Int64GetDatum(it->id);
+		args[1] = CStringGetTextDatum(outcome_name(it, waiting));
+		args[2] = Int32GetDatum(it->http_status);
+		args[3] = Int32GetDatum(it->latency_ms);
+		args[4] = CStringGetTextDatum(it->result.error);
+		args[5] = Float8GetDatum(waiting ? wait_secs[i] : if_retry_delay(it->tries + 1));
+		if (waiting || it->http_status == 0)
+			nulls[2] = 'n';
+		if (waiting)
+			nulls[3] = 'n';
+		BeginInternalSubTransaction(NULL);
+		PG_TRY();
+		{
+			if (SPI_execute_with_args("SELECT invoiceflow._webhook_record($1, $2, $3, $4, $5, $6)",
+									  6, types, args, nulls, false, 1) < 0)
+				elog(ERROR, "_webhook_record failed");
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcontext);
+			CurrentResourceOwner = oldowner;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(oldcontext);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcontext);
+			CurrentResourceOwner = oldowner;
+			/* its claim expires and a later turn sends it again */
+			ereport(WARNING,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("invoiceflow could not record webhook delivery %lld", it->id),
+					 errdetail("%s", edata->message)));
+			FreeErrorData(edata);
+		}
+		PG_END_TRY();
+		if (!waiting && it->result.outcome == IF_PERMANENT)
+			ereport(LOG,
+					(errmsg("invoiceflow webhook delivery %lld to %s failed: %s",
+							it->id, it->host, it->result.error)));
+	}
+	if_tx_commit();
+	for (i = 0; i < n; i++)
+		item_free(items[i]);
+}
+
+static void
+harvest(int wait_ms)
+{
+	IfWhItem  **done;
+	int			n;
+	int			i;
+	int			j;
+
+	if (nflight == 0)
+		return;
+	done = palloc(sizeof(IfWhItem *) * nflight);
+	n = if_wh_poll(wait_ms, done, nflight);
+	if (n == 0)
+		return;
+	for (i = 0; i < n; i++)
+	{
+		IfWhItem   *it = done[i];
+		HostBreaker *b = host_breaker(it->host);
+
+		b->last_used = GetCurrentTimestamp();
+		if (it->result.outcome == IF_TRANSIENT)
+		{
+			if (++b->failures >= invoiceflow_breaker_failures)
+				b->open_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+															invoiceflow_breaker_cooldown_seconds * 1000);
+		}
+		else if (it->http_status > 0)
+			b->failures = 0;	/* the host answered */
+		for (j = 0; j < nflight; j++)
+			if (flight[j] == it)
+			{
+				flight[j] = flight[--nflight];
+				break;
+			}
+	}
+	record(done, n, NULL);
+}
+
+static const char *claim_sql =
+"SELECT id, url, key_hex, webhook_id, body, tries"
+" FROM invoiceflow._webhook_claim($1, $2, $3, $4)";
+
+static void
+claim_and_start(const char *worker)
+{
+	Oid			types[4] = {TEXTOID, INT4OID, INT4OID, FLOAT8OID};
+	Datum		args[4];
+	int			room = invoiceflow_webhook_max_in_flight - nflight;
+	IfWhItem  **waiting;
+	double	   *wait_secs;
+	int			nwait = 0;
+	uint64		i;
+	MemoryContext callerctx = CurrentMemoryContext;
+
+	if (room <= 0)
+		return;
+	args[0] = CStringGetTextDatum(worker);
+	args[1] = Int32GetDatum(room);
+	args[2] = Int32GetDatum(invoiceflow_webhook_per_subscription);
+	args[3] = Float8GetDatum((double) invoiceflow_webhook_timeout_seconds + 60.0);
+
+	if_tx_begin("claiming webhook deliveries");
+	if (SPI_execute_with_args(claim_sql, 4, types, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "claiming webhook deliveries failed");
+	waiting = MemoryContextAlloc(callerctx, sizeof(IfWhItem *) * Max(SPI_processed, 1));
+	wait_secs = MemoryContextAlloc(callerctx, sizeof(double) * Max(SPI_processed, 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		IfWhItem   *it = calloc(1, sizeof(IfWhItem));
+		bool		isnull;
+		char	   *hex = SPI_getvalue(tup, desc, 3);
+		size_t		hexlen = hex ? strlen(hex) : 0;
+		TimestampTz now = GetCurrentTimestamp();
+		HostBreaker *b;
+
+		if (it == NULL)
+			elog(ERROR, "out of memory");
+		it->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		it->url = strdup(SPI_getvalue(tup, desc, 2));
+		it->webhook_id = strdup(SPI_getvalue(tup, desc, 4));
+		it->body = strdup(SPI_getvalue(tup, desc, 5));
+		it->tries = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
+		if (hexlen / 2 <= sizeof(it->key))
+			it->keylen = hex_decode(hex, hexlen, (char *) it->key);
+		if (!if_wh_host(it->url, it->host, sizeof(it->host)))
+			strlcpy(it->host, "(unparsable URL)", sizeof(it->host));
+		b = host_breaker(it->host);
+		b->last_used = now;
+		if (b->open_until > now)
+		{
+			/* open circuit: the row waits for the cool-down, using no try */
+			long		secs;
+			int			usecs;
+
+			TimestampDifference(now, b->open_until, &secs, &usecs);
+			wait_secs[nwait] = secs + usecs / 1e6 + 0.05;
+			waiting[nwait++] = it;
+			continue;
+		}
+		if (!if_wh_start(it, (long) invoiceflow_webhook_timeout_seconds * 1000,
+						 invoiceflow_webhook_allow_private))
+		{
+			wait_secs[nwait] = if_retry_delay(it->tries + 1);
+			waiting[nwait++] = it;
+			continue;
+		}
+		flight[nflight++] = it;
+	}
+	if_tx_commit();
+	record(waiting, nwait, wait_secs);
+}
+
+/*
+ * One turn: record what finished, start what is due, drive the transfers a
+ * few milliseconds. Returns the milliseconds after which the next turn is
+ * wanted, or -1 when nothing is in flight (a commit or the next due row wakes
+ * the worker: see if_webhook_next_due()).
+ */
+long
+if_webhook_turn(const char *worker)
+{
+	if (flight == NULL)
+		flight = MemoryContextAllocZero(TopMemoryContext, sizeof(IfWhItem *) * 1000);
+	harvest(0);
+	CHECK_FOR_INTERRUPTS();
+	claim_and_start(worker);
+	harvest(TURN_DRIVE_MS);
+	return nflight > 0 ? BUSY_TURN_MS : -1;
+}
+
+/* when the earliest waiting delivery is due (DT_NOEND: none) */
+TimestampTz
+if_webhook_next_due(void)
+{
+	TimestampTz due = DT_NOEND;
+
+	if_tx_begin("looking for the next webhook retry");
+	if (SPI_execute("SELECT min(next_attempt_at) FROM invoiceflow.webhook_deliveries"
+					" WHERE state = 'pending' AND (claimed_until IS NULL OR claimed_until < now())"
+					"   AND next_attempt_at > now()",
+					true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		v = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			due = DatumGetTimestampTz(v);
+	}
+	if_tx_commit();
+	return due;
+}
