@@ -1,6 +1,8 @@
-/* daemon_child.c: fork, limits, extract, answer through a pipe (see daemon_child.h). */
+/* daemon_child.c: fork, fetch, drop privileges, re-execute sandboxed (see daemon_child.h). */
+#define _GNU_SOURCE
 #include "daemon_child.h"
-#include "extract.h"
+#include "sandbox.h"
+#include "sandbox_child.h"
 #include "../../src/common/s3_client.h"
 
 #include <errno.h>
@@ -10,23 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* AddressSanitizer reserves terabytes of address space: RLIMIT_AS cannot apply. */
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
+extern char **environ;
 
 #define MAX_FILE   (256u << 20)		/* largest file fetched from S3 */
 #define MAX_ANSWER (256u << 20)		/* largest result JSON accepted from a child */
@@ -56,73 +49,6 @@ answer(int fd, char kind, const char *text)
 
 	write_all(fd, head, 2);
 	write_all(fd, text, strlen(text));
-}
-
-/* Address space already mapped (libraries, the file): the limit comes on top. */
-static rlim_t
-mapped_bytes(void)
-{
-	unsigned long pages = 0;
-	FILE	   *f = fopen("/proc/self/statm", "r");
-
-	if (f)
-	{
-		if (fscanf(f, "%lu", &pages) != 1)
-			pages = 0;
-		fclose(f);
-	}
-	return (rlim_t) pages * (rlim_t) sysconf(_SC_PAGESIZE);
-}
-
-static void
-set_limits(const proc_config *cfg)
-{
-	struct rlimit cpu = {(rlim_t) cfg->cpu_seconds, (rlim_t) cfg->cpu_seconds + 1};
-
-	/* soft limit: SIGXCPU; one second later the hard limit: SIGKILL */
-	setrlimit(RLIMIT_CPU, &cpu);
-	if (!UNDER_ASAN)
-	{
-		rlim_t		as = mapped_bytes() + ((rlim_t) cfg->memory_mb << 20);
-		struct rlimit mem = {as, as};
-
-		setrlimit(RLIMIT_AS, &mem);
-	}
-}
-
-/* Test-only hooks (PROCESSOR_TEST_FAULTS=1), chosen by the file name. */
-static void
-test_fault(const proc_config *cfg, const char *filename)
-{
-	if (!cfg->test_faults || !filename)
-		return;
-	if (strncmp(filename, "fault-crash", 11) == 0)
-		raise(SIGSEGV);
-	else if (strncmp(filename, "fault-loop", 10) == 0)
-	{
-		volatile unsigned long spin = 0;
-
-		for (;;)
-			spin++;
-	}
-	else if (strncmp(filename, "fault-alloc", 11) == 0)
-	{
-		size_t		total = 0;
-
-		for (;;)
-		{
-			char	   *p = malloc(16u << 20);
-
-			/* under ASan there is no RLIMIT_AS: stop at the configured limit */
-			if (!p || (UNDER_ASAN && total >= ((size_t) cfg->memory_mb << 20)))
-			{
-				fputs("out of memory\n", stderr);
-				abort();
-			}
-			memset(p, 1, 16u << 20);
-			total += 16u << 20;
-		}
-	}
 }
 
 static void
@@ -177,16 +103,85 @@ fetch_s3(const proc_config *cfg, const char *key, size_t *len, int out)
 	return NULL;
 }
 
-static void
-child_main(const proc_config *cfg, const child_job *job, int out, int err, pid_t parent)
+/* The document as a sealed memfd: the re-executed child maps it from fd 0. */
+static int
+document_fd(const unsigned char *buf, size_t len)
 {
-	struct rlimit nocore = {0, 0};
+	int			fd = memfd_create("document", MFD_ALLOW_SEALING);
+
+	if (fd < 0)
+		return -1;
+	for (size_t off = 0; off < len;)
+	{
+		ssize_t		w = write(fd, buf + off, len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+		{
+			close(fd);
+			return -1;
+		}
+		off += (size_t) w;
+	}
+	fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+	return fd;
+}
+
+/*
+ * The environment of the re-executed child: no secret, only the OCR's tuning
+ * (PROCESSOR_OCR_*, TESSDATA_PREFIX) and, in ASan builds, the sanitizers' options.
+ */
+static bool
+passed_to_child(const char *var)
+{
+	return strncmp(var, "PROCESSOR_OCR_", 14) == 0 || strncmp(var, "TESSDATA_PREFIX=", 16) == 0 ||
+		(UNDER_ASAN && (strncmp(var, "ASAN_OPTIONS=", 13) == 0 || strncmp(var, "UBSAN_OPTIONS=", 14) == 0 ||
+						strncmp(var, "LSAN_OPTIONS=", 13) == 0));
+}
+
+static char **
+child_environment(void)
+{
+	size_t		n = 0, k = 0;
+	char	  **envp;
+
+	for (char **v = environ; *v; v++)
+		n++;
+	envp = calloc(n + 1, sizeof *envp);
+	if (envp)
+		for (char **v = environ; *v; v++)
+			if (passed_to_child(*v))
+				envp[k++] = *v;
+	return envp;
+}
+
+static void
+sandbox_failed(int out, const char *what, const char *detail)
+{
+	char		msg[600];
+
+	/* the processor's set-up, not the document: release it and back off */
+	snprintf(msg, sizeof msg, "the sandbox could not start: %s: %s", what, detail);
+	answer(out, 'T', msg);
+	_exit(0);
+}
+
+/*
+ * Runs in the forked child, still with the parent's memory and rights: fetch
+ * the file if needed, then shed what the parser must not have (descriptors,
+ * network, root, the parent's memory and environment) and re-execute.
+ */
+static void
+child_main(const proc_config *cfg, const child_job *job, int out, int err, pid_t parent, const char *scratch)
+{
 	const unsigned char *buf = job->bytes;
 	unsigned char *fetched = NULL;
 	size_t		len = job->len;
-	extract_options opt = {0};
-	char	   *json = NULL, *error = NULL;
 	sigset_t	none;
+	int			doc, exe, netns;
+	char		errbuf[300], a_cpu[16], a_mem[16], a_netns[4];
+	char	   *argv[10], **envp;
 
 	/* an orphan must not run on: die with the parent (even when it is SIGKILLed) */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -200,8 +195,6 @@ child_main(const proc_config *cfg, const child_job *job, int out, int err, pid_t
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	dup2(err, STDERR_FILENO);
-	close_inherited(out, STDERR_FILENO);
-	setrlimit(RLIMIT_CORE, &nocore);
 
 	if (!buf)
 	{
@@ -209,28 +202,46 @@ child_main(const proc_config *cfg, const child_job *job, int out, int err, pid_t
 		if (!buf)
 			_exit(0);
 	}
-	set_limits(cfg);
-	test_fault(cfg, job->filename);
-	if (extract_document(buf, len, &opt, &json, &error))
-	{
-		json_t	   *j = json_loads(json, 0, NULL);
-		json_t	   *pages = j ? json_object_get(json_object_get(j, "meta"), "pages") : NULL;
-		const char *src = j ? json_string_value(json_object_get(json_object_get(j, "invoice"), "source")) : NULL;
-		char		head[64];
-
-		snprintf(head, sizeof head, "R %d %.15s\n", json_is_integer(pages) ? (int) json_integer_value(pages) : -1,
-				 src && *src && !strchr(src, ' ') ? src : "-");
-		write_all(out, head, strlen(head));
-		write_all(out, json, strlen(json));
-		json_decref(j);
-	}
-	else
-		answer(out, 'E', error ? error : "extraction failed");
-	/* freed so that valgrind and LeakSanitizer runs stay quiet about the child */
-	free(json);
-	free(error);
+	doc = document_fd(buf, len);
+	if (doc < 0)
+		sandbox_failed(out, "memfd", strerror(errno));
 	free(fetched);
-	_exit(0);
+	/* the binary this process runs, opened before root (and /proc/self with it) goes */
+	exe = open("/proc/self/exe", O_PATH | O_CLOEXEC);
+	if (exe < 0)
+		sandbox_failed(out, "/proc/self/exe", strerror(errno));
+	/* 0 the document, 1 the answer, 2 stderr; nothing else survives the exec */
+	if (dup2(doc, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0)
+		sandbox_failed(out, "dup2", strerror(errno));
+	close_inherited(exe, -1);
+
+	netns = sandbox_netns();
+	if (!sandbox_drop_privileges(&cfg->sandbox, errbuf, sizeof errbuf))
+		sandbox_failed(STDOUT_FILENO, "privileges", errbuf);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		sandbox_failed(STDOUT_FILENO, "no_new_privs", strerror(errno));
+	/* a change of user clears the parent-death signal: set it again */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(0);
+
+	snprintf(a_cpu, sizeof a_cpu, "%d", cfg->cpu_seconds);
+	snprintf(a_mem, sizeof a_mem, "%d", cfg->memory_mb);
+	snprintf(a_netns, sizeof a_netns, "%d", netns);
+	argv[0] = "invoiceflow-processor";
+	argv[1] = SANDBOX_CHILD_COMMAND;
+	argv[2] = a_cpu;
+	argv[3] = a_mem;
+	argv[4] = cfg->test_faults ? "1" : "0";
+	argv[5] = (char *) scratch;
+	argv[6] = a_netns;
+	argv[7] = (char *) (job->filename ? job->filename : "");
+	argv[8] = NULL;
+	envp = child_environment();
+	if (!envp)
+		sandbox_failed(STDOUT_FILENO, "environment", "out of memory");
+	execveat(exe, "", argv, envp, AT_EMPTY_PATH);
+	sandbox_failed(STDOUT_FILENO, "exec", strerror(errno));
 }
 
 /* ------------------------------------------------------------------ parent side */
@@ -240,13 +251,21 @@ child_start(child_proc *c, const proc_config *cfg, const child_job *job, char **
 {
 	int			outp[2], errp[2];
 
+	char		msg[300];
+
 	memset(c, 0, sizeof *c);
 	c->pid = -1;
 	c->out_fd = c->err_fd = -1;
 	sb_init(&c->out);
+	if (!sandbox_scratch_make(cfg->scratch_dir, &cfg->sandbox, c->scratch, sizeof c->scratch, msg, sizeof msg))
+	{
+		*err = xstrdup(msg);
+		return false;
+	}
 	if (pipe(outp) != 0)
 	{
 		*err = xstrdup(strerror(errno));
+		sandbox_scratch_remove(c->scratch);
 		return false;
 	}
 	if (pipe(errp) != 0)
@@ -254,6 +273,7 @@ child_start(child_proc *c, const proc_config *cfg, const child_job *job, char **
 		*err = xstrdup(strerror(errno));
 		close(outp[0]);
 		close(outp[1]);
+		sandbox_scratch_remove(c->scratch);
 		return false;
 	}
 	pid_t		parent = getpid();
@@ -264,13 +284,14 @@ child_start(child_proc *c, const proc_config *cfg, const child_job *job, char **
 	{
 		*err = xstrdup(strerror(errno));
 		close(outp[0]); close(outp[1]); close(errp[0]); close(errp[1]);
+		sandbox_scratch_remove(c->scratch);
 		return false;
 	}
 	if (c->pid == 0)
 	{
 		close(outp[0]);
 		close(errp[0]);
-		child_main(cfg, job, outp[1], errp[1], parent);
+		child_main(cfg, job, outp[1], errp[1], parent, c->scratch);
 		_exit(0);
 	}
 	close(outp[1]);
@@ -446,6 +467,8 @@ child_finish(child_proc *c, const proc_config *cfg, child_outcome *o)
 		;
 	cpu = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 	c->pid = -1;
+	sandbox_scratch_remove(c->scratch);	/* the child is gone: nothing races the removal */
+	c->scratch[0] = '\0';
 	if (c->too_large)
 	{
 		memset(o, 0, sizeof *o);

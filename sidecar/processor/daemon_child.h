@@ -1,16 +1,20 @@
 /*
  * daemon_child.h: one document in one child process.
  *
- * The parent forks; the child fetches the file from S3 when the parent did not
- * pass its bytes, sets its limits (RLIMIT_CPU, RLIMIT_AS, no core files), runs
- * extract_document() and writes one answer to a pipe:
+ * The parent makes a scratch directory and forks; the child fetches the file
+ * from S3 when the parent did not pass its bytes, puts it in a sealed memfd,
+ * drops what the parser must not have (sandbox.h) and re-executes the binary
+ * (sandbox_child.h), which sets its limits (RLIMIT_CPU, RLIMIT_AS, no core
+ * files), confines itself, runs extract_document() and writes one answer to a pipe:
  *   "R <pages> <source>\n<result JSON>"   extracted
  *   "E\n<reason>"                          extract_document()'s error: fail
  *   "F\n<reason>"                          the file is gone for good: fail
  *   "T\n<reason>"                          fetching failed for now: release
  * Its stderr goes to a second pipe, whose tail tells an out-of-memory abort
  * from another crash. The child never touches the parent's libpq or AMQP
- * connections (it closes their descriptors) and leaves with _exit().
+ * connections (it closes their descriptors), and the parser never sees the
+ * parent's memory or environment. The scratch directory is removed when the
+ * child has been reaped.
  */
 #ifndef IF_DAEMON_CHILD_H
 #define IF_DAEMON_CHILD_H
@@ -57,6 +61,7 @@ typedef struct child_proc
 	size_t		err_len;
 	bool		killed_for_time;	/* the watchdog sent SIGKILL */
 	bool		too_large;
+	char		scratch[256];	/* its private scratch directory, removed after */
 } child_proc;
 
 /* Forks the child. false with *err (malloc'd) when fork or pipe failed. */

@@ -85,6 +85,15 @@ config_from_env(proc_config *cfg, char *err, size_t errsz)
 	}
 	v = envc_get("PROCESSOR_TEST_FAULTS");
 	cfg->test_faults = v && strcmp(v, "1") == 0;
+	v = envc_get("PROCESSOR_SANDBOX_USER");
+	if (!sandbox_resolve_user(v ? v : "nobody", &cfg->sandbox, err, errsz))
+		return false;
+	cfg->scratch_dir = envc_get("PROCESSOR_SCRATCH_DIR") ? envc_get("PROCESSOR_SCRATCH_DIR") : "/tmp";
+	if (cfg->scratch_dir[0] != '/' || strlen(cfg->scratch_dir) > 200)
+	{
+		snprintf(err, errsz, "PROCESSOR_SCRATCH_DIR must be an absolute path of at most 200 characters");
+		return false;
+	}
 	return true;
 }
 

@@ -6,6 +6,7 @@
 #define IF_DAEMON_CONFIG_H
 
 #include "../../src/common/s3_client.h"
+#include "sandbox.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -29,6 +30,8 @@ typedef struct proc_config
 	bool		log_json;
 	const char *service_name;
 	bool		test_faults;	/* PROCESSOR_TEST_FAULTS=1: test-only fault hooks */
+	sandbox_user sandbox;		/* PROCESSOR_SANDBOX_USER, resolved when root */
+	const char *scratch_dir;	/* PROCESSOR_SCRATCH_DIR: where per-child scratch dirs go */
 } proc_config;
 
 /*

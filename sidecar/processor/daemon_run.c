@@ -11,6 +11,7 @@
 #include "daemon_db.h"
 #include "daemon_log.h"
 #include "daemon_queue.h"
+#include "sandbox.h"
 #include "../../src/common/s3_client.h"
 
 #include <curl/curl.h>
@@ -597,6 +598,7 @@ cmd_run(int argc, char **argv)
 	}
 	if (!s3_config_ok(&d.cfg))
 		return 2;
+	sandbox_protect_parent();
 	gethostname(host, sizeof host - 1);
 	snprintf(d.worker, sizeof d.worker, "%s@%.100s:%d", d.cfg.service_name, host, (int) getpid());
 
@@ -636,6 +638,11 @@ cmd_run(int argc, char **argv)
 		 "processor starting");
 	if (d.cfg.test_faults)
 		plog(LOG_WARNING, NULL, NULL, "PROCESSOR_TEST_FAULTS=1: test-only fault hooks are on (never in production)");
+	plog(LOG_INFO, NULL,
+		 json_pack("{s:s?,s:i,s:s}", "sandbox_user", d.cfg.sandbox.switch_user ? d.cfg.sandbox.name : NULL,
+				   "landlock_abi", sandbox_landlock_abi(), "scratch_dir", d.cfg.scratch_dir),
+		 sandbox_landlock_abi() > 0 ? "document sandbox: seccomp, Landlock"
+		 : "document sandbox: seccomp only (this kernel has no Landlock: children cannot write files)");
 
 	for (;;)
 	{

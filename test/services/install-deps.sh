@@ -13,6 +13,7 @@ DEB_PACKAGES=(
   libharfbuzz-dev libjpeg-dev libfreetype-dev
   libtesseract-dev libleptonica-dev tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra
   tesseract-ocr-nld tesseract-ocr-spa tesseract-ocr-ita
+  libseccomp-dev
   rabbitmq-server python3-botocore
   wrk valgrind curl poppler-utils acl
 )
