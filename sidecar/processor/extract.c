@@ -48,14 +48,24 @@ static const char *find_xml(pdf_attachment *att, size_t n, invoice *inv)
 	return NULL;
 }
 
-/* Key fields a second OCR pass looks for, and how many of them a reading has. */
+/* Key fields a second OCR pass looks for: a reading's score is the sum of their
+ * confidences (0 when missing). */
 static const field_id key_fields[] = { F_INVOICE_NUMBER, F_ISSUE_DATE, F_TOTAL, F_SELLER_NAME };
+#define NKEY (sizeof key_fields / sizeof key_fields[0])
 
-static int key_count(const invoice *inv)
+static double key_score(const invoice *inv)
 {
-	int n = 0;
-	for (size_t i = 0; i < sizeof key_fields / sizeof key_fields[0]; i++) n += inv->f[key_fields[i]].value != NULL;
-	return n;
+	double s = 0;
+	for (size_t i = 0; i < NKEY; i++) if (inv->f[key_fields[i]].value) s += inv->f[key_fields[i]].conf;
+	return s;
+}
+
+/* a key field missing or below the review threshold */
+static int key_weak(const invoice *inv)
+{
+	for (size_t i = 0; i < NKEY; i++)
+		if (!inv->f[key_fields[i]].value || inv->f[key_fields[i]].conf < REVIEW_MIN_CONF) return 1;
+	return 0;
 }
 
 static int field_count(const invoice *inv)
@@ -99,14 +109,14 @@ static void read_text(pdf_src *src, tlayout *lay, ocr_run *oc, int have_xml, inv
 	invoice base; invoice_init(&base);
 	int have_base = 0;
 	/* a second chance from images when the text layer lacks a key field */
-	if (!have_xml && oc->mode == EXTRACT_OCR_AUTO && key_count(tinv) < (int) (sizeof key_fields / sizeof key_fields[0])) {
+	if (!have_xml && oc->mode == EXTRACT_OCR_AUTO && key_weak(tinv)) {
 		tlayout more;
 		tlayout_copy(&more, lay);
 		if (ocr_images(src, &more, oc)) {
 			invoice t2; invoice_init(&t2);
 			text_extract_fields(&more, &t2);
-			int k1 = key_count(tinv), k2 = key_count(&t2);
-			if (k2 > k1 || (k2 == k1 && field_count(&t2) > field_count(tinv))) {
+			double k1 = key_score(tinv), k2 = key_score(&t2);
+			if (k2 > k1 + 0.05 || (k2 >= k1 - 0.05 && field_count(&t2) > field_count(tinv))) {
 				/* the reading without the new words tells which fields they gave */
 				base = *tinv;
 				have_base = 1;

@@ -43,13 +43,13 @@ static double cpu_now(void)
 /* One more page fits the page cap and the CPU limit (RLIMIT_CPU, set by the daemon's
  * child): a page that would be cut off by SIGXCPU is left unread instead, so the
  * document still completes with what was read. */
-static int budget(ocr_run *r)
+static int budget(ocr_run *r, int count)
 {
-	if (r->used >= r->max_pages) { r->stopped++; return 0; }
+	if (r->used >= r->max_pages) { r->stopped += count; return 0; }
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_CPU, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
 		double need = r->worst > 0 ? r->worst * 1.5 : 3.0;
-		if (cpu_now() + need + 1.0 > (double) rl.rlim_cur) { r->stopped++; return 0; }
+		if (cpu_now() + need + 1.0 > (double) rl.rlim_cur) { r->stopped += count; return 0; }
 	}
 	return 1;
 }
@@ -80,7 +80,7 @@ void ocr_pages(pdf_src *src, tlayout *l, ocr_run *r)
 	int changed = 0;
 	for (int pg = 0; pg < l->pages; pg++) {
 		if (r->mode != EXTRACT_OCR_FORCE && !page_needs_ocr(&l->pinfo[pg])) continue;
-		if (!budget(r)) continue;
+		if (!budget(r, 1)) continue;
 		tlayout_drop_page(l, pg);
 		l->pinfo[pg].ocr = 1;
 		r->used++;
@@ -100,7 +100,7 @@ int ocr_images(pdf_src *src, tlayout *l, ocr_run *r)
 		if (pi->ocr) continue;
 		if (pi->image_cover >= 0.8f) {
 			/* a scanned page: its text layer is the scanner's OCR, ours replaces it */
-			if (!budget(r)) continue;
+			if (!budget(r, 0)) continue;
 			tlayout_drop_page(l, pg);
 			pi->ocr = 1;
 			r->used++;
@@ -113,7 +113,7 @@ int ocr_images(pdf_src *src, tlayout *l, ocr_run *r)
 		for (size_t i = 0; i < l->nimages; i++) {
 			if (l->images[i].page != pg || pi->ocr_regions >= 6) continue;
 			if (!counted) {
-				if (!budget(r)) break;
+				if (!budget(r, 0)) break;
 				r->used++;
 				l->ocr_pages++;
 				counted = 1;

@@ -1,0 +1,250 @@
+/*
+ * OCR unit tests on fixtures generated here (tests/fixtures.c): an invoice drawn as
+ * text, the same page "scanned" (rendered grey, wrapped as an image-only PDF), and a
+ * page whose seller name exists only in a logo image.  Checks the words, their
+ * positions against the text layer's, the OCR policy (auto / force / off, the page
+ * cap, born-digital pages left alone) and the sources.
+ * Last line: "test_ocr: N passed, N failed".
+ */
+#include "extract.h"
+#include "extract_ocr.h"
+#include "fixtures.h"
+#include "ocr.h"
+#include "pdf_doc.h"
+#include "util.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int passed, failed;
+
+#define CHECK(cond, ...) do { \
+	if (cond) passed++; \
+	else { failed++; printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } \
+} while (0)
+
+/* The logo line first (fx_logo_pdf draws it as an image). */
+static const fx_line invoice_lines[] = {
+	{ 50, 60, 22, "Quokka Widgets GmbH" },
+	{ 50, 90, 10, "Musterstrasse 1, 10115 Berlin" },
+	{ 50, 150, 11, "Bill to: Globex AG" },
+	{ 50, 165, 11, "Hauptweg 7, 20095 Hamburg" },
+	{ 50, 220, 22, "INVOICE" },
+	{ 50, 260, 12, "Invoice No: RE-2024-0815" },
+	{ 50, 278, 12, "Invoice Date: 15.03.2024" },
+	{ 50, 330, 12, "Description" },
+	{ 420, 330, 12, "Amount" },
+	{ 50, 350, 12, "Consulting services Zebrafinch" },
+	{ 420, 350, 12, "1,000.00" },
+	{ 300, 420, 12, "Net amount" },
+	{ 420, 420, 12, "1,000.00" },
+	{ 300, 438, 12, "VAT 19%" },
+	{ 420, 438, 12, "190.00" },
+	{ 300, 456, 12, "Total EUR" },
+	{ 420, 456, 12, "1,190.00" },
+};
+#define NLINES (sizeof invoice_lines / sizeof invoice_lines[0])
+
+static json_t *extract(const unsigned char *pdf, size_t len, int mode, int max_pages, char **err)
+{
+	extract_options opt = { .ocr = mode, .ocr_max_pages = max_pages };
+	char *json = NULL;
+	*err = NULL;
+	if (!extract_document(pdf, len, &opt, &json, err)) return NULL;
+	json_t *j = json_loads(json, 0, NULL);
+	free(json);
+	return j;
+}
+
+static const char *inv_str(json_t *j, const char *a, const char *b)
+{
+	json_t *o = json_object_get(json_object_get(j, "invoice"), a);
+	if (b) o = json_object_get(o, b);
+	return json_string_value(o);
+}
+
+static int meta_int(json_t *j, const char *k)
+{
+	json_t *v = json_object_get(json_object_get(j, "meta"), k);
+	return json_is_integer(v) ? (int) json_integer_value(v) : -1;
+}
+
+static const tseg *find_seg(const tlayout *l, const char *word)
+{
+	for (size_t i = 0; i < l->nsegs; i++)
+		if (strstr(l->segs[i].text, word)) return &l->segs[i];
+	return NULL;
+}
+
+/* Words and their positions: OCR of the scan against the text layer of the original. */
+static void test_words_and_positions(const unsigned char *text_pdf, size_t tlen, const unsigned char *scan, size_t slen)
+{
+	char *err = NULL;
+	pdf_src *ts, *ss;
+	tlayout tl, sl;
+	CHECK(pdfsrc_open(text_pdf, tlen, &ts, &err) && pdfsrc_layout(ts, 0, &tl, &err), "text fixture opens: %s", err ? err : "");
+	CHECK(pdfsrc_open(scan, slen, &ss, &err) && pdfsrc_layout(ss, 0, &sl, &err), "scan fixture opens: %s", err ? err : "");
+	CHECK(sl.nsegs == 0 && sl.pinfo[0].chars == 0, "the scan has no text layer (%zu segments)", sl.nsegs);
+	CHECK(sl.pinfo[0].image_cover > 0.95f, "the scan is one page-sized image (cover %.2f)", sl.pinfo[0].image_cover);
+	CHECK(tl.pinfo[0].chars > 100 && tl.pinfo[0].bad == 0, "the text fixture has a clean text layer");
+
+	extract_options opt = { .ocr = EXTRACT_OCR_AUTO, .ocr_max_pages = 10 };
+	ocr_run r;
+	CHECK(ocr_run_init(&r, &opt, &err), "ocr settings: %s", err ? err : "");
+	ocr_pages(ss, &sl, &r);
+	CHECK(r.used == 1 && sl.pinfo[0].ocr == 1, "auto: the page without text is OCR'd (used %d)", r.used);
+	CHECK(sl.nsegs >= 10, "OCR gives segments (%zu)", sl.nsegs);
+	const char *words[] = { "INVOICE", "RE-2024-0815", "15.03.2024", "Zebrafinch", "1,190.00", "Globex", NULL };
+	for (int i = 0; words[i]; i++) {
+		const tseg *o = find_seg(&sl, words[i]), *t = find_seg(&tl, words[i]);
+		CHECK(o != NULL, "OCR found \"%s\"", words[i]);
+		if (!o || !t) continue;
+		CHECK(o->ocr == 1 && o->conf > 0.5f && o->conf <= 1.0f, "\"%s\": ocr flag and confidence (%.2f)", words[i], o->conf);
+		/* same place as the text layer's segment, within a few points */
+		float oc = (o->y0 + o->y1) / 2, tc = (t->y0 + t->y1) / 2;
+		CHECK(fabsf(o->x0 - t->x0) < 4 && fabsf(oc - tc) < 4,
+			  "\"%s\": OCR at (%.1f, %.1f), text layer at (%.1f, %.1f)", words[i], o->x0, oc, t->x0, tc);
+		CHECK(fabsf(o->size - t->size) < 0.35f * t->size, "\"%s\": size %.1f vs %.1f", words[i], o->size, t->size);
+	}
+	/* a label and its value on one row, split into two segments at the wide gap */
+	const tseg *net = find_seg(&sl, "Net amount");
+	CHECK(net && strcmp(net->text, "Net amount") == 0, "\"Net amount\" is a segment of its own (%s)", net ? net->text : "none");
+	if (net) {
+		const trow *row = &sl.rows[net->row];
+		int found = 0;
+		for (int k = 0; k < row->n; k++) found |= strcmp(sl.segs[row->first + k].text, "1,000.00") == 0;
+		CHECK(found, "its amount is on the same row");
+	}
+	/* the text layer's own page is left alone in auto mode */
+	ocr_pages(ts, &tl, &r);
+	CHECK(r.used == 1 && tl.pinfo[0].ocr == 0, "auto: a page with a text layer is not OCR'd");
+	ocr_run_free(&r);
+	tlayout_free(&tl);
+	tlayout_free(&sl);
+	pdfsrc_close(ts);
+	pdfsrc_close(ss);
+	free(err);
+}
+
+static void test_extract_scan(const unsigned char *scan, size_t slen)
+{
+	char *err = NULL;
+	json_t *j = extract(scan, slen, EXTRACT_OCR_AUTO, 0, &err);
+	CHECK(j != NULL, "the scan extracts: %s", err ? err : "");
+	if (j) {
+		CHECK(inv_str(j, "source", NULL) && strcmp(inv_str(j, "source", NULL), "ocr") == 0, "source ocr");
+		const char *num = inv_str(j, "invoice_number", NULL), *tot = inv_str(j, "totals", "total");
+		CHECK(num && strcmp(num, "RE-2024-0815") == 0, "invoice number from OCR: %s", num ? num : "null");
+		CHECK(tot && strcmp(tot, "1190.00") == 0, "total from OCR: %s", tot ? tot : "null");
+		const char *d = inv_str(j, "issue_date", NULL);
+		CHECK(d && strcmp(d, "2024-03-15") == 0, "issue date from OCR: %s", d ? d : "null");
+		CHECK(inv_str(j, "sources", "invoice_number") && strcmp(inv_str(j, "sources", "invoice_number"), "ocr") == 0,
+			  "sources.invoice_number ocr");
+		CHECK(meta_int(j, "ocr_pages") == 1, "meta.ocr_pages 1 (%d)", meta_int(j, "ocr_pages"));
+		const char *text = json_string_value(json_object_get(j, "text"));
+		CHECK(text && strstr(text, "Zebrafinch"), "the OCR text is in result.text");
+		json_decref(j);
+	}
+	free(err); err = NULL;
+	j = extract(scan, slen, EXTRACT_OCR_OFF, 0, &err);
+	CHECK(!j && err && strstr(err, "no text layer"), "OCR off: a scan fails with \"no text layer\" (%s)", err ? err : "ok");
+	json_decref(j);
+	free(err);
+}
+
+static void test_modes_on_text(const unsigned char *pdf, size_t len)
+{
+	char *err = NULL;
+	json_t *j = extract(pdf, len, EXTRACT_OCR_AUTO, 0, &err);
+	CHECK(j && meta_int(j, "ocr_pages") == -1, "auto: a born-digital invoice is not OCR'd (ocr_pages %d)", j ? meta_int(j, "ocr_pages") : -2);
+	CHECK(j && strcmp(inv_str(j, "source", NULL), "text") == 0, "auto: source text");
+	json_decref(j);
+	j = extract(pdf, len, EXTRACT_OCR_FORCE, 0, &err);
+	CHECK(j && meta_int(j, "ocr_pages") == 1, "force: the text page is OCR'd");
+	CHECK(j && strcmp(inv_str(j, "source", NULL), "ocr") == 0, "force: source ocr");
+	const char *num = j ? inv_str(j, "invoice_number", NULL) : NULL;
+	CHECK(num && strcmp(num, "RE-2024-0815") == 0, "force: invoice number %s", num ? num : "null");
+	json_decref(j);
+	free(err);
+}
+
+/* The seller's name only in a logo image: auto OCRs the image and adds its words. */
+static void test_logo(void)
+{
+	size_t len;
+	unsigned char *pdf = fx_logo_pdf(invoice_lines, NLINES, 200, &len);
+	CHECK(pdf != NULL, "logo fixture");
+	if (!pdf) return;
+	char *err = NULL;
+	json_t *off = extract(pdf, len, EXTRACT_OCR_OFF, 0, &err);
+	const char *s = off ? inv_str(off, "seller", "name") : NULL;
+	CHECK(off && (!s || !strstr(s, "Quokka")), "OCR off: no seller name from the logo (%s)", s ? s : "null");
+	json_t *j = extract(pdf, len, EXTRACT_OCR_AUTO, 0, &err);
+	s = j ? inv_str(j, "seller", "name") : NULL;
+	CHECK(s && strcmp(s, "Quokka Widgets GmbH") == 0, "auto: seller name from the logo (%s)", s ? s : "null");
+	const char *src = j ? inv_str(j, "sources", "seller.name") : NULL;
+	CHECK(src && strcmp(src, "ocr") == 0, "sources.seller.name ocr (%s)", src ? src : "null");
+	src = j ? inv_str(j, "sources", "invoice_number") : NULL;
+	CHECK(src && strcmp(src, "text") == 0, "sources.invoice_number still text (%s)", src ? src : "null");
+	CHECK(j && strcmp(inv_str(j, "source", NULL), "text") == 0, "overall source text: the key fields come from the text layer");
+	CHECK(j && meta_int(j, "ocr_pages") == 1, "one page OCR'd for its image");
+	const char *text = j ? json_string_value(json_object_get(j, "text")) : NULL;
+	CHECK(text && strstr(text, "Quokka") && strstr(text, "Zebrafinch"), "result.text has the logo's words and the text layer's");
+	json_decref(off);
+	json_decref(j);
+	free(err);
+	free(pdf);
+}
+
+static void test_limits(void)
+{
+	/* three scanned pages, at most two OCR'd: the document completes with what was read */
+	char *err = NULL;
+	size_t tlen = 0, slen = 0;
+	unsigned char *text3 = fx_text_pdf_pages(invoice_lines + 1, NLINES - 1, 3, &tlen);
+	unsigned char *scan3 = text3 ? fx_scan_pdf(text3, tlen, 150, &slen) : NULL;
+	CHECK(scan3 != NULL, "three-page scan fixture");
+	json_t *j = scan3 ? extract(scan3, slen, EXTRACT_OCR_AUTO, 2, &err) : NULL;
+	CHECK(j && meta_int(j, "ocr_pages") == 2 && meta_int(j, "ocr_pages_skipped") == 1,
+		  "page cap 2 of 3: ocr_pages %d, skipped %d", j ? meta_int(j, "ocr_pages") : -2, j ? meta_int(j, "ocr_pages_skipped") : -2);
+	json_decref(j);
+	free(text3);
+	free(scan3);
+	setenv("PROCESSOR_OCR_LANGS", "eng+xx1", 1);
+	int mp; const char *langs; char msg[256];
+	CHECK(!ocr_settings(&mp, &langs, msg, sizeof msg) && strstr(msg, "PROCESSOR_OCR_LANGS"), "unknown language refused: %s", msg);
+	setenv("PROCESSOR_OCR_LANGS", "eng;rm", 1);
+	CHECK(!ocr_settings(&mp, &langs, msg, sizeof msg) && strstr(msg, "PROCESSOR_OCR_LANGS"), "bad language list refused");
+	unsetenv("PROCESSOR_OCR_LANGS");
+	setenv("PROCESSOR_OCR_MAX_PAGES", "-1", 1);
+	CHECK(!ocr_settings(&mp, &langs, msg, sizeof msg) && strstr(msg, "PROCESSOR_OCR_MAX_PAGES"), "negative page cap refused");
+	setenv("PROCESSOR_OCR_MAX_PAGES", "0", 1);
+	CHECK(ocr_settings(&mp, &langs, msg, sizeof msg) && mp == 0, "PROCESSOR_OCR_MAX_PAGES=0 turns OCR off");
+	unsetenv("PROCESSOR_OCR_MAX_PAGES");
+	CHECK(ocr_settings(&mp, &langs, msg, sizeof msg) && mp == OCR_DEFAULT_MAX_PAGES && strcmp(langs, OCR_DEFAULT_LANGS) == 0,
+		  "defaults: %d pages, %s", OCR_DEFAULT_MAX_PAGES, OCR_DEFAULT_LANGS);
+	free(err);
+}
+
+int main(void)
+{
+	size_t tlen = 0, slen = 0;
+	unsigned char *text_pdf = fx_text_pdf(invoice_lines + 1, NLINES - 1, &tlen);
+	CHECK(text_pdf != NULL, "text fixture");
+	unsigned char *scan = text_pdf ? fx_scan_pdf(text_pdf, tlen, 200, &slen) : NULL;
+	CHECK(scan != NULL, "scan fixture");
+	if (text_pdf && scan) {
+		test_words_and_positions(text_pdf, tlen, scan, slen);
+		test_extract_scan(scan, slen);
+		test_modes_on_text(text_pdf, tlen);
+	}
+	test_logo();
+	test_limits();
+	free(text_pdf);
+	free(scan);
+	printf("test_ocr: %d passed, %d failed\n", passed, failed);
+	return failed != 0;
+}
