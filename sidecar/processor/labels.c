@@ -25,7 +25,8 @@ const text_label text_labels[] = {
 	{"invoice", LT_NUMBER, 2, LF_INLINE}, {"rechnung", LT_NUMBER, 2, LF_INLINE}, {"facture", LT_NUMBER, 2, LF_INLINE},
 	{"factuur", LT_NUMBER, 2, LF_INLINE}, {"factura", LT_NUMBER, 2, LF_INLINE}, {"fattura", LT_NUMBER, 2, LF_INLINE},
 	{"gutschrift", LT_NUMBER, 2, LF_INLINE}, {"credit note", LT_NUMBER, 2, LF_INLINE}, {"avoir", LT_NUMBER, 2, LF_INLINE},
-	{"nr", LT_NUMBER, 1, 0}, {"nr.", LT_NUMBER, 1, 0},
+	{"nr", LT_NUMBER, 1, 0}, {"nr.", LT_NUMBER, 1, 0}, {"numero", LT_NUMBER, 2, 0}, {"numero documento", LT_NUMBER, 4, 0},
+	{"no.", LT_NUMBER, 1, 0}, {"n.", LT_NUMBER, 1, 0},
 
 	/* ---- issue date ---- */
 	{"invoice date", LT_ISSUE, 5, 0}, {"date of invoice", LT_ISSUE, 5, 0}, {"date of issue", LT_ISSUE, 5, 0},
@@ -115,6 +116,8 @@ const text_label text_labels[] = {
 	{"destinataire", LT_BUYER, 3, LF_COLON}, {"cliente", LT_BUYER, 3, LF_COLON}, {"facturar a", LT_BUYER, 3, 0},
 	{"destinatario", LT_BUYER, 3, LF_COLON}, {"comprador", LT_BUYER, 3, LF_COLON},
 	{"committente", LT_BUYER, 3, LF_COLON}, {"cessionario", LT_BUYER, 3, LF_COLON},
+	{"leistungsempfanger", LT_BUYER, 3, LF_COLON}, {"dati cliente", LT_BUYER, 3, 0}, {"dati fornitore", LT_SELLER, 3, 0},
+	{"datos del cliente", LT_BUYER, 3, 0}, {"datos del proveedor", LT_SELLER, 3, 0}, {"klantgegevens", LT_BUYER, 3, 0},
 	{"billing address", LT_BUYER, 3, 0}, {"bill to address", LT_BUYER, 3, 0}, {"nom du client", LT_BUYER, 3, 0},
 
 	/* ---- order, terms, payment ---- */

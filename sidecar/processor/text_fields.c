@@ -18,6 +18,7 @@
 #include "text_lines.h"
 #include "labels.h"
 #include "parsers.h"
+#include "rules.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -588,6 +589,7 @@ static int name_ok(const char *s)
 		else if (isdigit(ch)) digits++;
 	}
 	if (letters < 2 || digits * 4 > n) return 0;
+	if (n <= 3 && !strchr(s, ' ')) return 0;	/* "DE", "CN", "USA": a country code, not a name */
 	char d[11];
 	if (date_find(s, 0, d, NULL)) return 0;
 	return 1;
@@ -637,7 +639,8 @@ static int colon_or_alone(const char *after)
 	return *after == 0 || *after == ':';
 }
 
-typedef struct { char name[128]; double w; int seg; } party_cand;
+/* The best name so far, and every rule's proposal: two rules that agree raise the confidence. */
+typedef struct { char name[128]; double w; int seg; char votes[24][96]; int nvotes; } party_cand;
 
 /* The segment begins with a label used as such ("Kunde:", "Bill to"), not a name
  * that happens to contain a label word ("Lieferant GmbH", "LE CLIENT"). */
@@ -652,27 +655,52 @@ static int starts_with_label(tctx *c, int s)
 	return 0;
 }
 
-static void offer(party_cand *pc, const char *name, double w, int seg)
+static int is_salutation(const char *folded);
+
+static int starts_with_label(tctx *c, int s);
+
+static void offer(tctx *c, party_cand *pc, const char *name, double w, int seg)
 {
-	if (w <= pc->w) return;
+	/* a label word at the start of the whole segment ("Datum", "Zahlungsart:") is no name */
+	if (seg >= 0 && name == c->l->segs[seg].text && starts_with_label(c, seg)) return;
 	char *n = clean_name(name);
 	if (!n) return;
-	if (name_ok(n)) { snprintf(pc->name, sizeof pc->name, "%s", n); pc->w = w; pc->seg = seg; }
+	if (name_ok(n)) {
+		char *f; size_t *map;
+		fold_text(n, &f, &map);
+		free(map);
+		if (is_salutation(f)) w -= 1;	/* "Herr Jens Walter": the person, not the company */
+		if (pc->nvotes < 24) snprintf(pc->votes[pc->nvotes++], sizeof pc->votes[0], "%s", f);
+		free(f);
+		if (w > pc->w) { snprintf(pc->name, sizeof pc->name, "%s", n); pc->w = w; pc->seg = seg; }
+	}
 	free(n);
+}
+
+/* How many times the name was proposed (by different rules, or found twice on the page). */
+static int agrees(const party_cand *pc, const char *name)
+{
+	char *f; size_t *map;
+	fold_text(name, &f, &map);
+	free(map);
+	int n = 0;
+	for (int i = 0; i < pc->nvotes; i++) if (strcmp(pc->votes[i], f) == 0) n++;
+	free(f);
+	return n;
 }
 
 /* The value lines of a party label: the rest of the segment, else the lines below. */
 static void party_from_label(tctx *c, const lmatch *m, party_cand *pc, double w, int mark_region)
 {
 	const char *rest = skip_sep(orig_at(c, m->seg, m->end));
-	if (*rest && name_ok(rest)) { offer(pc, rest, w, m->seg); }
+	if (*rest && name_ok(rest)) { offer(c, pc, rest, w, m->seg); }
 	for (int k = 0; k < 6; k++) {
 		int b = seg_below(c, m->seg, 8, k);
 		if (b < 0) break;
 		if (mark_region) c->buyer_region[b] = 1;
 		if (pc->seg == b || (*pc->name && pc->w >= w)) continue;
 		if (skip_party_line(c, b) || starts_with_label(c, b)) continue;
-		offer(pc, c->l->segs[b].text, w - 0.05 * k, b);
+		offer(c, pc, c->l->segs[b].text, w - 0.05 * k, b);
 	}
 }
 
@@ -703,10 +731,105 @@ static size_t legal_form_end(const char *f)
 	return best;
 }
 
+
+/* "Herr", "Mr", "T.a.v.", "Attn": a person or an attention line inside an address block. */
+static int is_salutation(const char *f)
+{
+	static const char *w[] = { "herr ", "frau ", "mr ", "mr. ", "mrs ", "mrs. ", "ms ", "ms. ", "m. ", "mme ",
+		"t.a.v.", "tav ", "attn", "z. hd", "z.hd", "c/o", "a l'attention", "all'attenzione", "dhr.", "mevr.",
+		"sr. ", "sra. ", "sig. ", "sig.ra", NULL };
+	for (int i = 0; w[i]; i++) if (strncmp(f, w[i], strlen(w[i])) == 0) return 1;
+	return 0;
+}
+
+/* "Name:", "Firmenname:", "Raison sociale :" -- the key of a name inside a party block;
+ * returns the folded offset after the key and its colon, 0 when s is no such key. */
+static size_t name_key(const char *f)
+{
+	static const char *k[] = { "firmenname", "company name", "raison sociale", "ragione sociale", "razon social",
+		"bedrijfsnaam", "denominazione", "name", "firma", "company", "nom", "naam", "nombre", "nome", NULL };
+	for (int i = 0; k[i]; i++) {
+		size_t n = strlen(k[i]);
+		if (strncmp(f, k[i], n) != 0) continue;
+		size_t j = n;
+		while (f[j] == ' ') j++;
+		if (f[j] != ':') continue;
+		return j + 1;
+	}
+	return 0;
+}
+
+/* A party heading: a short segment (at most five words, no digits) holding a seller or buyer
+ * label ("Informationen zum Käufer", "Käufer/Leistungsempfänger", "Dati cliente", "Bill to").
+ * Returns LT_SELLER / LT_BUYER or -1. */
+static int party_heading(tctx *c, int s)
+{
+	const char *f = c->fold[s];
+	int words = 1;
+	for (const char *p = f; *p; p++) {
+		if (isdigit((unsigned char) *p)) return -1;
+		if (*p == ' ' || *p == '/') words++;
+	}
+	if (words > 5) return -1;
+	for (size_t i = 0; i < c->nm; i++) {
+		const lmatch *m = &c->m[i];
+		if (m->seg != s || (m->type != LT_SELLER && m->type != LT_BUYER)) continue;
+		const char *after = f + m->end;
+		while (*after == ' ' || *after == ':') after++;
+		/* the label ends the heading or is followed by another label word ("/Leistungsempfänger");
+		 * "Auftraggeber Kaffeehaus GmbH" is a name, "Verkäufer-BIC:" a key */
+		if (*after && *after != '/') continue;
+		return m->type;
+	}
+	return -1;
+}
+
+/* The rows under a party heading, up to the next heading or a wide gap: a name key's value. */
+static void party_from_heading(tctx *c, int h, party_cand *pc, int mark_region)
+{
+	const tlayout *l = c->l;
+	const tseg *hs = &l->segs[h];
+	float lh = hs->y1 - hs->y0 > 4 ? hs->y1 - hs->y0 : hs->size;
+	float last_y = hs->y1;
+	for (size_t r = (size_t) hs->row + 1; r < l->nrows && r <= (size_t) hs->row + 10; r++) {
+		const trow *row = &l->rows[r];
+		if (row->page != hs->page || row->y0 - last_y > 3.5f * lh) break;
+		int stop = 0;
+		for (int j = 0; j < row->n && !stop; j++) {
+			int s = row->first + j;
+			if (party_heading(c, s) >= 0) stop = 1;
+		}
+		if (stop) break;
+		last_y = row->y1;
+		for (int j = 0; j < row->n; j++) {
+			int s = row->first + j;
+			if (mark_region) c->buyer_region[s] = 1;
+			size_t k = name_key(c->fold[s]);
+			if (!k) continue;
+			const char *v = skip_sep(orig_at(c, s, k));
+			if (*v) { offer(c, pc, v, 4, s); continue; }
+			if (j + 1 < row->n) {
+				if (mark_region) c->buyer_region[s + 1] = 1;
+				offer(c, pc, l->segs[s + 1].text, 4, s + 1);
+			}
+		}
+	}
+}
+
 static void field_parties(tctx *c, invoice *inv)
 {
 	const tlayout *l = c->l;
-	party_cand seller = { "", 0, -1 }, buyer = { "", 0, -1 };
+	party_cand seller, buyer;
+	memset(&seller, 0, sizeof seller); seller.seg = -1;
+	memset(&buyer, 0, sizeof buyer); buyer.seg = -1;
+
+	/* party headings with a block below: "Name:" keys */
+	if (rule_on(R_PARTY_LABEL))
+		for (size_t s = 0; s < l->nsegs; s++) {
+			int t = party_heading(c, (int) s);
+			if (t == LT_BUYER) party_from_heading(c, (int) s, &buyer, 1);
+			else if (t == LT_SELLER) party_from_heading(c, (int) s, &seller, 0);
+		}
 	float ph = l->pages > 0 && l->page_h[0] > 0 ? l->page_h[0] : 842;
 
 	/* buyer labels first: their block is not the seller */
@@ -740,14 +863,14 @@ static void field_parties(tctx *c, invoice *inv)
 			for (const char *q = p2; *q; q++) if (isdigit((unsigned char) *q)) pc++;
 			if (pc < 4) continue;
 			char *name = xstrndup(t, (size_t) (p1 - t));
-			offer(&seller, name, 3, (int) s);
+			offer(c, &seller, name, 3, (int) s);
 			free(name);
 			/* the addressee is the next line below */
 			for (int k2 = 0; k2 < 3; k2++) {
 				int b = seg_below(c, (int) s, 4, k2);
 				if (b < 0) break;
 				if (skip_party_line(c, b)) continue;
-				offer(&buyer, l->segs[b].text, 2.5, b);
+				offer(c, &buyer, l->segs[b].text, 2.5, b);
 				c->buyer_region[b] = 1;
 				break;
 			}
@@ -768,7 +891,7 @@ static void field_parties(tctx *c, invoice *inv)
 		const char *by = strstr(c->fold[s], " by ");
 		if (by && (size_t) (by - c->fold[s]) < e) nm = name + c->map[s][by - c->fold[s] + 4];
 		double w = sg->page == 0 && sg->y0 < ph * 0.3f ? 2.5 : 1.2;
-		if (strlen(nm) < 70) offer(&seller, nm, w, (int) s);
+		if (strlen(nm) < 70) offer(c, &seller, nm, w, (int) s);
 		free(name);
 	}
 	/* name-over-address blocks on page 1, in reading order: seller first, then buyer */
@@ -780,8 +903,8 @@ static void field_parties(tctx *c, invoice *inv)
 		if (addr_like(sg->text) || isdigit((unsigned char) sg->text[0])) continue;	/* a street, not a name */
 		int b = seg_below(c, (int) s, 1, 0);
 		if (b < 0 || !addr_like(l->segs[b].text) || key_value(l->segs[b].text)) continue;
-		if (blocks == 0 && !c->buyer_region[s]) offer(&seller, sg->text, 1.5, (int) s);
-		else if (blocks == 1 || c->buyer_region[s]) offer(&buyer, sg->text, 1.5, (int) s);
+		if (blocks == 0 && !c->buyer_region[s]) offer(c, &seller, sg->text, 1.5, (int) s);
+		else if (blocks == 1 || c->buyer_region[s]) offer(c, &buyer, sg->text, 1.5, (int) s);
 		blocks++;
 	}
 	/* last resort: the first line of text that could be a name */
@@ -789,12 +912,21 @@ static void field_parties(tctx *c, invoice *inv)
 		if (l->segs[s].page > 0) break;
 		if (c->buyer_region[s] || is_title_word(c->fold[s]) || starts_with_label(c, (int) s)) continue;
 		if (!name_ok(l->segs[s].text)) continue;
-		offer(&seller, l->segs[s].text, 0.5, (int) s);
+		offer(c, &seller, l->segs[s].text, 0.5, (int) s);
 		break;
 	}
-	if (*seller.name) inv_set(inv, F_SELLER_NAME, seller.name, seller.w >= 3 ? 0.8 : seller.w >= 1.5 ? 0.6 : 0.3, SRC_TEXT);
-	if (*buyer.name && strcmp(buyer.name, seller.name) != 0)
-		inv_set(inv, F_BUYER_NAME, buyer.name, buyer.w >= 3 ? 0.75 : 0.5, SRC_TEXT);
+	/* confidence: a name key under a heading (4), a label or envelope line (3); a name that
+	 * two rules found, or that the page prints twice, earns one step more */
+	if (*seller.name) {
+		double conf = seller.w >= 4 ? 0.9 : seller.w >= 3 ? 0.8 : seller.w >= 1.5 ? 0.6 : 0.3;
+		if (agrees(&seller, seller.name) >= 2 && seller.w >= 1.5 && !agrees(&buyer, seller.name)) conf += 0.15;
+		inv_set(inv, F_SELLER_NAME, seller.name, conf > 0.9 ? 0.9 : conf, SRC_TEXT);
+	}
+	if (*buyer.name && strcmp(buyer.name, seller.name) != 0) {
+		double conf = buyer.w >= 4 ? 0.9 : buyer.w >= 3 ? 0.75 : 0.5;
+		if (agrees(&buyer, buyer.name) >= 2 && buyer.w >= 2.5) conf += 0.1;
+		inv_set(inv, F_BUYER_NAME, buyer.name, conf > 0.9 ? 0.9 : conf, SRC_TEXT);
+	}
 
 	/* VAT ids: one inside the buyer's block is the buyer's, the first other one the seller's */
 	for (size_t s = 0; s < l->nsegs; s++) {
