@@ -125,6 +125,7 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
 	{ "layout", cmd_layout, "layout FILE.pdf                          print the text rows with positions (debugging)" },
 	{ "run", cmd_run, "run                                      the daemon: claim documents and extract them (run --help)" },
 	{ SANDBOX_CHILD_COMMAND, cmd_sandbox_child, NULL },	/* the daemon's per-document child */
+	{ "sandbox-run", cmd_sandbox_run, "sandbox-run FILE.pdf [NAME]               one document through the daemon's sandboxed child" },
 };
 
 int main(int argc, char **argv)

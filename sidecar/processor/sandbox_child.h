@@ -17,6 +17,8 @@
 #define SANDBOX_CHILD_COMMAND "sandbox-child"
 
 int			cmd_sandbox_child(int argc, char **argv);
+/* sandbox_run.c: one document through the whole sandbox path, no database */
+int			cmd_sandbox_run(int argc, char **argv);
 
 /*
  * Test-only (PROCESSOR_TEST_FAULTS=1, file name "sandbox-probe..."): tries what
