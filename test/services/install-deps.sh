@@ -15,6 +15,7 @@ DEB_PACKAGES=(
   tesseract-ocr-nld tesseract-ocr-spa tesseract-ocr-ita
   libseccomp-dev
   rabbitmq-server python3-botocore
+  libgmime-3.0-dev dovecot-imapd openssl
   wrk valgrind curl poppler-utils acl
 )
 
