@@ -91,11 +91,13 @@ CREATE OR REPLACE FUNCTION invoiceflow.ingest(filename text, content bytea, sour
 								   idempotency_key text DEFAULT NULL)
 RETURNS TABLE (request_id uuid, status text, duplicate boolean)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+#variable_conflict use_column
 DECLARE
 	v_sha bytea;
 	v_id uuid;
 	v_prev record;
 BEGIN
+	-- (use_column: ON CONFLICT (idempotency_key) names the column, not the argument)
 	PERFORM invoiceflow._validate_upload(ingest.filename, ingest.content);
 	IF ingest.source IS NULL OR ingest.source NOT IN ('upload', 'email', 'webhook') THEN
 		PERFORM invoiceflow._bad_input(format('source must be upload, email or webhook, not %s',

@@ -1,6 +1,7 @@
-# Gateway API keys (issue 4 item 6): Bearer keys checked by check_api_key(),
-# cached for API_KEY_CACHE_SECONDS; required by default on a non-loopback HOST,
-# not on loopback unless REQUIRE_API_KEY=true; probes and metrics never need one.
+# Gateway API keys (issue 4 item 6, issue 9 item 2): Bearer keys checked by
+# check_api_key_scopes(), cached for API_KEY_CACHE_SECONDS; required by default
+# on every HOST, loopback included (REQUIRE_API_KEY=false opens it, with a
+# warning); /health and /ready never need one, /metrics unless METRICS_PUBLIC=true.
 use strict;
 use warnings;
 use FindBin;
@@ -27,7 +28,7 @@ sub problem_401 {
 }
 
 # --- HOST=0.0.0.0 (not loopback): keys required by default; we connect via 127.0.0.1 ---
-my $gw = start_gateway($node, HOST => '0.0.0.0', API_KEY_CACHE_SECONDS => 2);
+my $gw = start_gateway($node, HOST => '0.0.0.0', API_KEY_CACHE_SECONDS => 2, REQUIRE_API_KEY => undef);
 problem_401(gw_get($gw, '/api/v1/ingest/stats'), 'no key');
 problem_401(gw_get($gw, '/api/v1/ingest/stats', Authorization => 'Bearer wrong-key-123'), 'wrong key');
 problem_401(gw_get($gw, '/api/v1/ingest/stats', Authorization => "Basic $key"), 'other scheme');
@@ -47,9 +48,11 @@ is(gw_get($gw, "/api/v1/ingest/status/$id", Authorization => "Bearer $key")->{st
 is(gw_get($gw, '/api/v1/ingest/health', Authorization => "Bearer $key")->{status}, 200, 'valid key: health');
 is(gw_get($gw, "/api/v1/invoices/$id", Authorization => "Bearer $key")->{status}, 200, 'valid key: query API');
 
-for my $p ('/health', '/ready', '/metrics') {
+for my $p ('/health', '/ready') {
 	is(gw_get($gw, $p)->{status}, 200, "$p needs no key");
 }
+problem_401(gw_get($gw, '/metrics'), '/metrics without a key');
+is(gw_get($gw, '/metrics', Authorization => "Bearer $key")->{status}, 200, '/metrics with a read key');
 # unknown paths are 404 whether or not a key is sent (no route, no key check)
 is(gw_get($gw, '/api/v1/nothing')->{status}, 404, 'unknown path: 404 without a key');
 
@@ -64,16 +67,33 @@ ok($took <= 2 + 1.5, sprintf('refused within the cache time (2 s; took %.1f s)',
 problem_401(gw_get($gw, '/api/v1/ingest/stats', Authorization => "Bearer $key2"), 'revoked key');
 is(gw_get($gw, '/api/v1/ingest/stats', Authorization => "Bearer $key")->{status}, 200, 'the other key still works');
 
-my ($m) = gw_get($gw, '/metrics')->{content} =~ /^(invoiceflow_http_requests_total\{route="stats",status="401"\} \d+)$/m;
+my ($m) = gw_get($gw, '/metrics', Authorization => "Bearer $key")->{content} =~ /^(invoiceflow_http_requests_total\{route="stats",status="401"\} \d+)$/m;
 ok($m, '401s counted in metrics');
 my ($start) = grep { ($_->{message} // '') =~ /^listening on/ } log_lines($gw);
 ok($start && $start->{require_api_key}, 'start-up log says keys are required');
 $gw->stop;
 
-# --- loopback: no key needed by default ------------------------------------------------
-$gw = start_gateway($node, HOST => '127.0.0.1');
-is(gw_get($gw, '/api/v1/ingest/stats')->{status}, 200, 'loopback: no key needed by default');
-is(gw_upload($gw, make_pdf('loopback upload'))->{status}, 202, 'loopback: upload without a key');
+# --- loopback: keys required by default too (any local user reaches 127.0.0.1) --------
+$gw = start_gateway($node, HOST => '127.0.0.1', REQUIRE_API_KEY => undef);
+problem_401(gw_get($gw, '/api/v1/ingest/stats'), 'loopback by default, no key');
+problem_401(gw_upload($gw, make_pdf('loopback upload')), 'loopback by default, upload without a key');
+problem_401(gw_get($gw, '/metrics'), 'loopback by default, /metrics without a key');
+is(gw_get($gw, '/api/v1/ingest/stats', Authorization => "Bearer $key")->{status}, 200, 'loopback: valid key');
+is(gw_get($gw, '/ready')->{status}, 200, 'loopback: /ready needs no key');
+ok(!(grep { ($_->{level} // '') eq 'WARNING' } log_lines($gw)), 'no warning at start when keys are required');
+$gw->stop;
+
+# --- METRICS_PUBLIC=true: /metrics alone opens ----------------------------------------
+$gw = start_gateway($node, HOST => '127.0.0.1', REQUIRE_API_KEY => undef, METRICS_PUBLIC => 'true');
+is(gw_get($gw, '/metrics')->{status}, 200, 'METRICS_PUBLIC=true: /metrics without a key');
+is(gw_get($gw, '/api/v1/ingest/stats')->{status}, 401, 'METRICS_PUBLIC=true: the API still needs a key');
+$gw->stop;
+
+# --- loopback with REQUIRE_API_KEY=false: open, with a warning ------------------------
+$gw = start_gateway($node, HOST => '127.0.0.1', REQUIRE_API_KEY => 'false');
+is(gw_get($gw, '/api/v1/ingest/stats')->{status}, 200, 'REQUIRE_API_KEY=false on loopback: no key');
+ok((grep { ($_->{level} // '') eq 'WARNING' && ($_->{message} // '') =~ /REQUIRE_API_KEY=false/ } log_lines($gw)),
+	'REQUIRE_API_KEY=false on loopback: a warning in the log');
 $gw->stop;
 
 # --- loopback with REQUIRE_API_KEY=true -------------------------------------------------
@@ -92,7 +112,7 @@ ok((grep { ($_->{level} // '') eq 'WARNING' && ($_->{message} // '') =~ /REQUIRE
 $gw->stop;
 
 # --- the database down while checking a key: 503, not 401 -------------------------------
-$gw = start_gateway($node, HOST => '0.0.0.0', API_KEY_CACHE_SECONDS => 0);
+$gw = start_gateway($node, HOST => '0.0.0.0', API_KEY_CACHE_SECONDS => 0, REQUIRE_API_KEY => undef);
 $node->stop;
 $r = gw_get($gw, '/api/v1/ingest/stats', Authorization => "Bearer $key");
 is($r->{status}, 503, 'database down: key check answers 503');

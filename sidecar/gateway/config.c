@@ -88,9 +88,14 @@ config_load(char *err, size_t errsz)
 			return false;
 		}
 	}
-	/* Keys are required wherever the gateway is reachable from other hosts. */
-	if (!envc_bool("REQUIRE_API_KEY", !config_host_is_loopback(cfg.host), &cfg.require_api_key,
-				  err, errsz))
+	/*
+	 * Keys are required by default, loopback included: on a shared machine any
+	 * local user reaches 127.0.0.1. REQUIRE_API_KEY=false opens it (warned at start).
+	 */
+	if (!envc_bool("REQUIRE_API_KEY", true, &cfg.require_api_key, err, errsz) ||
+		!envc_bool("METRICS_PUBLIC", false, &cfg.metrics_public, err, errsz) ||
+		!envc_int("GATEWAY_STATEMENT_TIMEOUT_MS", 30000, 0, 3600000, &cfg.statement_timeout_ms, err, errsz) ||
+		!envc_int("GATEWAY_LOCK_TIMEOUT_MS", 5000, 0, 3600000, &cfg.lock_timeout_ms, err, errsz))
 		return false;
 	if (!cfg.database_url[0])
 	{

@@ -26,7 +26,10 @@ struct config
 	int			pool_wait_ms;		/* GATEWAY_POOL_WAIT_MS, default 5000 */
 	int			max_uploads;		/* MAX_CONCURRENT_UPLOADS, default 16 */
 	int			max_connections;	/* GATEWAY_MAX_CONNECTIONS, default 256 */
-	bool		require_api_key;	/* REQUIRE_API_KEY, default: HOST is not loopback */
+	bool		require_api_key;	/* REQUIRE_API_KEY, default true (loopback too) */
+	bool		metrics_public;		/* METRICS_PUBLIC, default false: /metrics needs a read key */
+	int			statement_timeout_ms;	/* GATEWAY_STATEMENT_TIMEOUT_MS, default 30000 */
+	int			lock_timeout_ms;	/* GATEWAY_LOCK_TIMEOUT_MS, default 5000 */
 	int			auth_cache_seconds; /* API_KEY_CACHE_SECONDS, default 5 */
 	int			drain_seconds;		/* SHUTDOWN_DRAIN_SECONDS, default UPLOAD_TIMEOUT_SECONDS + 10 */
 };

@@ -7,8 +7,14 @@
  *   that went away (restart, pg_terminate_backend) has sent an error and closed
  *   the socket, so the slot reconnects instead of failing the request. That is
  *   how a database restart costs 503s while it is down and nothing after.
- * - Errors are mapped from SQLSTATE to HTTP the way PostgREST does; only 4xx
- *   messages reach the client, everything else is logged here with its SQLSTATE.
+ * - Errors are mapped from SQLSTATE to HTTP the way PostgREST does; only the
+ *   messages invoiceflow's functions write for users (22023, 23505, P0002,
+ *   IF001) reach the client; PostgreSQL's own texts ("invalid input syntax for
+ *   type ...") and everything else are logged here with their SQLSTATE.
+ * - Every session gets statement_timeout and lock_timeout
+ *   (GATEWAY_STATEMENT_TIMEOUT_MS, GATEWAY_LOCK_TIMEOUT_MS) when it connects, so
+ *   no statement and no lock that another login holds can keep a request, and
+ *   its pool slot, waiting without end.
  */
 #include "db_pool.h"
 #include "../../src/common/sidecar_log.h"
@@ -37,6 +43,7 @@ static struct
 	int			wait_ms;
 	char	   *conninfo;
 	char	   *appname;
+	char		session_sql[160];	/* SET statement_timeout ...; SET lock_timeout ... */
 	int			open;			/* connected slots (atomic) */
 	unsigned long long acquired;
 	unsigned long long wait_timeouts;
@@ -73,6 +80,13 @@ db_pool_init(const char *conninfo, int size, int wait_ms, const char *applicatio
 }
 
 void
+db_pool_set_timeouts(int statement_timeout_ms, int lock_timeout_ms)
+{
+	snprintf(pool.session_sql, sizeof(pool.session_sql),
+			 "SET statement_timeout = %d; SET lock_timeout = %d", statement_timeout_ms, lock_timeout_ms);
+}
+
+void
 db_pool_shutdown(void)
 {
 	for (int i = 0; i < pool.size; i++)
@@ -97,6 +111,10 @@ db_sqlstate_http_status(const char *s)
 		return 400;
 	if (strcmp(s, "23505") == 0)	/* idempotency key reused with other content */
 		return 409;
+	if (strcmp(s, "IF001") == 0)	/* invalid status transition (retry of a non-FAILED one) */
+		return 409;
+	if (strcmp(s, "P0002") == 0)	/* no such row (retry of an unknown id) */
+		return 404;
 	if (strncmp(s, "08", 2) == 0 ||	/* connection exception */
 		strcmp(s, "57P01") == 0 ||	/* admin shutdown */
 		strcmp(s, "57P02") == 0 ||	/* crash shutdown */
@@ -160,6 +178,8 @@ notice_to_log(void *arg, const char *message)
 	log_info("gateway.db", NULL, "database says: %s", msg);
 }
 
+static const char *nz(const char *s);
+
 static PGconn *
 connect_one(const char *request_id)
 {
@@ -183,6 +203,21 @@ connect_one(const char *request_id)
 		return NULL;
 	}
 	PQsetNoticeProcessor(conn, notice_to_log, NULL);
+	if (pool.session_sql[0])
+	{
+		PGresult   *res = PQexec(conn, pool.session_sql);
+
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		{
+			log_warning("gateway.db", request_id, "cannot set the session's timeouts: %s",
+						nz(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)));
+			PQclear(res);
+			PQfinish(conn);
+			note_connect_failure();
+			return NULL;
+		}
+		PQclear(res);
+	}
 	__atomic_add_fetch(&pool.open, 1, __ATOMIC_RELAXED);
 	return conn;
 }
@@ -321,7 +356,18 @@ db_exec_format(const char *request_id, const char *sql, int nparams, const char 
 
 		err->http_status = db_sqlstate_http_status(state);
 		snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", state ? state : "");
-		if (err->http_status == 400 || err->http_status == 409)
+		if (err->http_status == 400 && strcmp(err->sqlstate, "22023") != 0)
+		{
+			/*
+			 * A data exception raised by PostgreSQL itself (a cast, an encoding):
+			 * its text names types and bytes, not what the client sent wrong.
+			 */
+			log_info("gateway.db", request_id, "refused by the database (SQLSTATE %s): %s",
+					 err->sqlstate, nz(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)));
+			snprintf(err->message, sizeof(err->message),
+					 "invalid input: a value in the request is malformed (SQLSTATE %s)", err->sqlstate);
+		}
+		else if (err->http_status == 400 || err->http_status == 409 || err->http_status == 404)
 		{
 			const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 			const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);

@@ -13,13 +13,15 @@
 
 struct db_error
 {
-	unsigned int http_status;	/* 400, 409, 503, 500 */
+	unsigned int http_status;	/* 400, 404, 409, 503, 500 */
 	char		sqlstate[6];	/* "" for a connection failure */
 	char		message[600];	/* for the client: only for 4xx, generic otherwise */
 };
 
 bool		db_pool_init(const char *conninfo, int size, int wait_ms, const char *application_name);
 void		db_pool_shutdown(void);
+/* Every session the pool opens from now on runs SET statement_timeout / lock_timeout (ms; 0: none). */
+void		db_pool_set_timeouts(int statement_timeout_ms, int lock_timeout_ms);
 
 /*
  * Runs sql with text parameters except where formats[i] is 1 (binary).

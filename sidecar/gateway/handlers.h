@@ -15,6 +15,12 @@ void		handle_liveness(struct request *req, struct reply *out);
 void		handle_ready(struct request *req, struct reply *out);
 void		handle_metrics(struct request *req, struct reply *out);
 
+/* handlers_admin.c: retry, purge and keys for admin keys (issue 9) */
+void		handle_retry(struct request *req, struct reply *out);
+void		handle_purge(struct request *req, struct reply *out);
+void		handle_key_create(struct request *req, struct reply *out);
+void		handle_key_revoke(struct request *req, struct reply *out);
+
 /* handlers_invoices.c: the query API (issue 6) */
 void		handle_invoices_search(struct request *req, struct reply *out);
 void		handle_invoice(struct request *req, struct reply *out);

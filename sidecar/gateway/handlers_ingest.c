@@ -56,6 +56,18 @@ handle_upload(struct request *req, struct reply *out)
 		return;
 	}
 	key = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Idempotency-Key");
+	/* PostgreSQL would refuse these with its own text ("invalid byte sequence for encoding") */
+	if (!text_is_utf8(filename))
+	{
+		reply_problem(out, 400, req->request_id,
+					  "the file name is not valid UTF-8: send it UTF-8 encoded (RFC 7578)");
+		return;
+	}
+	if (key && !text_is_utf8(key))
+	{
+		reply_problem(out, 400, req->request_id, "Idempotency-Key must be valid UTF-8 text");
+		return;
+	}
 	values[0] = filename;
 	values[1] = data;
 	lengths[1] = (int) len;

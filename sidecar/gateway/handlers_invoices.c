@@ -88,6 +88,12 @@ invoices_query_add(struct invoices_query *q, const char *name, const char *value
 				 name, PARAM_VALUE_MAX);
 		return false;
 	}
+	if (!text_is_utf8(value))
+	{
+		/* PostgreSQL would answer with its own "invalid byte sequence for encoding" */
+		snprintf(q->error, sizeof(q->error), "query parameter \"%s\" is not valid UTF-8 text", name);
+		return false;
+	}
 	if (value[0] == '\0')
 		return true;			/* empty: as if absent (search() treats '' as no filter) */
 	if (i == P_LIMIT)

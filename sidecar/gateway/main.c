@@ -45,8 +45,10 @@ main(void)
 	metrics_init();
 	auth_init(cfg.auth_cache_seconds);
 	upload_init(cfg.max_uploads);
-	if (!db_pool_init(cfg.database_url, cfg.pool_size, cfg.pool_wait_ms, cfg.service_name) ||
-		!server_start())
+	if (!db_pool_init(cfg.database_url, cfg.pool_size, cfg.pool_wait_ms, cfg.service_name))
+		return 1;
+	db_pool_set_timeouts(cfg.statement_timeout_ms, cfg.lock_timeout_ms);
+	if (!server_start())
 		return 1;
 
 	log_emit(LOG_INFO, "gateway.main", NULL,
@@ -55,9 +57,12 @@ main(void)
 					   "max_file_size_mb", cfg.max_file_size_mb,
 					   "max_concurrent_uploads", cfg.max_uploads, "version", cfg.version),
 			 "listening on %s:%d", cfg.host, server_port());
-	if (!cfg.require_api_key && !config_host_is_loopback(cfg.host))
-		log_warning("gateway.main", NULL, "REQUIRE_API_KEY=false on a non-loopback address: anyone who reaches %s:%d can upload",
-					cfg.host, server_port());
+	if (!cfg.require_api_key)
+		log_warning("gateway.main", NULL, "REQUIRE_API_KEY=false: anyone who reaches %s:%d can upload, read, retry, purge and make keys%s",
+					cfg.host, server_port(),
+					config_host_is_loopback(cfg.host) ? " (on loopback: every user of this machine)" : "");
+	if (cfg.metrics_public)
+		log_info("gateway.main", NULL, "METRICS_PUBLIC=true: /metrics answers without an API key");
 	/* say early whether the database and the extension are there (not fatal: /ready tells) */
 	if ((res = db_exec(NULL, "SELECT invoiceflow.health()::text", 0, NULL, NULL, NULL, true, &dberr)))
 	{

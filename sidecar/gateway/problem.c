@@ -51,6 +51,22 @@ http_reason(unsigned int status)
 	}
 }
 
+bool
+text_is_utf8(const char *s)
+{
+	size_t		n = strlen(s);
+	char	   *clean = malloc(n + 1);
+	bool		ok;
+
+	if (!clean)
+		return false;
+	/* the sanitiser replaces each invalid byte by '?': equal means valid */
+	utf8_sanitize(s, clean, n + 1);
+	ok = strcmp(clean, s) == 0;
+	free(clean);
+	return ok;
+}
+
 void
 reply_clear(struct reply *r)
 {

@@ -44,5 +44,8 @@ char	   *problem_body(unsigned int status, const char *detail, const char *reque
 
 void		reply_clear(struct reply *r);
 
+/* Is s valid UTF-8 (what PostgreSQL accepts as text)? Checked before a client's text reaches SQL. */
+bool		text_is_utf8(const char *s);
+
 
 #endif

@@ -8,21 +8,53 @@
 #include "handlers.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+/* Each route with the scope a key needs for it (issue 9: keys carry scopes). */
 const struct route routes[] = {
-	{"POST", "/api/v1/ingest/upload", "upload", handle_upload, ROUTE_AUTH | ROUTE_UPLOAD},
-	{"GET", "/api/v1/ingest/status/{id}", "status", handle_status, ROUTE_AUTH},
-	{"GET", "/api/v1/ingest/stats", "stats", handle_stats, ROUTE_AUTH},
-	{"GET", "/api/v1/ingest/health", "ingest_health", handle_ingest_health, ROUTE_AUTH},
-	{"GET", "/api/v1/invoices", "invoices", handle_invoices_search, ROUTE_AUTH},
-	{"GET", "/api/v1/invoices/{id}", "invoice", handle_invoice, ROUTE_AUTH},
-	{"GET", "/api/v1/invoices/{id}/file", "invoice_file", handle_invoice_file, ROUTE_AUTH},
-	{"GET", "/health", "health", handle_liveness, 0},
-	{"GET", "/ready", "ready", handle_ready, 0},
-	{"GET", "/metrics", "metrics", handle_metrics, 0},
+	{"POST", "/api/v1/ingest/upload", "upload", handle_upload, ROUTE_AUTH | ROUTE_UPLOAD, SCOPE_INGEST},
+	{"GET", "/api/v1/ingest/status/{id}", "status", handle_status, ROUTE_AUTH, SCOPE_READ},
+	{"GET", "/api/v1/ingest/stats", "stats", handle_stats, ROUTE_AUTH, SCOPE_READ},
+	{"GET", "/api/v1/ingest/health", "ingest_health", handle_ingest_health, ROUTE_AUTH, SCOPE_READ},
+	{"POST", "/api/v1/ingest/{id}/retry", "retry", handle_retry, ROUTE_AUTH, SCOPE_ADMIN},
+	{"GET", "/api/v1/invoices", "invoices", handle_invoices_search, ROUTE_AUTH, SCOPE_READ},
+	{"GET", "/api/v1/invoices/{id}", "invoice", handle_invoice, ROUTE_AUTH, SCOPE_READ},
+	{"DELETE", "/api/v1/invoices/{id}", "purge", handle_purge, ROUTE_AUTH, SCOPE_ADMIN},
+	{"GET", "/api/v1/invoices/{id}/file", "invoice_file", handle_invoice_file, ROUTE_AUTH, SCOPE_READ},
+	{"POST", "/api/v1/keys", "key_create", handle_key_create, ROUTE_AUTH | ROUTE_BODY, SCOPE_ADMIN},
+	{"DELETE", "/api/v1/keys/{id}", "key_revoke", handle_key_revoke, ROUTE_AUTH, SCOPE_ADMIN},
+	{"GET", "/health", "health", handle_liveness, 0, 0},
+	{"GET", "/ready", "ready", handle_ready, 0, 0},
+	{"GET", "/metrics", "metrics", handle_metrics, ROUTE_AUTH | ROUTE_METRICS, SCOPE_READ},
 };
 const size_t n_routes = sizeof(routes) / sizeof(routes[0]);
+
+void
+request_body_append(struct request *req, const char *data, size_t n)
+{
+	if (req->body_too_large || req->body_len + n > ROUTE_BODY_MAX)
+	{
+		req->body_too_large = true;
+		return;
+	}
+	if (!req->body && !(req->body = malloc(ROUTE_BODY_MAX + 1)))
+	{
+		req->body_too_large = true;
+		return;
+	}
+	memcpy(req->body + req->body_len, data, n);
+	req->body_len += n;
+	req->body[req->body_len] = '\0';
+}
+
+void
+request_body_free(struct request *req)
+{
+	free(req->body);
+	req->body = NULL;
+	req->body_len = 0;
+}
 
 size_t
 route_index(const struct route *r)

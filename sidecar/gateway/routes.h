@@ -37,14 +37,38 @@ struct request
 	char		note[160];		/* internal reason, logged, never sent */
 	char		filename[256];	/* uploaded file name, for the log line */
 	uint64_t	body_bytes;		/* request body bytes received */
+	char	   *body;			/* a ROUTE_BODY route's body (malloc'd, NUL-terminated) */
+	size_t		body_len;
+	bool		body_too_large;	/* more than ROUTE_BODY_MAX bytes came */
+	unsigned int scopes;		/* the caller's scopes (SCOPE_*), once auth_route() allowed it */
 };
+
+#define ROUTE_BODY_MAX 4096
+
+/* Appends a piece of a ROUTE_BODY route's body; past ROUTE_BODY_MAX it only counts. */
+void		request_body_append(struct request *req, const char *data, size_t n);
+void		request_body_free(struct request *req);
 
 typedef void (*handler_fn) (struct request *req, struct reply *out);
 
 enum route_flags
 {
-	ROUTE_AUTH = 1 << 0,		/* needs an API key when keys are required */
+	ROUTE_AUTH = 1 << 0,		/* needs an API key when keys are required (see scope) */
 	ROUTE_UPLOAD = 1 << 1,		/* body is multipart, streamed by upload.c */
+	ROUTE_BODY = 1 << 2,		/* a small body (JSON), kept in req->body */
+	ROUTE_METRICS = 1 << 3,		/* open without a key when METRICS_PUBLIC=true */
+};
+
+/*
+ * What an API key may do (README § API keys and scopes). A route names the one
+ * scope it needs; auth_route() (auth.c) checks it.
+ */
+enum scope
+{
+	SCOPE_INGEST = 1 << 0,		/* uploads and every other way in */
+	SCOPE_READ = 1 << 1,		/* status, stats, health, the query API, files, metrics */
+	SCOPE_REVIEW = 1 << 2,		/* changes to extracted data */
+	SCOPE_ADMIN = 1 << 3,		/* retry, purge, keys */
 };
 
 struct route
@@ -54,6 +78,7 @@ struct route
 	const char *name;			/* metrics label */
 	handler_fn	handler;
 	int			flags;
+	unsigned int scope;			/* SCOPE_* a key needs (ROUTE_AUTH); 0 there means SCOPE_ADMIN */
 };
 
 extern const struct route routes[];

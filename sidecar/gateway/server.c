@@ -98,6 +98,7 @@ send_reply(struct request *req)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
 	MHD_add_response_header(resp, "X-Request-ID", req->request_id);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");	/* no MIME sniffing of any body */
 	if (r->allow[0])
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
 	if (r->retry_after > 0)
@@ -136,34 +137,8 @@ on_headers(struct request *req)
 		case ROUTE_FOUND:
 			break;
 	}
-	if ((req->route->flags & ROUTE_AUTH) && cfg.require_api_key)
-	{
-		struct db_error err;
-		const char *h = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
-													MHD_HTTP_HEADER_AUTHORIZATION);
-
-		switch (auth_check(h, req->request_id, &err))
-		{
-			case AUTH_OK:
-				break;
-			case AUTH_MISSING:
-				reply_problem(r, 401, req->request_id,
-							  "an API key is required: send Authorization: Bearer <key>");
-				r->www_authenticate = true;
-				snprintf(req->note, sizeof(req->note), "no API key");
-				return send_reply(req);
-			case AUTH_INVALID:
-				reply_problem(r, 401, req->request_id, "invalid or revoked API key");
-				r->www_authenticate = true;
-				snprintf(req->note, sizeof(req->note), "unknown or revoked API key");
-				return send_reply(req);
-			case AUTH_UNAVAILABLE:
-				reply_problem(r, err.http_status, req->request_id, "%s", err.message);
-				if (err.http_status == 503)
-					r->retry_after = 1;
-				return send_reply(req);
-		}
-	}
+	if (!auth_route(req, r))		/* API key and scope, as the route table says (auth.c) */
+		return send_reply(req);
 	if ((req->route->flags & ROUTE_UPLOAD) && !upload_begin(req, r))
 		return send_reply(req);
 	return MHD_YES;
@@ -195,6 +170,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		if (req->upload)
 			return upload_feed(req, upload_data, n) ? MHD_YES : MHD_NO;
 		req->body_bytes += n;	/* a body on a GET: ignored */
+		if (req->route && (req->route->flags & ROUTE_BODY))
+			request_body_append(req, upload_data, n);	/* a small JSON body (admin routes) */
 		return MHD_YES;
 	}
 	if (req->queued)
@@ -266,6 +243,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 "%s %s %u %.1fms", method, path, status, secs * 1000.0);
 
 	upload_free(req);
+	request_body_free(req);
 	reply_clear(&req->reply);
 	free(req);
 	*con_cls = NULL;

@@ -142,7 +142,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	{
 		unsigned int s = db_sqlstate_http_status(fields[5]);
 
-		CHECK(s == 400 || s == 409 || s == 500 || s == 503);
+		CHECK(s == 400 || s == 404 || s == 409 || s == 500 || s == 503);
 	}
 
 	/* problem JSON: valid, and detail round-trips when it is valid UTF-8 */

@@ -129,6 +129,21 @@ test_bearer(void)
 	T(!auth_parse_bearer("Bearer a b", &tok, &len), "two tokens");
 	T(!auth_parse_bearer("Bearer a\"b", &tok, &len), "quote");
 	T(!auth_parse_bearer(NULL, &tok, &len), "NULL header");
+	T(auth_parse_scopes("{ingest,read}") == (SCOPE_INGEST | SCOPE_READ), "scopes parsed");
+	T(auth_parse_scopes("{admin}") == SCOPE_ADMIN && auth_parse_scopes("{readx,adm}") == 0 &&
+	  auth_parse_scopes(NULL) == 0 && auth_parse_scopes("{}") == 0, "scopes: exact names only");
+	{
+		char		buf[64];
+
+		auth_format_scopes(SCOPE_READ | SCOPE_ADMIN, buf, sizeof(buf));
+		T(!strcmp(buf, "read, admin"), "scopes formatted");
+		auth_format_scopes(0, buf, sizeof(buf));
+		T(!strcmp(buf, "none"), "no scopes formatted");
+	}
+	T(text_is_utf8("caf\xc3\xa9.pdf") && !text_is_utf8("caf\xe9.pdf") && !text_is_utf8("\xc0\xaf"),
+	  "UTF-8 check");
+	for (size_t i = 0; i < n_routes; i++)
+		T(!(routes[i].flags & ROUTE_AUTH) || routes[i].scope, "every keyed route names its scope");
 }
 
 static void
@@ -152,6 +167,10 @@ test_sqlstate(void)
 	T(db_sqlstate_http_status("22023") == 400, "22023 -> 400");
 	T(db_sqlstate_http_status("22P02") == 400, "22P02 -> 400");
 	T(db_sqlstate_http_status("23505") == 409, "23505 -> 409");
+	T(db_sqlstate_http_status("IF001") == 409, "IF001 -> 409");
+	T(db_sqlstate_http_status("P0002") == 404, "P0002 -> 404");
+	T(db_sqlstate_http_status("55P03") == 503 && db_sqlstate_http_status("57014") == 503,
+	  "lock and statement timeouts -> 503");
 	T(db_sqlstate_http_status("57P01") == 503, "57P01 -> 503");
 	T(db_sqlstate_http_status("08006") == 503, "08006 -> 503");
 	T(db_sqlstate_http_status("53300") == 503, "53300 -> 503");
@@ -205,8 +224,9 @@ test_config(void)
 	unsetenv("HOST");
 	unsetenv("REQUIRE_API_KEY");
 	T(config_load(err, sizeof(err)) && cfg.port == 8003 && cfg.max_file_size_mb == 10 &&
-	  cfg.max_file_bytes == 10485760 && cfg.upload_timeout == 30 && !cfg.require_api_key &&
-	  !strcmp(cfg.host, "127.0.0.1") && cfg.log_json, "defaults");
+	  cfg.max_file_bytes == 10485760 && cfg.upload_timeout == 30 && cfg.require_api_key &&
+	  !cfg.metrics_public && cfg.statement_timeout_ms == 30000 && cfg.lock_timeout_ms == 5000 &&
+	  !strcmp(cfg.host, "127.0.0.1") && cfg.log_json, "defaults (keys required on loopback too)");
 	config_free();
 	setenv("HOST", "0.0.0.0", 1);
 	T(config_load(err, sizeof(err)) && cfg.require_api_key, "keys required off loopback");
