@@ -3,15 +3,25 @@
 # concurrency 1 and 2: documents/s for a backlog and per-document latency (claim
 # to result stored, from its log), against extraction alone: `mutool draw -F txt`
 # and `invoiceflow-processor extract`, one process per file. The difference is the
-# daemon's fork + SQL overhead. Prints figures; asserts nothing.
-#   bash test/bench/processor.sh    (CORPUS_DIR=../shared/corpus/dev REPEAT=10 CONCURRENCY="1 2")
+# daemon's fork + SQL overhead. Then scanned documents (issue 10): the first page
+# of every corpus file rendered grey at SCAN_DPI and wrapped as an image-only PDF
+# (tests/make_scan), read by OCR: pages/s and p50/p95 per page, one process per file
+# and the daemon at each concurrency. Prints figures and the born-digital rate as a
+# share of mutool's (target >= 70%); asserts nothing.
+#   bash test/bench/processor.sh    (CORPUS_DIR=../shared/corpus/dev REPEAT=10 CONCURRENCY="1 2"
+#                                    SCAN_DPI=300 SCAN_REPEAT=2 SCANS=1)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 CORPUS_DIR=${CORPUS_DIR:-$BENCH_ROOT/../shared/corpus/dev}
 REPEAT=${REPEAT:-10}
 CONCURRENCY=${CONCURRENCY:-1 2}
 PROC="$BENCH_ROOT/sidecar/processor/invoiceflow-processor"
+MAKE_SCAN="$BENCH_ROOT/sidecar/processor/tests/make_scan"
 [ -x "$PROC" ] || make -s -C "$BENCH_ROOT/sidecar/processor" invoiceflow-processor
+[ -x "$MAKE_SCAN" ] || make -s -C "$BENCH_ROOT/sidecar/processor" tests/make_scan
+SCAN_DPI=${SCAN_DPI:-300}
+SCAN_REPEAT=${SCAN_REPEAT:-2}
+SCANS=${SCANS:-1}
 files=("$CORPUS_DIR"/*.pdf)
 [ -f "${files[0]}" ] || { echo "no PDFs in $CORPUS_DIR (set CORPUS_DIR)" >&2; exit 1; }
 n=$(( ${#files[@]} * REPEAT ))
@@ -25,36 +35,70 @@ rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { print n / ((b - a) / 1000) }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 # --- extraction alone, one process per file -----------------------------------------
-per_file() {  # per_file LABEL CMD... : runs CMD FILE for every file REPEAT times
+LAST_RATE=0
+per_file() {  # per_file LABEL CMD... : runs CMD FILE for every file of FILES REPEAT times
   local label=$1; shift
   local t0 t1 times=() start end
   start=$(now_ms)
   for _ in $(seq 1 "$REPEAT"); do
-    for f in "${files[@]}"; do
+    for f in "${FILES[@]}"; do
       t0=$(now_ms); "$@" "$f" >/dev/null 2>&1 || true; t1=$(now_ms); times+=($((t1 - t0)))
     done
   done
   end=$(now_ms)
-  printf "%-34s %7.1f docs/s  %s\n" "$label" "$(rate "$n" "$start" "$end")" \
-    "$(printf '%s\n' "${times[@]}" | pct)"
+  LAST_RATE=$(rate "$(( ${#FILES[@]} * REPEAT ))" "$start" "$end")
+  printf "%-34s %7.1f docs/s  %s\n" "$label" "$LAST_RATE" "$(printf '%s\n' "${times[@]}" | pct)"
 }
+FILES=("${files[@]}")
+mutool_rate=
 if command -v mutool >/dev/null; then
   per_file "mutool draw -F txt (1 process)" mutool draw -q -F txt -o /dev/null
+  mutool_rate=$LAST_RATE
 else
   echo "mutool draw: not installed (Debian package mupdf-tools)"
 fi
 per_file "processor extract (1 process)" "$PROC" extract
+[ -n "$mutool_rate" ] && awk -v a="$LAST_RATE" -v b="$mutool_rate" \
+  'BEGIN { printf "born-digital: processor extract at %.0f%% of mutool'"'"'s rate (target >= 70%%)\n", 100 * a / b }'
+# the born-digital files must not go through OCR
+ocr_docs=0
+for f in "${files[@]}"; do
+  "$PROC" extract "$f" 2>/dev/null | grep -q '"ocr_pages"' && ocr_docs=$((ocr_docs + 1))
+done
+echo "born-digital files that went through OCR (auto mode): $ocr_docs of ${#files[@]}"
+
+# --- scans: page 1 of every corpus file as an image-only PDF -------------------------------
+SCAN_DIR=$(mktemp -d /tmp/invoiceflow-bench-scans.XXXXXX)
+chmod 755 "$SCAN_DIR"
+scans=()
+if [ "$SCANS" = 1 ] && command -v mutool >/dev/null; then
+  for f in "${files[@]}"; do
+    b=$(basename "$f" .pdf)
+    mutool merge -o "$SCAN_DIR/$b.p1.pdf" "$f" 1 >/dev/null 2>&1 || continue
+    "$MAKE_SCAN" "$SCAN_DIR/$b.p1.pdf" "$SCAN_DIR/scan-$b.pdf" "$SCAN_DPI" && scans+=("$SCAN_DIR/scan-$b.pdf")
+    rm -f "$SCAN_DIR/$b.p1.pdf"
+  done
+  chmod 644 "$SCAN_DIR"/*.pdf
+  echo "scans: ${#scans[@]} one-page image-only PDFs at $SCAN_DPI dpi, each $SCAN_REPEAT times"
+  FILES=("${scans[@]}")
+  saved=$REPEAT; REPEAT=$SCAN_REPEAT
+  per_file "scans: processor extract (1 proc)" "$PROC" extract
+  REPEAT=$saved
+fi
 
 # --- the daemon, embedded mode ------------------------------------------------------------
 BENCH_EXTRA_CONF="invoiceflow.dedup = off" bench_cluster_start processor
 bpsql -c "CREATE EXTENSION invoiceflow" \
       -c "CREATE ROLE ifbench LOGIN IN ROLE invoiceflow_worker, invoiceflow_reader"
 log=$(mktemp); chmod 644 "$log"
+daemon_run() {  # daemon_run LABEL UNIT REPEAT FILE... : a backlog of the files, drained at each concurrency
+  local label=$1 unit=$2 rep=$3; shift 3
+  local n=$(( $# * rep )) c start end pid done_n failed
 for c in $CONCURRENCY; do
   bpsql -c "TRUNCATE invoiceflow.ingestions CASCADE" >/dev/null 2>&1 || \
     bpsql -c "DELETE FROM invoiceflow.ingestions" >/dev/null
-  for _ in $(seq 1 "$REPEAT"); do
-    for f in "${files[@]}"; do
+  for _ in $(seq 1 "$rep"); do
+    for f in "$@"; do
       bpsql -c "SELECT invoiceflow.ingest('$(basename "$f")', pg_read_binary_file('$f'))" >/dev/null
     done
   done
@@ -69,10 +113,14 @@ for c in $CONCURRENCY; do
   kill -TERM "$pid"; wait "$pid" || true
   done_n=$(grep -c '"message":"document \(completed\|failed\)"' "$log" || true)
   failed=$(grep -c '"message":"document failed"' "$log" || true)
-  printf "%-34s %7.1f docs/s  %s  (%s documents, %s failed; wall %.1f s incl. startup)\n" \
-    "daemon, concurrency $c" "$(rate "$n" "$start" "$end")" \
+  printf "%-34s %7.1f %s/s  %s  (%s documents, %s failed; wall %.1f s incl. startup)\n" \
+    "$label, concurrency $c" "$(rate "$n" "$start" "$end")" "$unit" \
     "$(grep -o '"ms":[0-9]*' "$log" | cut -d: -f2 | pct)" "$done_n" "$failed" \
     "$(awk -v a="$start" -v b="$end" 'BEGIN { print (b - a) / 1000 }')"
 done
+}
+daemon_run daemon docs "$REPEAT" "${files[@]}"
+[ ${#scans[@]} -gt 0 ] && daemon_run "daemon, scans" pages "$SCAN_REPEAT" "${scans[@]}"
 rm -f "$log"
+rm -rf "$SCAN_DIR"
 echo "(daemon latency: claim to result committed, per document; extraction-alone latency: process start to exit)"
