@@ -448,7 +448,7 @@ static void field_dates(tctx *c, invoice *inv, int num_seg)
 		if (w > bw) { bw = w; snprintf(best, sizeof best, "%.10s", v); }
 	}
 	/* "Invoice 123 of 2024-05-07" / "Rechnung Nr. 123 vom 07.05.2024" / "Facture n°1 du 2 juillet 2015" */
-	if (num_seg >= 0 && inv->f[F_INVOICE_NUMBER].value) {
+	if (num_seg >= 0 && inv->f[F_INVOICE_NUMBER].value && rule_on(R_DATE_AFTER_NUMBER)) {
 		const char *t = l->segs[num_seg].text;
 		const char *p = strstr(t, inv->f[F_INVOICE_NUMBER].value);
 		if (p) {
@@ -456,6 +456,11 @@ static void field_dates(tctx *c, invoice *inv, int num_seg)
 			const char *after = p + strlen(inv->f[F_INVOICE_NUMBER].value);
 			if (date_find(after, c->us, d, &pos) && pos < 20 && 4 > bw) {
 				bw = 4; snprintf(best, sizeof best, "%s", d);
+				/* "Nr. 123 vom 07.05.2024": number and date joined by a connector word is how a
+				 * title line states both, so the number is as sure as a labelled one */
+				char *between = xstrndup(after, pos);
+				if (connector_only(between) && inv->f[F_INVOICE_NUMBER].conf < 0.85) inv->f[F_INVOICE_NUMBER].conf = 0.85;
+				free(between);
 			} else if (4 > bw && connector_only(after)) {
 				/* "... Nr. 123 vom" and the date wrapped onto the next line */
 				const trow *row = &l->rows[l->segs[num_seg].row];
@@ -468,7 +473,7 @@ static void field_dates(tctx *c, invoice *inv, int num_seg)
 		}
 	}
 	/* fallback: the first date on page 1 not next to another kind of date label */
-	if (!*best) {
+	if (!*best && rule_on(R_FIRST_DATE)) {
 		for (size_t s = 0; s < l->nsegs && !*best; s++) {
 			if (l->segs[s].page > 0) break;
 			if (row_has_label(c, l->segs[s].row, (1 << LT_IGNORE) | (1 << LT_DUE))) continue;
@@ -490,7 +495,10 @@ static void field_dates(tctx *c, invoice *inv, int num_seg)
 		double w = m->weight - (r == 2 ? 0.5 : 0) - m->seg * 1e-6;
 		if (w > dw) { dw = w; snprintf(due, sizeof due, "%.10s", v); }
 	}
-	if (*due) inv_set(inv, F_DUE_DATE, due, dw >= 4 ? 0.85 : 0.6, SRC_TEXT);
+	/* a labelled due date a plausible payment term after the issue date (0-180 days) */
+	double dconf = dw >= 3.5 ? 0.85 : 0.6;
+	if (*due && dw >= 2.5 && issue >= 0 && date_days(due) - issue <= 180) dconf = dw >= 3.5 ? 0.9 : 0.8;
+	if (*due) inv_set(inv, F_DUE_DATE, due, dconf, SRC_TEXT);
 }
 
 static void set_amount(invoice *inv, field_id id, long long cents, double conf)
@@ -918,12 +926,13 @@ static void field_parties(tctx *c, invoice *inv)
 	/* confidence: a name key under a heading (4), a label or envelope line (3); a name that
 	 * two rules found, or that the page prints twice, earns one step more */
 	if (*seller.name) {
-		double conf = seller.w >= 4 ? 0.9 : seller.w >= 3 ? 0.8 : seller.w >= 1.5 ? 0.6 : 0.3;
+		/* labelled blocks lose 0.05 per line below the label: 2.7 is still "under a label" */
+		double conf = seller.w >= 3.7 ? 0.9 : seller.w >= 2.7 ? 0.8 : seller.w >= 1.5 ? 0.6 : 0.3;
 		if (agrees(&seller, seller.name) >= 2 && seller.w >= 1.5 && !agrees(&buyer, seller.name)) conf += 0.15;
 		inv_set(inv, F_SELLER_NAME, seller.name, conf > 0.9 ? 0.9 : conf, SRC_TEXT);
 	}
 	if (*buyer.name && strcmp(buyer.name, seller.name) != 0) {
-		double conf = buyer.w >= 4 ? 0.9 : buyer.w >= 3 ? 0.75 : 0.5;
+		double conf = buyer.w >= 3.7 ? 0.9 : buyer.w >= 2.5 ? 0.75 : 0.5;
 		if (agrees(&buyer, buyer.name) >= 2 && buyer.w >= 2.5) conf += 0.1;
 		inv_set(inv, F_BUYER_NAME, buyer.name, conf > 0.9 ? 0.9 : conf, SRC_TEXT);
 	}
