@@ -37,7 +37,7 @@ $node->safe_psql('postgres', q{
 			'seller', jsonb_build_object('name', CASE WHEN d.g % 3 = 0 THEN 'Acme GmbH' ELSE 'Globex Ltd' END),
 			'buyer', jsonb_build_object('name', 'Buyer ' || d.g),
 			'totals', jsonb_build_object('total', (d.g * 100) || '.00'), 'needs_review', false, 'source', 'text'),
-			'text', 'Invoice for consulting' || CASE WHEN d.g = 7 THEN ' and a zeppelin ride' ELSE '' END));
+			'text', 'Invoice for consulting' || CASE WHEN d.g = 7 THEN ' and a zeppelin <img src=x onerror=alert(1)> ride' ELSE '' END));
 	END LOOP; END $$;
 });
 
@@ -88,6 +88,9 @@ is(search_ids(q{total_min => '250', total_max => '600', sort => 'total'}), '3,4,
 my $item = decode_json($node->safe_psql('postgres', q{SELECT invoiceflow.search(q => 'zeppelin') -> 'items' -> 0}));
 is($item->{status}, 'COMPLETED', 'status taken from PostgreSQL');
 like($item->{snippet} // '', qr{<em>zeppelin</em>}, 'highlighted snippet');
+# issue 9: the document text is escaped for HTML; the only markup is the <em> around matches
+like($item->{snippet} // '', qr{&lt;img src=x onerror=alert\(1\)&gt;}, 'snippet text escaped for HTML');
+unlike(($item->{snippet} // '') =~ s{</?em>}{}gr, qr/[<>]/, 'no other markup in the snippet');
 is($item->{invoice_number}, 'OS-7', 'fields in the item');
 
 # pagination: pages of 3 cover all ten once
