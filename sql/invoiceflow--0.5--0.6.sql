@@ -1077,6 +1077,43 @@ GRANT EXECUTE ON FUNCTION invoiceflow.create_subscription(text, text[]), invoice
 	invoiceflow.subscriptions(), invoiceflow.subscription_deliveries(uuid, integer) TO invoiceflow_gateway;
 -- ===== end webhooks =====
 
+-- ===== downloads: a stored file read in slices, for bounded memory per download (issue 9) =====
+
+-- The size in bytes of a file kept in PostgreSQL; NULL when it is not there
+-- (moved to S3, purged, or no such request). octet_length() of the column,
+-- stored uncompressed (STORAGE EXTERNAL), reads only its TOAST pointer.
+CREATE FUNCTION invoiceflow.file_size(request_id uuid) RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+	SELECT octet_length(f.content)::bigint FROM invoiceflow.ingestion_files f
+	 WHERE f.ingestion_id = file_size.request_id
+$$;
+
+-- "length" bytes of that file from byte "offset" (0-based; fewer at its end, ''
+-- past it; NULL when the file is not in PostgreSQL). With STORAGE EXTERNAL
+-- substring() fetches only the TOAST chunks of the slice, so the gateway can
+-- send a file of any size a slice at a time, each in its own short statement.
+CREATE FUNCTION invoiceflow.file_slice(request_id uuid, "offset" bigint, length integer) RETURNS bytea
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+BEGIN
+	IF file_slice."offset" IS NULL OR file_slice."offset" NOT BETWEEN 0 AND 1073741824 THEN
+		PERFORM invoiceflow._bad_input('offset must be from 0 to 1073741824 bytes');
+	END IF;
+	IF file_slice.length IS NULL OR file_slice.length NOT BETWEEN 1 AND 16777216 THEN
+		PERFORM invoiceflow._bad_input('length must be from 1 to 16777216 bytes');
+	END IF;
+	RETURN (SELECT substring(f.content FROM (file_slice."offset" + 1)::integer FOR file_slice.length)
+			  FROM invoiceflow.ingestion_files f WHERE f.ingestion_id = file_slice.request_id);
+END
+$$;
+
+ALTER FUNCTION invoiceflow.file_size(uuid) OWNER TO invoiceflow_owner;
+ALTER FUNCTION invoiceflow.file_slice(uuid, bigint, integer) OWNER TO invoiceflow_owner;
+REVOKE ALL ON FUNCTION invoiceflow.file_size(uuid), invoiceflow.file_slice(uuid, bigint, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION invoiceflow.file_size(uuid), invoiceflow.file_slice(uuid, bigint, integer)
+	TO invoiceflow_worker, invoiceflow_gateway;
+
+-- ===== end downloads =====
+
 -- ===== mail: inbound messages (issue 12) =====
 
 -- ===== end mail =====

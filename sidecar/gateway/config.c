@@ -68,6 +68,15 @@ config_load(char *err, size_t errsz)
 				 &cfg.drain_seconds, err, errsz))
 		return false;
 	cfg.max_file_bytes = (size_t) cfg.max_file_size_mb * 1024 * 1024;
+	if (!envc_int("GATEWAY_MAX_CONNECTIONS_PER_IP", 32, 0, 16384, &cfg.max_connections_per_ip, err, errsz) ||
+		!envc_int("GATEWAY_HEADER_TIMEOUT_SECONDS", 10, 1, 3600, &cfg.header_timeout, err, errsz) ||
+		!envc_int("GATEWAY_MAX_UPLOADS_PER_IP", cfg.max_uploads / 4 > 0 ? cfg.max_uploads / 4 : 1, 1, 4096,
+				  &cfg.max_uploads_per_ip, err, errsz) ||
+		!envc_int("GATEWAY_UPLOAD_MIN_BYTES_PER_SECOND", 10240, 0, 1 << 30, &cfg.upload_min_rate, err, errsz) ||
+		!envc_int("GATEWAY_UPLOAD_RATE_GRACE_SECONDS", 5, 1, 3600, &cfg.upload_rate_grace, err, errsz) ||
+		!envc_int("GATEWAY_LINGER_SECONDS", 5, 0, 300, &cfg.linger_seconds, err, errsz) ||
+		!envc_int("GATEWAY_LINGER_MAX_MB", 64, 1, 4096, &cfg.linger_max_mb, err, errsz))
+		return false;
 
 	cfg.log_level = cfg.debug ? LOG_DEBUG : LOG_INFO;
 	if ((v = envc_get("LOG_LEVEL")) && (cfg.log_level = log_parse_level(v)) < 0)

@@ -32,6 +32,14 @@ struct config
 	int			lock_timeout_ms;	/* GATEWAY_LOCK_TIMEOUT_MS, default 5000 */
 	int			auth_cache_seconds; /* API_KEY_CACHE_SECONDS, default 5 */
 	int			drain_seconds;		/* SHUTDOWN_DRAIN_SECONDS, default UPLOAD_TIMEOUT_SECONDS + 10 */
+	/* limits under abuse (README § Security, Limits under abuse) */
+	int			max_connections_per_ip; /* GATEWAY_MAX_CONNECTIONS_PER_IP, default 32, 0: none */
+	int			header_timeout;		/* GATEWAY_HEADER_TIMEOUT_SECONDS, default 10 */
+	int			max_uploads_per_ip; /* GATEWAY_MAX_UPLOADS_PER_IP, default MAX_CONCURRENT_UPLOADS / 4 */
+	int			upload_min_rate;	/* GATEWAY_UPLOAD_MIN_BYTES_PER_SECOND, default 10240, 0: none */
+	int			upload_rate_grace;	/* GATEWAY_UPLOAD_RATE_GRACE_SECONDS, default 5 */
+	int			linger_seconds;		/* GATEWAY_LINGER_SECONDS, default 5, 0: close at once */
+	int			linger_max_mb;		/* GATEWAY_LINGER_MAX_MB, default 64 */
 };
 
 /* The configuration; written only by config_load() before any thread starts. */

@@ -3,8 +3,9 @@
  * one SQL function call each.
  *   GET /api/v1/invoices               invoiceflow.search(q => $1, ..., facets => $16)
  *   GET /api/v1/invoices/{id}          invoiceflow.status(id)   (with "invoice" once COMPLETED)
- *   GET /api/v1/invoices/{id}/file     invoiceflow.file(id), or raw/<id>.pdf from S3 once the
- *                                      background worker has moved the bytes there
+ *   GET /api/v1/invoices/{id}/file     invoiceflow.file_size(id), then file_slice(id, ...) a slice
+ *                                      at a time, or ranged GETs of raw/<id>.pdf from S3 once
+ *                                      the background worker has moved the bytes there
  * search() checks every value itself (22023 -> 400 with its message); the
  * gateway refuses what it alone can see: unknown or repeated parameters, a
  * limit or facets that is not an integer / boolean.
@@ -316,14 +317,38 @@ invoices_shutdown(void)
 	s3_curl_ok = false;
 }
 
-/* raw/<id>.pdf from S3 into out; false when out holds the error */
+/* an S3 failure (not S3C_OK) as the client's answer */
+static void
+reply_s3_error(struct request *req, struct reply *out, const char *id, const char *key,
+			   s3c_status st, const s3c_error *err)
+{
+	if (st == S3C_PERMANENT && err->http_status == 404)
+	{
+		log_warning("gateway.invoices", req->request_id, "S3 has no object %s: %s", key, err->message);
+		reply_problem(out, 404, req->request_id, "the file of invoice %s is not in storage", id);
+	}
+	else if (st == S3C_TRANSIENT)
+	{
+		log_warning("gateway.invoices", req->request_id, "S3 HEAD %s failed (transient): %s", key, err->message);
+		reply_problem(out, 503, req->request_id, "file storage unavailable, try again later");
+		out->retry_after = 1;
+	}
+	else
+	{
+		log_error("gateway.invoices", req->request_id, "S3 HEAD %s failed: HTTP %ld %s %s", key,
+				  err->http_status, err->code, err->message);
+		reply_problem(out, 502, req->request_id, "file storage refused the request; see the gateway log for request %s",
+					  req->request_id);
+	}
+}
+
+/* the size of raw/<id>.pdf in S3; false when out holds the error */
 static bool
-file_from_s3(struct request *req, struct reply *out, const char *id, const char *key)
+s3_size(struct request *req, struct reply *out, const char *id, const char *key, uint64_t *size)
 {
 	s3c_error	err = {0};
+	s3c_object_info info;
 	s3c_client *c;
-	unsigned char *data = NULL;
-	size_t		len = 0;
 	s3c_status	st;
 
 	if (!invoices_s3_configured())
@@ -341,39 +366,153 @@ file_from_s3(struct request *req, struct reply *out, const char *id, const char 
 					  req->request_id);
 		return false;
 	}
-	st = s3c_get_object(c, key, S3_MAX_OBJECT, &data, &len, &err);
-	if (st == S3C_OK)
+	st = s3c_head_object(c, key, &info, &err);
+	if (st == S3C_OK && info.size >= 0 && (uint64_t) info.size <= S3_MAX_OBJECT)
 	{
 		s3_give(c);
-		reply_clear(out);
-		out->status = 200;
-		out->content_type = "application/pdf";
-		out->body = (char *) data;	/* malloc'd by s3c_get_object: the reply owns it now */
-		out->body_len = len;
-		metrics_add_download_bytes(len);
+		*size = (uint64_t) info.size;
 		return true;
 	}
 	/* a client whose request failed may hold a broken connection: drop it */
 	s3c_client_free(c);
-	if (st == S3C_PERMANENT && err.http_status == 404)
+	if (st == S3C_OK)
 	{
-		log_warning("gateway.invoices", req->request_id, "S3 has no object %s: %s", key, err.message);
-		reply_problem(out, 404, req->request_id, "the file of invoice %s is not in storage", id);
-	}
-	else if (st == S3C_TRANSIENT)
-	{
-		log_warning("gateway.invoices", req->request_id, "S3 GET %s failed (transient): %s", key, err.message);
-		reply_problem(out, 503, req->request_id, "file storage unavailable, try again later");
-		out->retry_after = 1;
-	}
-	else
-	{
-		log_error("gateway.invoices", req->request_id, "S3 GET %s failed: HTTP %ld %s %s", key,
-				  err.http_status, err.code, err.message);
-		reply_problem(out, 502, req->request_id, "file storage refused the request; see the gateway log for request %s",
+		log_error("gateway.invoices", req->request_id, "S3 object %s has no usable size (%lld)", key,
+				  (long long) info.size);
+		reply_problem(out, 502, req->request_id, "file storage gave no usable size; see the gateway log for request %s",
 					  req->request_id);
+		return false;
 	}
+	reply_s3_error(req, out, id, key, st, &err);
 	return false;
+}
+
+/*
+ * --- the file, streamed a slice at a time --------------------------------------
+ * Memory per download is one slice (SLICE_BYTES) plus libmicrohttpd's small
+ * block, whatever the file size and however slowly the client reads: MHD asks
+ * for the next bytes only when the socket takes them. Each slice is its own
+ * short statement (invoiceflow.file_slice) or ranged S3 GET, so a slow client
+ * holds no database connection and no S3 client between slices.
+ */
+#define SLICE_BYTES (256 * 1024)
+
+struct file_stream
+{
+	char		id[UUID_TEXT_LEN + 1];
+	char		request_id[REQUEST_ID_MAX + 1];
+	char		key[128];		/* the S3 key */
+	bool		from_s3;		/* else PostgreSQL */
+	uint64_t	size;
+	uint64_t	buf_pos;		/* file offset of buf[0] */
+	size_t		buf_len;
+	unsigned char *buf;
+};
+
+/* the slice at pos from PostgreSQL; NULL result: the file left PostgreSQL (moved to S3) */
+static bool
+slice_from_db(struct file_stream *fs, uint64_t pos, bool *gone)
+{
+	char		off[24];
+	char		len[16];
+	const char *values[3] = {fs->id, off, len};
+	struct db_error err;
+	PGresult   *res;
+	size_t		n;
+
+	snprintf(off, sizeof(off), "%llu", (unsigned long long) pos);
+	snprintf(len, sizeof(len), "%d", SLICE_BYTES);
+	if (!(res = db_exec_format(fs->request_id, "SELECT invoiceflow.file_slice($1::uuid, $2::bigint, $3::integer)",
+							   3, values, NULL, NULL, 1, true, &err)))
+	{
+		log_warning("gateway.invoices", fs->request_id, "download of %s cut at byte %llu: %s", fs->id,
+					(unsigned long long) pos, err.message);
+		return false;
+	}
+	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
+	{
+		PQclear(res);
+		*gone = true;
+		return false;
+	}
+	n = (size_t) PQgetlength(res, 0, 0);
+	if (n == 0 || !(fs->buf = malloc(n)))
+	{
+		PQclear(res);
+		return false;
+	}
+	memcpy(fs->buf, PQgetvalue(res, 0, 0), n);
+	fs->buf_len = n;
+	PQclear(res);
+	return true;
+}
+
+static bool
+slice_from_s3(struct file_stream *fs, uint64_t pos)
+{
+	s3c_error	err = {0};
+	s3c_client *c;
+	s3c_status	st;
+	unsigned char *data = NULL;
+	size_t		len = 0;
+
+	if (!invoices_s3_configured() || !(c = s3_take(&err)))
+		return false;
+	st = s3c_get_range(c, fs->key, pos, SLICE_BYTES, &data, &len, &err);
+	if (st != S3C_OK || len == 0)
+	{
+		s3c_client_free(c);
+		free(data);
+		log_warning("gateway.invoices", fs->request_id, "download of %s from S3 cut at byte %llu: %s", fs->id,
+					(unsigned long long) pos, err.message);
+		return false;
+	}
+	s3_give(c);
+	fs->buf = data;
+	fs->buf_len = len;
+	return true;
+}
+
+static long
+file_stream_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+	struct file_stream *fs = cls;
+	size_t		n;
+
+	if (pos < fs->buf_pos || pos >= fs->buf_pos + fs->buf_len)
+	{
+		bool		gone = false;
+		bool		ok;
+
+		free(fs->buf);
+		fs->buf = NULL;
+		fs->buf_len = 0;
+		fs->buf_pos = pos;
+		ok = fs->from_s3 ? slice_from_s3(fs, pos) : slice_from_db(fs, pos, &gone);
+		if (!ok && gone && invoices_s3_configured())
+		{
+			/* the worker moved the bytes to S3 while this download ran */
+			fs->from_s3 = true;
+			ok = slice_from_s3(fs, pos);
+		}
+		if (!ok)
+			return -1;
+	}
+	n = (size_t) (fs->buf_pos + fs->buf_len - pos);
+	if (n > max)
+		n = max;
+	memcpy(out, fs->buf + (pos - fs->buf_pos), n);
+	metrics_add_download_bytes(n);
+	return (long) n;
+}
+
+static void
+file_stream_free(void *cls)
+{
+	struct file_stream *fs = cls;
+
+	free(fs->buf);
+	free(fs);
 }
 
 void
@@ -385,14 +524,17 @@ handle_invoice_file(struct request *req, struct reply *out)
 	PGresult   *res;
 	char		filename[1024];
 	char		key[128];
+	struct file_stream *fs;
+	bool		in_db;
+	uint64_t	size = 0;
 
 	if (!parse_id(req, out, id))
 		return;
-	/* one round trip; binary results: the bytea as it is, the texts as their bytes */
-	if (!(res = db_exec_format(req->request_id,
-							   "SELECT s ->> 'filename', s ->> 's3_key', invoiceflow.file($1::uuid) "
-							   "FROM invoiceflow.status($1::uuid) AS s WHERE s IS NOT NULL",
-							   1, values, NULL, NULL, 1, true, &err)))
+	/* the size only: the bytes follow a slice at a time as the client reads */
+	if (!(res = db_exec(req->request_id,
+						"SELECT s ->> 'filename', s ->> 's3_key', invoiceflow.file_size($1::uuid) "
+						"FROM invoiceflow.status($1::uuid) AS s WHERE s IS NOT NULL",
+						1, values, NULL, NULL, true, &err)))
 	{
 		reply_db_error(req, out, &err);
 		return;
@@ -409,19 +551,28 @@ handle_invoice_file(struct request *req, struct reply *out)
 			 PQgetvalue(res, 0, 1));
 	if (!key[0])
 		snprintf(key, sizeof(key), "raw/%s.pdf", id);
-	if (!PQgetisnull(res, 0, 2))
+	in_db = !PQgetisnull(res, 0, 2);
+	if (in_db)
+		size = strtoull(PQgetvalue(res, 0, 2), NULL, 10);
+	PQclear(res);
+	if (!in_db && !s3_size(req, out, id, key, &size))
+		return;
+	if (!(fs = calloc(1, sizeof(*fs))))
 	{
-		size_t		len = (size_t) PQgetlength(res, 0, 2);
-
-		reply_raw(out, 200, "application/pdf", PQgetvalue(res, 0, 2), len);
-		metrics_add_download_bytes(len);
-		PQclear(res);
+		reply_problem(out, 500, req->request_id, "out of memory");
+		return;
 	}
-	else
-	{
-		PQclear(res);
-		if (!file_from_s3(req, out, id, key))
-			return;
-	}
+	snprintf(fs->id, sizeof(fs->id), "%s", id);
+	snprintf(fs->request_id, sizeof(fs->request_id), "%s", req->request_id);
+	snprintf(fs->key, sizeof(fs->key), "%s", key);
+	fs->from_s3 = !in_db;
+	fs->size = size;
+	reply_clear(out);
+	out->status = 200;
+	out->content_type = "application/pdf";
+	out->stream_size = size;
+	out->stream_read = file_stream_read;
+	out->stream_free = file_stream_free;
+	out->stream_cls = fs;
 	content_disposition(filename, out->disposition, sizeof(out->disposition));
 }

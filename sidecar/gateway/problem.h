@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../../src/common/utf8_sanitize.h"
 
@@ -22,6 +23,15 @@ struct reply
 	int			retry_after;	/* Retry-After seconds, or 0 */
 	bool		www_authenticate;	/* add WWW-Authenticate: Bearer */
 	char		disposition[1400];	/* Content-Disposition header, or "" */
+	/*
+	 * A body read piece by piece while it is sent (downloads), instead of
+	 * body: stream_read(cls, pos, buf, max) gives up to max bytes at pos (-1 on
+	 * error); server.c calls stream_free(cls) once the response is done.
+	 */
+	uint64_t	stream_size;
+	long		(*stream_read) (void *cls, uint64_t pos, char *buf, size_t max);
+	void		(*stream_free) (void *cls);
+	void	   *stream_cls;
 };
 
 /* The standard reason phrase ("Not Found"); "Unknown" for codes we never send. */

@@ -16,21 +16,30 @@
  *   body calls:         streamed to upload.c (or discarded for other routes)
  *   last call:          the route's handler, then the reply
  *   completion:         one log line and the metrics, then everything is freed
+ *
+ * Limits under abuse (README § Security): MHD bounds connections in all and
+ * per client address (GATEWAY_MAX_CONNECTIONS, GATEWAY_MAX_CONNECTIONS_PER_IP);
+ * conn_guard.c bounds the time to a complete request head and drains what a
+ * refused client still sends (lingering close); upload.c bounds the uploads.
  */
 #include "server.h"
 #include "auth.h"
 #include "config.h"
+#include "conn_guard.h"
 #include "../../src/common/sidecar_log.h"
 #include "metrics.h"
 #include "routes.h"
 #include "upload.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -79,8 +88,66 @@ request_new(struct MHD_Connection *conn, const char *url, const char *method)
 	return req;
 }
 
+/* a streamed body (struct reply's stream_*), owned by MHD's response once queued */
+struct stream
+{
+	long		(*read) (void *cls, uint64_t pos, char *buf, size_t max);
+	void		(*free) (void *cls);
+	void	   *cls;
+};
+
+static ssize_t
+stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct stream *st = cls;
+	long		n = st->read(st->cls, pos, buf, max);
+
+	return n < 0 ? MHD_CONTENT_READER_END_WITH_ERROR : (ssize_t) n;
+}
+
+static void
+stream_free(void *cls)
+{
+	struct stream *st = cls;
+
+	st->free(st->cls);
+	free(st);
+}
+
+static struct MHD_Response *
+stream_response(struct reply *r)
+{
+	struct stream *st = malloc(sizeof(*st));
+	struct MHD_Response *resp;
+
+	if (!st)
+		return NULL;
+	st->read = r->stream_read;
+	st->free = r->stream_free;
+	st->cls = r->stream_cls;
+	/* the block MHD reads into: small, whatever the file size */
+	if (!(resp = MHD_create_response_from_callback(r->stream_size, 32 * 1024, stream_read, st, stream_free)))
+	{
+		free(st);
+		return NULL;
+	}
+	r->stream_read = NULL;		/* MHD owns it now */
+	r->stream_free = NULL;
+	r->stream_cls = NULL;
+	return resp;
+}
+
+static bool
+request_has_body(struct MHD_Connection *conn)
+{
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING) ||
+		(cl && strcmp(cl, "0") != 0);
+}
+
 static enum MHD_Result
-send_reply(struct request *req)
+send_reply(struct request *req, bool close_after)
 {
 	struct reply *r = &req->reply;
 	struct MHD_Response *resp;
@@ -89,11 +156,17 @@ send_reply(struct request *req)
 
 	if (r->status == 0)
 		reply_problem(r, 500, req->request_id, "internal error: no reply");
-	resp = MHD_create_response_from_buffer(r->body ? r->body_len : 0, r->body, MHD_RESPMEM_MUST_FREE);
+	if (r->stream_read)
+		resp = stream_response(r);
+	else
+		resp = MHD_create_response_from_buffer(r->body ? r->body_len : 0, r->body, MHD_RESPMEM_MUST_FREE);
 	if (!resp)
 		return MHD_NO;
-	r->body = NULL;				/* MHD frees it now */
-	r->body_len = 0;
+	if (!r->stream_read)
+	{
+		r->body = NULL;			/* MHD frees it now */
+		r->body_len = 0;
+	}
 	if (r->content_type)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
 	MHD_add_response_header(resp, "X-Request-ID", req->request_id);
@@ -110,7 +183,7 @@ send_reply(struct request *req)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, r->disposition);
 	if (r->www_authenticate)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"invoiceflow\"");
-	if (server_draining())
+	if (server_draining() || close_after)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	ret = MHD_queue_response(req->conn, r->status, resp);
 	MHD_destroy_response(resp);
@@ -129,19 +202,74 @@ on_headers(struct request *req)
 	{
 		case ROUTE_NOT_FOUND:
 			reply_problem(r, 404, req->request_id, "no such endpoint: %s", req->path);
-			return send_reply(req);
+			return send_reply(req, false);
 		case ROUTE_METHOD_NOT_ALLOWED:
 			reply_problem(r, 405, req->request_id, "method %s is not allowed on %s (allowed: %s)",
 						  req->method, req->path, r->allow);
-			return send_reply(req);
+			return send_reply(req, false);
 		case ROUTE_FOUND:
 			break;
 	}
 	if (!auth_route(req, r))		/* API key and scope, as the route table says (auth.c) */
-		return send_reply(req);
+		return send_reply(req, false);
 	if ((req->route->flags & ROUTE_UPLOAD) && !upload_begin(req, r))
-		return send_reply(req);
+		return send_reply(req, false);
 	return MHD_YES;
+}
+
+/*
+ * An answer in the middle of a request body (an upload too slow, or too
+ * large when chunked). libmicrohttpd 0.9.75 refuses MHD_queue_response()
+ * until the body is complete, so this one small, complete response is
+ * written on the connection's socket here (MHD writes nothing while it reads a
+ * body); the access handler then returns MHD_NO, MHD closes the connection and
+ * conn_guard drains what the client still sends.
+ */
+static void
+send_reply_midbody(struct request *req)
+{
+	struct reply *r = &req->reply;
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	char		head[512];
+	int			hl;
+	struct iovec iov[2];
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+	double		deadline = now_monotonic() + 1.0;
+
+	if (!ci || r->status == 0)
+		return;
+	hl = snprintf(head, sizeof(head),
+				  "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nX-Request-ID: %s\r\n"
+				  "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
+				  r->status, http_reason(r->status), r->content_type ? r->content_type : "application/problem+json",
+				  r->body_len, req->request_id);
+	if (hl < 0 || (size_t) hl >= sizeof(head))
+		return;
+	iov[0] = (struct iovec) {.iov_base = head, .iov_len = (size_t) hl};
+	iov[1] = (struct iovec) {.iov_base = r->body, .iov_len = r->body ? r->body_len : 0};
+	while (iov[0].iov_len + iov[1].iov_len > 0 && now_monotonic() < deadline)
+	{
+		ssize_t		n = sendmsg(ci->connect_fd, &msg, MSG_NOSIGNAL);
+		struct pollfd p = {.fd = ci->connect_fd, .events = POLLOUT};
+
+		if (n < 0)
+		{
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				break;
+			poll(&p, 1, 100);
+			continue;
+		}
+		for (int i = 0; i < 2 && n > 0; i++)
+		{
+			size_t		k = (size_t) n < iov[i].iov_len ? (size_t) n : iov[i].iov_len;
+
+			iov[i].iov_base = (char *) iov[i].iov_base + k;
+			iov[i].iov_len -= k;
+			n -= (ssize_t) k;
+		}
+	}
+	req->queued = true;			/* logged with its status */
+	conn_guard_linger(req->conn);
 }
 
 static enum MHD_Result
@@ -154,11 +282,28 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	(void) version;
 	if (!req)
 	{
+		enum MHD_Result ret;
+
+		conn_guard_head_done(conn);
 		if (!(req = request_new(conn, url, method)))
 			return MHD_NO;
 		*con_cls = req;
 		metrics_inflight_add(1);
-		return on_headers(req);
+		/* both: two ways to find where the body ends, the way requests are smuggled past proxies */
+		if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING) &&
+			MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH))
+		{
+			reply_problem(&req->reply, 400, req->request_id,
+						  "a request must not have both Content-Length and Transfer-Encoding");
+			snprintf(req->note, sizeof(req->note), "Content-Length with Transfer-Encoding; connection closed");
+			conn_guard_linger(conn);
+			return send_reply(req, true);
+		}
+		ret = on_headers(req);
+		/* answered before its body was read: MHD closes; drain the body rather than reset */
+		if (req->queued && request_has_body(conn))
+			conn_guard_linger(conn);
+		return ret;
 	}
 	if (*upload_data_size > 0)
 	{
@@ -168,7 +313,12 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		if (req->queued)
 			return MHD_YES;
 		if (req->upload)
-			return upload_feed(req, upload_data, n) ? MHD_YES : MHD_NO;
+		{
+			if (upload_feed(req, upload_data, n))
+				return MHD_YES;
+			send_reply_midbody(req);	/* when upload_feed left an answer */
+			return MHD_NO;
+		}
 		req->body_bytes += n;	/* a body on a GET: ignored */
 		if (req->route && (req->route->flags & ROUTE_BODY))
 			request_body_append(req, upload_data, n);	/* a small JSON body (admin routes) */
@@ -177,7 +327,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	if (req->queued)
 		return MHD_YES;
 	req->route->handler(req, &req->reply);
-	return send_reply(req);
+	return send_reply(req, false);
 }
 
 static void
@@ -244,7 +394,10 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	upload_free(req);
 	request_body_free(req);
+	if (req->reply.stream_free)
+		req->reply.stream_free(req->reply.stream_cls);	/* never handed to MHD */
 	reply_clear(&req->reply);
+	conn_guard_head_rearm(conn);
 	free(req);
 	*con_cls = NULL;
 	metrics_inflight_add(-1);
@@ -276,12 +429,21 @@ server_start(void)
 	daemon_handle = MHD_start_daemon(flags, (uint16_t) cfg.port, NULL, NULL, on_request, NULL,
 									 MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 									 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+									 MHD_OPTION_NOTIFY_CONNECTION, conn_guard_notify, NULL,
+									 MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) cfg.max_connections_per_ip,
 									 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) cfg.upload_timeout,
 									 MHD_OPTION_CONNECTION_LIMIT, (unsigned int) cfg.max_connections,
 									 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) (64 * 1024),
 									 MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
 									 MHD_OPTION_END);
 	freeaddrinfo(ai);
+	if (daemon_handle && !conn_guard_start())
+	{
+		log_error("gateway.main", NULL, "cannot start the connection watchdog thread");
+		MHD_stop_daemon(daemon_handle);
+		daemon_handle = NULL;
+		return false;
+	}
 	if (!daemon_handle)
 	{
 		log_error("gateway.main", NULL, "cannot listen on %s:%d (address in use or not available)",
@@ -311,4 +473,5 @@ server_drain_and_stop(void)
 					left, cfg.drain_seconds);
 	MHD_stop_daemon(daemon_handle);
 	daemon_handle = NULL;
+	conn_guard_stop();
 }

@@ -6,21 +6,27 @@
  *  1. Content-Type must be multipart/form-data with a boundary (400 otherwise).
  *  2. A Content-Length above MAX_FILE_SIZE_MB plus UPLOAD_ENVELOPE_BYTES is
  *     refused with 400 before any of the body is read.
- *  3. A slot under MAX_CONCURRENT_UPLOADS is taken (waiting up to SLOT_WAIT_MS,
- *     then 503 with Retry-After), so at most that many buffers exist at once.
+ *  3. One client address holds at most GATEWAY_MAX_UPLOADS_PER_IP uploads
+ *     (429 with Retry-After past it), so one client cannot take every slot;
+ *     then a slot under MAX_CONCURRENT_UPLOADS is taken (waiting up to
+ *     SLOT_WAIT_MS, then 503 with Retry-After), so at most that many buffers
+ *     exist at once.
  *  4. The file part's own bytes are counted: exactly MAX_FILE_SIZE_MB passes;
  *     past it the buffer is freed and the rest of the part is only counted (the
  *     Content-Length check bounds that to the envelope allowance; a chunked body
  *     that runs past the allowance gets its connection closed).
- *  5. UPLOAD_TIMEOUT_SECONDS bounds the whole upload from its headers on: a body
- *     still arriving after it has its connection closed (libmicrohttpd cannot
- *     send a response in the middle of a body), and an idle one is closed by the
- *     connection timeout, which is set to the same value.
- * libmicrohttpd only lets us answer before the body or after all of it, hence
- * "count and discard, answer at the end" rather than an early 400.
+ *  5. UPLOAD_TIMEOUT_SECONDS bounds the whole upload from its headers on, and
+ *     after GATEWAY_UPLOAD_RATE_GRACE_SECONDS the body must have come at
+ *     GATEWAY_UPLOAD_MIN_BYTES_PER_SECOND on average: a body too slow is ended
+ *     with 408 (server.c writes that answer in the middle of the body and
+ *     closes the connection, lingering), and its slot is free at once. An idle
+ *     one is closed by the connection timeout (UPLOAD_TIMEOUT_SECONDS).
+ * libmicrohttpd only lets us queue an answer before the body or after all of
+ * it, hence "count and discard, answer at the end" for a file over the limit.
  */
 #include "upload.h"
 #include "config.h"
+#include "conn_guard.h"
 #include "../../src/common/sidecar_log.h"
 #include "metrics.h"
 
@@ -51,6 +57,8 @@ struct upload
 	bool		no_filename;
 	bool		pp_failed;
 	bool		have_slot;
+	bool		have_ip_share;
+	char		client[64];		/* address whose share it counts against */
 	bool		name_too_long;	/* the client's file name did not fit filename[] */
 	double		deadline;
 	char		filename[1024];	/* ingest() refuses names over 255 bytes with its own message */
@@ -59,6 +67,15 @@ struct upload
 static pthread_mutex_t slot_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t slot_freed;
 static int	slots_free;
+
+/* uploads in progress per client address (at most max_uploads addresses) */
+struct ip_count
+{
+	char		client[64];
+	int			n;
+};
+static struct ip_count *ip_counts;
+static int	n_ip_counts;
 
 void
 upload_init(int max_concurrent)
@@ -70,6 +87,50 @@ upload_init(int max_concurrent)
 	pthread_cond_init(&slot_freed, &attr);
 	pthread_condattr_destroy(&attr);
 	slots_free = max_concurrent;
+	ip_counts = calloc((size_t) max_concurrent, sizeof(*ip_counts));
+}
+
+/* one more upload from client, unless it has its share (or the table is full) */
+static bool
+ip_share_take(const char *client)
+{
+	bool		ok = false;
+	int			i;
+
+	pthread_mutex_lock(&slot_lock);
+	for (i = 0; i < n_ip_counts; i++)
+		if (strcmp(ip_counts[i].client, client) == 0)
+			break;
+	if (i < n_ip_counts)
+	{
+		if (ip_counts[i].n < cfg.max_uploads_per_ip)
+		{
+			ip_counts[i].n++;
+			ok = true;
+		}
+	}
+	else if (ip_counts && n_ip_counts < cfg.max_uploads)
+	{
+		snprintf(ip_counts[n_ip_counts].client, sizeof(ip_counts[0].client), "%s", client);
+		ip_counts[n_ip_counts++].n = 1;
+		ok = true;
+	}
+	pthread_mutex_unlock(&slot_lock);
+	return ok;
+}
+
+static void
+ip_share_give(const char *client)
+{
+	pthread_mutex_lock(&slot_lock);
+	for (int i = 0; i < n_ip_counts; i++)
+		if (strcmp(ip_counts[i].client, client) == 0)
+		{
+			if (--ip_counts[i].n == 0)
+				ip_counts[i] = ip_counts[--n_ip_counts];
+			break;
+		}
+	pthread_mutex_unlock(&slot_lock);
 }
 
 static double
@@ -256,6 +317,7 @@ upload_begin(struct request *req, struct reply *out)
 	const char *why;
 	struct upload *u;
 	unsigned long long length = 0;
+	const char *client;
 
 	if ((why = upload_check_content_type(ct)))
 	{
@@ -279,8 +341,20 @@ upload_begin(struct request *req, struct reply *out)
 			return false;
 		}
 	}
+	client = conn_guard_client(req->conn);
+	if (!ip_share_take(client))
+	{
+		metrics_upload_refused();
+		reply_problem(out, 429, req->request_id,
+					  "too many uploads in progress from your address (at most %d at once); retry shortly",
+					  cfg.max_uploads_per_ip);
+		out->retry_after = 1;
+		snprintf(req->note, sizeof(req->note), "GATEWAY_MAX_UPLOADS_PER_IP reached for %s", client);
+		return false;
+	}
 	if (!slot_take(SLOT_WAIT_MS < cfg.upload_timeout * 1000 ? SLOT_WAIT_MS : cfg.upload_timeout * 1000))
 	{
+		ip_share_give(client);
 		metrics_upload_refused();
 		reply_problem(out, 503, req->request_id,
 					  "too many uploads in progress (%d); retry shortly", cfg.max_uploads);
@@ -290,11 +364,14 @@ upload_begin(struct request *req, struct reply *out)
 	}
 	if (!(u = calloc(1, sizeof(*u))))
 	{
+		ip_share_give(client);
 		slot_give();
 		reply_problem(out, 500, req->request_id, "out of memory");
 		return false;
 	}
 	u->have_slot = true;
+	u->have_ip_share = true;
+	snprintf(u->client, sizeof(u->client), "%s", client);
 	metrics_uploads_add(1);
 	req->upload = u;
 	u->deadline = req->started + cfg.upload_timeout;
@@ -319,21 +396,42 @@ bool
 upload_feed(struct request *req, const char *data, size_t len)
 {
 	struct upload *u = req->upload;
+	double		now;
+	double		elapsed;
 
 	req->body_bytes += len;
 	if (!u)
 		return true;
-	if (now_monotonic() > u->deadline)
+	now = now_monotonic();
+	if (now > u->deadline)
 	{
 		req->log_status = 408;
+		reply_problem(&req->reply, 408, req->request_id,
+					  "upload not complete after %d seconds; send the file faster or in a smaller request",
+					  cfg.upload_timeout);
 		snprintf(req->note, sizeof(req->note), "upload not complete after UPLOAD_TIMEOUT_SECONDS=%d; connection closed",
 				 cfg.upload_timeout);
+		return false;
+	}
+	elapsed = now - req->started;
+	if (cfg.upload_min_rate > 0 && elapsed > cfg.upload_rate_grace &&
+		(double) req->body_bytes < cfg.upload_min_rate * elapsed)
+	{
+		req->log_status = 408;
+		reply_problem(&req->reply, 408, req->request_id,
+					  "upload too slow: %llu bytes in %.0f seconds; at least %d bytes per second are needed",
+					  (unsigned long long) req->body_bytes, elapsed, cfg.upload_min_rate);
+		snprintf(req->note, sizeof(req->note), "upload under GATEWAY_UPLOAD_MIN_BYTES_PER_SECOND=%d; connection closed",
+				 cfg.upload_min_rate);
 		return false;
 	}
 	if (req->body_bytes > cfg.max_file_bytes + UPLOAD_ENVELOPE_BYTES)
 	{
 		/* only a chunked body gets here: Content-Length was checked */
 		req->log_status = 400;
+		reply_problem(&req->reply, 400, req->request_id,
+					  "file is too large: the body has more than %zu bytes; the limit is %d MB (%zu bytes) per file",
+					  cfg.max_file_bytes + UPLOAD_ENVELOPE_BYTES, cfg.max_file_size_mb, cfg.max_file_bytes);
 		snprintf(req->note, sizeof(req->note), "body over the size limit; connection closed");
 		return false;
 	}
@@ -404,6 +502,8 @@ upload_free(struct request *req)
 		slot_give();
 		metrics_uploads_add(-1);
 	}
+	if (u->have_ip_share)
+		ip_share_give(u->client);
 	free(u);
 	req->upload = NULL;
 }

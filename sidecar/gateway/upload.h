@@ -27,7 +27,10 @@ const char *upload_check_content_type(const char *content_type);
 /* First call of an upload request: headers checks and a slot; false fills out. */
 bool		upload_begin(struct request *req, struct reply *out);
 
-/* Body bytes; false when the connection must be closed (req->log_status says why). */
+/*
+ * Body bytes; false when the connection must be closed (req->log_status says
+ * why, and req->reply holds the answer to send first, if any).
+ */
 bool		upload_feed(struct request *req, const char *data, size_t len);
 
 /*

@@ -946,6 +946,50 @@ s3c_get_object(s3c_client *c, const char *key, size_t max_size,
 }
 
 s3c_status
+s3c_get_range(s3c_client *c, const char *key, uint64_t offset, size_t length,
+			  unsigned char **data, size_t *len, s3c_error *err)
+{
+	s3c_request r;
+	s3c_status	st;
+	struct curl_slist *range = NULL;
+
+	clear_error(err);
+	*data = NULL;
+	*len = 0;
+	if (!check_key(key, "GET", err))
+		return S3C_PERMANENT;
+	if (length == 0)
+	{
+		set_error(err, S3C_PERMANENT, 0, "", "S3 GET %s: an empty range", key);
+		return S3C_PERMANENT;
+	}
+	if (!add_header(&range, "Range: bytes=%llu-%llu", (unsigned long long) offset,
+					(unsigned long long) (offset + length - 1)))
+	{
+		set_error(err, S3C_TRANSIENT, 0, "", "S3 GET %s: out of memory", key);
+		return S3C_TRANSIENT;
+	}
+	memset(&r, 0, sizeof(r));
+	r.method = "GET";
+	r.what = key;
+	r.key = key;
+	r.headers = range;
+	r.max_size = length;
+	st = perform(c, &r, err);
+	curl_slist_free_all(range);
+	if (st != S3C_OK)
+		return st;
+	if (r.resp.data == NULL && (r.resp.data = malloc(1)) == NULL)
+	{
+		set_error(err, S3C_TRANSIENT, 0, "", "S3 GET %s: out of memory", key);
+		return S3C_TRANSIENT;
+	}
+	*data = r.resp.data;
+	*len = r.resp.len;
+	return S3C_OK;
+}
+
+s3c_status
 s3c_head_object(s3c_client *c, const char *key, s3c_object_info *info, s3c_error *err)
 {
 	s3c_request r;

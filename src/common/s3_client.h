@@ -113,6 +113,16 @@ extern s3c_status s3c_put_object(s3c_client *c, const char *key,
 extern s3c_status s3c_get_object(s3c_client *c, const char *key, size_t max_size,
 								 unsigned char **data, size_t *len, s3c_error *err);
 
+/*
+ * GET length bytes of an object from byte offset (an HTTP Range request) into a
+ * malloc'd buffer, as s3c_get_object; fewer at the object's end. The memory it
+ * takes is bounded by length whatever the object's size (the gateway streams
+ * a file this way). A server that ignores Range and sends more than length is
+ * S3C_PERMANENT "EntityTooLarge"; a range past the end is S3C_PERMANENT, 416.
+ */
+extern s3c_status s3c_get_range(s3c_client *c, const char *key, uint64_t offset, size_t length,
+								unsigned char **data, size_t *len, s3c_error *err);
+
 typedef struct s3c_object_info
 {
 	int64_t		size;			/* Content-Length, -1 if unknown */

@@ -31,7 +31,8 @@ sub free_tcp_port {
 # (REQUIRE_API_KEY => undef: left unset, the gateway's own default).
 sub start_gateway {
 	my ($node, %env) = @_;
-	my $bin = repo_root() . '/sidecar/gateway/invoiceflow-gateway-asan';
+	# GATEWAY_BIN: another build (e.g. an older one, to see a test fail on it)
+	my $bin = $ENV{GATEWAY_BIN} // repo_root() . '/sidecar/gateway/invoiceflow-gateway-asan';
 	die "$bin is missing: run make -C sidecar/gateway all" unless -x $bin;
 	$node->safe_psql('postgres', 'ALTER ROLE invoiceflow_gateway LOGIN');
 	my $port = $env{PORT} // free_tcp_port();
@@ -182,6 +183,16 @@ package GatewayTest::Gateway;
 use Test::More;
 
 sub url { $_[0]{url} }
+
+# the gateway's process id, and its resident memory in kB (Linux /proc)
+sub pid { $_[0]{h}{KIDS}[0]{PID} }
+sub rss_kb {
+	my ($self) = @_;
+	open(my $fh, '<', '/proc/' . $self->pid . '/status') or return undef;
+	my ($kb) = map { /^VmRSS:\s+(\d+)/ ? $1 : () } <$fh>;
+	close $fh;
+	return $kb;
+}
 
 sub stderr_text {
 	my ($self) = @_;
