@@ -190,22 +190,15 @@ PY
 }
 
 # --- downloads: 40 clients that do not read a 10 MB file -------------------------------------
-{
-	# quarantine: ASan keeps freed memory for a while; a small one keeps RSS meaningful
-	my $gw = start_gateway($node, ASAN_OPTIONS => 'detect_leaks=1:abort_on_error=0:quarantine_size_mb=16',
-		GATEWAY_MAX_CONNECTIONS_PER_IP => 64);
-	my $id = $node->safe_psql('postgres', q{
-		WITH i AS (INSERT INTO invoiceflow.ingestions (filename, s3_key, size_bytes, sha256)
-				   VALUES ('big.pdf', 'raw/big.pdf', 10485760, sha256('big'::bytea)) RETURNING id)
-		INSERT INTO invoiceflow.ingestion_files (ingestion_id, content)
-		SELECT id, convert_to(repeat('%PDF-1.4 0123456789abcdef', 419430) || repeat('x', 10), 'UTF8') FROM i
-		RETURNING ingestion_id});
-	my $want = $node->safe_psql('postgres', "SELECT md5(invoiceflow.file('$id')) || ' ' || length(invoiceflow.file('$id'))");
+# unread_downloads($gw, $id, $want, $from): a full download byte for byte, then 40 that are
+# never read; the gateway's RSS must grow by a few MB at most for each
+sub unread_downloads {
+	my ($gw, $id, $want, $from) = @_;
 	# one full download first (byte for byte), so the figures below are not first-use costs
 	my $r = HTTP::Tiny->new(timeout => 30)->get($gw->url . "/api/v1/invoices/$id/file");
-	is($r->{status}, 200, 'a 10 MB file: 200');
-	is(md5_hex($r->{content}) . ' ' . length($r->{content}), $want, '... byte for byte');
-	is($r->{headers}{'content-length'}, 10485760, '... with its Content-Length');
+	is($r->{status}, 200, "$from: a 10 MB file: 200") or diag($r->{content});
+	is(md5_hex($r->{content}) . ' ' . length($r->{content}), $want, "$from: ... byte for byte");
+	is($r->{headers}{'content-length'}, 10485760, "$from: ... with its Content-Length");
 	sleep 0.5;
 	my $rss0 = $gw->rss_kb;
 	my @c;
@@ -214,7 +207,7 @@ PY
 		print $s "GET /api/v1/invoices/$id/file HTTP/1.1\r\nHost: x\r\n\r\n";
 		push @c, $s;				# never read
 	}
-	is(scalar @c, 40, '40 downloads started and not read');
+	is(scalar @c, 40, "$from: 40 downloads started and not read");
 	my $peak = $rss0;
 	for (1 .. 8) { sleep 0.5; my $k = $gw->rss_kb; $peak = $k if $k > $peak; }
 	# each is being answered: the head of a 200 is there to read (the rest stays unread)
@@ -224,16 +217,48 @@ PY
 		my $n = sysread($s, my $buf, 512);
 		$answered++ if $n && $buf =~ m{^HTTP/1\.1 200 };
 	}
-	is($answered, 40, 'all 40 are being answered (a 200 head to read on each)');
+	is($answered, 40, "$from: all 40 are being answered (a 200 head to read on each)");
 	my $each = ($peak - $rss0) / 40 / 1024;
-	ok($each < 3, sprintf('the gateway grows by %.2f MB per unread 10 MB download (RSS %.0f -> %.0f MB)',
-		$each, $rss0 / 1024, $peak / 1024));
+	ok($each < 3, sprintf('%s: the gateway grows by %.2f MB per unread 10 MB download (RSS %.0f -> %.0f MB)',
+		$from, $each, $rss0 / 1024, $peak / 1024));
 	my ($h, $secs) = timed_get($gw, '/health');
-	is($h->{status}, 200, sprintf('a normal client is answered meanwhile (%.3f s)', $secs));
-	diag(sprintf('downloads: 40 unread 10 MB downloads, RSS %.1f MB before, peak %.1f MB (+%.2f MB each); '
-		  . '/health in %.3f s', $rss0 / 1024, $peak / 1024, $each, $secs));
+	is($h->{status}, 200, sprintf('%s: a normal client is answered meanwhile (%.3f s)', $from, $secs));
+	diag(sprintf('downloads from %s: 40 unread 10 MB downloads, RSS %.1f MB before, peak %.1f MB (+%.2f MB each); '
+		  . '/health in %.3f s', $from, $rss0 / 1024, $peak / 1024, $each, $secs));
 	close $_ for @c;
+}
+# quarantine: ASan keeps freed memory for a while; a small one keeps RSS meaningful
+my @dl_env = (ASAN_OPTIONS => 'detect_leaks=1:abort_on_error=0:quarantine_size_mb=16',
+	GATEWAY_MAX_CONNECTIONS_PER_IP => 64);
+{
+	my $gw = start_gateway($node, @dl_env);
+	my $id = $node->safe_psql('postgres', q{
+		WITH i AS (INSERT INTO invoiceflow.ingestions (filename, s3_key, size_bytes, sha256)
+				   VALUES ('big.pdf', 'raw/big.pdf', 10485760, sha256('big'::bytea)) RETURNING id)
+		INSERT INTO invoiceflow.ingestion_files (ingestion_id, content)
+		SELECT id, convert_to(repeat('%PDF-1.4 0123456789abcdef', 419430) || repeat('x', 10), 'UTF8') FROM i
+		RETURNING ingestion_id});
+	my $want = $node->safe_psql('postgres', "SELECT md5(invoiceflow.file('$id')) || ' ' || length(invoiceflow.file('$id'))");
+	unread_downloads($gw, $id, $want, 'PostgreSQL');
 	$gw->stop;
+}
+SKIP: {
+	my ($ep, $bucket, $ak, $sk) = map { service_env($_) } qw(S3_ENDPOINT_URL S3_BUCKET AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY);
+	skip 'S3 test server not running (test/run-suite.sh starts it)', 10 unless $ep && $bucket && $ak && $sk;
+	my $region = service_env('AWS_REGION') // 'us-east-1';
+	my $s3node = new_node('gw_abuse_s3', conf => join("\n",
+		"invoiceflow.s3_endpoint = '$ep'", "invoiceflow.s3_bucket = '$bucket'", "invoiceflow.s3_region = '$region'",
+		"invoiceflow.s3_access_key_id = '$ak'", "invoiceflow.s3_secret_access_key = '$sk'"));
+	my $gw = start_gateway($s3node, @dl_env, MAX_FILE_SIZE_MB => 11, S3_ENDPOINT_URL => $ep, S3_BUCKET => $bucket,
+		AWS_ACCESS_KEY_ID => $ak, AWS_SECRET_ACCESS_KEY => $sk, AWS_REGION => $region);
+	my $pdf = pdf_of_size(10485760, 'kept in S3 ' . time);
+	my $u = gw_upload($gw, $pdf, filename => 'big-s3.pdf');
+	my $sid = $u->{json}{request_id} // 'none';
+	ok(wait_until(60, sub { $s3node->safe_psql('postgres', "SELECT invoiceflow.file('$sid') IS NULL") eq 't' }),
+		'the worker moved the 10 MB file to S3') or diag($u->{content});
+	unread_downloads($gw, $sid, md5_hex($pdf) . ' ' . length($pdf), 'S3');
+	$gw->stop;
+	$s3node->stop;
 }
 
 done_testing();
