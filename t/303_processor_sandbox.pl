@@ -64,8 +64,13 @@ ok(!IO::Select->new($listener)->can_read(0), 'no connection reached the listener
 # Landlock what passes through the scratch directory's descriptor
 is($r{write_outside}, 'refused(EPERM)', 'writing a file outside the scratch directory is refused (seccomp)');
 ok(!-e "$dir/outside.txt", 'the file outside was not created');
+# Landlock's ABI as the kernel reports it (landlock_create_ruleset, syscall 444 on
+# x86_64 and arm64, with LANDLOCK_CREATE_RULESET_VERSION), asked here so that a
+# child without Landlock on a kernel with it fails instead of skipping
+my $kernel_landlock = `uname -m` =~ /^(x86_64|aarch64)$/ ? syscall(444, 0, 0, 1) : -1;
 SKIP: {
-	skip 'this kernel has no Landlock', 4 unless ($r{landlock} // 0) > 0;
+	skip 'this kernel has no Landlock', 5 unless $kernel_landlock > 0;
+	is($r{landlock}, $kernel_landlock, "Landlock (ABI $kernel_landlock) is in force in the child");
 	is($r{write_outside_via_scratch}, 'refused(EACCES)',
 		'an absolute path through the scratch descriptor is refused (Landlock)');
 	ok(!-e "$dir/outside.txt.2", 'that file was not created either');
@@ -91,6 +96,10 @@ is($st->{invoice}{seller}{name}, 'Lieferant GmbH', 'sample: seller');
 $st = doc_status($node, $text);
 is($st->{status}, 'COMPLETED', 'text invoice COMPLETED');
 is($st->{invoice}{invoice_number}, 'T-303', 'text invoice: invoice_number from the text layer');
+
+# the daemon is not dumpable: a process of its user (a child, or this test) cannot
+# read its environment through /proc
+ok(!open(my $env_fh, '<', "/proc/$p->{pid}/environ"), "the daemon's /proc/PID/environ is closed to its own user");
 
 my ($line) = grep { ($_->{message} // '') =~ /^document sandbox/ } $p->lines;
 ok($line, 'the start-up log names the sandbox layers');
