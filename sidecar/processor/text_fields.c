@@ -407,7 +407,8 @@ static void field_number(tctx *c, invoice *inv, int *num_seg)
 		if (c->l->segs[m->seg].page > 0) w -= 0.3;
 		if (w > bw) { bw = w; snprintf(best, sizeof best, "%s", v); bseg = m->seg; }
 	}
-	if (*best) inv_set(inv, F_INVOICE_NUMBER, best, bw >= 4 ? 0.9 : bw >= 2 ? 0.7 : 0.5, SRC_TEXT);
+	/* weights carry a reading-order tie-break of 1e-6 per segment: compare with a margin */
+	if (*best) inv_set(inv, F_INVOICE_NUMBER, best, bw >= 3.9 ? 0.9 : bw >= 1.9 ? 0.7 : 0.5, SRC_TEXT);
 	*num_seg = bseg;
 }
 
@@ -468,6 +469,7 @@ static void field_dates(tctx *c, invoice *inv, int num_seg)
 				if (nr < l->nrows && l->rows[nr].page == row->page &&
 					date_scan(l->segs[l->rows[nr].first].text, c->us, d)) {
 					bw = 4; snprintf(best, sizeof best, "%s", d);
+					if (inv->f[F_INVOICE_NUMBER].conf < 0.85) inv->f[F_INVOICE_NUMBER].conf = 0.85;
 				}
 			}
 		}
@@ -481,7 +483,7 @@ static void field_dates(tctx *c, invoice *inv, int num_seg)
 			if (date_find(l->segs[s].text, c->us, d, &pos)) { snprintf(best, sizeof best, "%s", d); bw = 0.5; }
 		}
 	}
-	if (*best) inv_set(inv, F_ISSUE_DATE, best, bw >= 4 ? 0.9 : bw >= 2 ? 0.7 : 0.4, SRC_TEXT);
+	if (*best) inv_set(inv, F_ISSUE_DATE, best, bw >= 3.9 ? 0.9 : bw >= 1.9 ? 0.7 : 0.4, SRC_TEXT);
 
 	long issue = *best ? date_days(best) : -1;
 	double dw = -1; char due[11] = "";
