@@ -13,6 +13,26 @@ bash "$ROOT/test/services/install-deps.sh"
 make -C "$ROOT" -s -j2 all
 $SUDO make -C "$ROOT" -s install >/dev/null
 
+# test/security/*.sh (not lib.sh): tests that need root (they act as the OS user
+# nobody) or start `make run` itself; run here, from the checkout, while still root,
+# before the suite drops to postgres. Exit 77 means skipped. Counted in the suite's
+# final line (SUITE_PRE_* below); SUITE_ONLY selects them as "security NAME".
+sec_passed=0; sec_failed=0; sec_failures=()
+set +e
+for t in "$ROOT"/test/security/*.sh; do
+  [ "$(basename "$t")" = lib.sh ] && continue
+  name="security $(basename "$t" .sh)"
+  if [ -n "${SUITE_ONLY:-}" ] && ! [[ $name =~ $SUITE_ONLY ]]; then continue; fi
+  echo "=== $name"
+  bash "$t"; rc=$?
+  case $rc in
+    0)  sec_passed=$((sec_passed+1)); echo "=== $name: ok" ;;
+    77) echo "=== $name: SKIPPED" ;;
+    *)  sec_failed=$((sec_failed+1)); sec_failures+=("$name"); echo "=== $name: FAILED" ;;
+  esac
+done
+set -e
+
 WORK=$(mktemp -d /tmp/invoiceflow-test.XXXXXX)
 chmod 755 "$WORK"
 tar -C "$ROOT" --exclude=.git --exclude=tmp_check --exclude=results -cf - . | tar -C "$WORK" -xf -
@@ -27,6 +47,7 @@ fi
 echo "test: working folder $WORK"
 set +e
 "${RUN[@]}" env -u PGPORT -u PGHOST -u PGDATABASE -u PGUSER \
+  SUITE_PRE_PASSED=$sec_passed SUITE_PRE_FAILED=$sec_failed SUITE_PRE_FAILURES="${sec_failures[*]}" \
   CORPUS_DIR="$WORK/shared/corpus/dev" bash "$WORK/test/run-suite.sh"
 rc=$?
 set -e

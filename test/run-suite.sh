@@ -15,7 +15,9 @@ mkdir -p "$WORK"
 . "$SRC/test/services/lib.sh"
 export PATH="$PG_BINDIR:$PATH"
 
-passed=0; failed=0; failures=()
+# steps run before this script (test/run-all.sh's security tests) count here too
+passed=${SUITE_PRE_PASSED:-0}; failed=${SUITE_PRE_FAILED:-0}; failures=()
+[ -n "${SUITE_PRE_FAILURES:-}" ] && failures=("$SUITE_PRE_FAILURES")
 # SUITE_ONLY=REGEX runs only the steps whose name matches (e.g. '^tap$' with
 # PROVE_TESTS='t/201_gateway_auth.pl', or '^unit gateway$'): for working on one part.
 step() {  # step NAME CMD...: runs one step, records its result

@@ -22,6 +22,7 @@ stop_all() {
 }
 trap stop_all EXIT
 bpsql -c "CREATE EXTENSION invoiceflow" -c "ALTER ROLE invoiceflow_gateway LOGIN"
+bench_login invoiceflow_gateway
 
 GW_PORT=$(free_port)
 # the gateway's files live beside the cluster, in a directory of our own

@@ -20,5 +20,11 @@ bench_cluster_stop() {
   bash "$BENCH_ROOT/test/services/postgres.sh" stop "$BENCH_DIR/pg" || true
   rm -rf "$BENCH_DIR"
 }
+# bench_login ROLE: a fresh password for ROLE, kept in $BENCH_DIR/pgpass (mode 0600,
+# ours), which PGPASSFILE names: on 127.0.0.1 the cluster asks every role for one
+bench_login() {
+  ( umask 077; bash "$BENCH_ROOT/test/services/postgres.sh" password "$BENCH_DIR/pg" "$1" >> "$BENCH_DIR/pgpass" )
+  export PGPASSFILE="$BENCH_DIR/pgpass"
+}
 bpsql() { as_postgres psql -X -q -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -U postgres "$@"; }
 bpgbench() { as_postgres pgbench -h "$PGHOST" -p "$PGPORT" -U postgres "$@"; }

@@ -90,6 +90,7 @@ fi
 BENCH_EXTRA_CONF="invoiceflow.dedup = off" bench_cluster_start processor
 bpsql -c "CREATE EXTENSION invoiceflow" \
       -c "CREATE ROLE ifbench LOGIN IN ROLE invoiceflow_worker, invoiceflow_reader"
+bench_login ifbench
 log=$(mktemp); chmod 644 "$log"
 daemon_run() {  # daemon_run LABEL UNIT REPEAT FILE... : a backlog of the files, drained at each concurrency
   local label=$1 unit=$2 rep=$3; shift 3

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # make run: set up and start invoiceflow on this machine, in the foreground.
 #   - installs the packages it needs, builds and installs the extension
-#   - creates a PostgreSQL cluster in .run/pg on first use (owned by postgres)
+#     (RUN_SKIP_BUILD=1 skips these three steps: for an image or a test that built already)
+#   - creates a PostgreSQL cluster in $INVOICEFLOW_RUN_DIR/pg (default .run/pg) on
+#     first use (owned by postgres, closed to other OS users: postgres.sh)
 #   - starts it on 127.0.0.1:$PGPORT (default 55433) with invoiceflow preloaded,
 #     configured from the seed's environment variables (env-to-gucs.sh)
 #   - creates database "invoiceflow" with the extension (or updates it)
 #   - starts the gateway on $HOST:$PORT (default 127.0.0.1:8003) and the processor
-#     when they are built, with an API key for local use
-# Ctrl-C or SIGTERM stops everything cleanly.
+#     when they are built, with an API key for local use and fresh database
+#     passwords in $INVOICEFLOW_RUN_DIR/pgpass (mode 0600, the invoking user's)
+# SIGINT (Ctrl-C), SIGTERM and SIGHUP, to this script or its whole process group,
+# and a closed output pipe (`make run | tee run.log`, then Ctrl-C) all stop
+# everything it started: the sidecars, then PostgreSQL.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/test/services/lib.sh"
@@ -15,14 +20,18 @@ SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
 export PGPORT=${PGPORT:-55433}
 export HOST=${HOST:-127.0.0.1} PORT=${PORT:-8003}
 DB=${INVOICEFLOW_DATABASE:-invoiceflow}
-RUN="$ROOT/.run"
+RUN=${INVOICEFLOW_RUN_DIR:-$ROOT/.run}
 CLUSTER="$RUN/pg"
+PASSFILE="$RUN/pgpass"
 
-bash "$ROOT/test/services/install-deps.sh"
-make -C "$ROOT" -s -j2 all
-$SUDO make -C "$ROOT" -s install >/dev/null
+if [ -z "${RUN_SKIP_BUILD:-}" ]; then
+  bash "$ROOT/test/services/install-deps.sh"
+  make -C "$ROOT" -s -j2 all
+  $SUDO make -C "$ROOT" -s install >/dev/null
+fi
 
 mkdir -p "$RUN"
+RUN=$(cd "$RUN" && pwd); CLUSTER="$RUN/pg"; PASSFILE="$RUN/pgpass"
 if [ "$(id -u)" -eq 0 ]; then
   # The postgres user must reach the cluster even when the checkout sits in a
   # private home folder: give it the right to traverse each parent folder (an
@@ -37,6 +46,39 @@ if [ "$(id -u)" -eq 0 ]; then
   chown postgres: "$RUN"
 fi
 
+# --- stopping: every way this script can end goes through stop_all --------------
+pids=()      # what we started beside PostgreSQL; a new sidecar appends its pid here
+sleeper=
+say() { { echo "$@"; } 2>/dev/null || true; }   # the output may be a closed pipe
+stop_all() {
+  # A second signal must not cut the stopping short, and writing to a closed
+  # pipe must not kill us before PostgreSQL is down (SIGPIPE).
+  trap '' INT TERM HUP PIPE; trap - EXIT
+  set +e
+  say; say "run: stopping"
+  [ -n "$sleeper" ] && kill "$sleeper" 2>/dev/null
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  # the processor finishes documents in flight (up to 10 s); then no more waiting
+  local deadline=$(( $(date +%s) + 15 ))
+  for p in "${pids[@]}"; do
+    while kill -0 "$p" 2>/dev/null && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null
+  done
+  bash "$ROOT/test/services/postgres.sh" stop "$CLUSTER"
+  say "run: stopped"
+  exit 0
+}
+trap stop_all INT TERM HUP PIPE EXIT
+
+# output_closed: true once nobody reads our stdout or stderr any more (the reader
+# of a pipe is gone: poll() reports POLLERR); nothing else would tell us while idle
+output_closed() {
+  perl -MIO::Poll=POLLERR,POLLHUP -e '
+    my $p = IO::Poll->new; $p->mask(\*STDOUT => POLLERR); $p->mask(\*STDERR => POLLERR);
+    $p->poll(0);
+    exit((($p->events(\*STDOUT) | $p->events(\*STDERR)) & (POLLERR | POLLHUP)) ? 0 : 1)'
+}
+
 conf=$(mktemp); chmod 600 "$conf"
 INVOICEFLOW_DATABASE=$DB bash "$ROOT/test/services/env-to-gucs.sh" > "$conf"
 [ "$(id -u)" -eq 0 ] && chown postgres: "$conf"
@@ -45,18 +87,6 @@ bash "$ROOT/test/services/postgres.sh" start "$CLUSTER" "$PGPORT" "$conf"
 rm -f "$conf"
 PSQL=(as_postgres "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -h "$CLUSTER" -p "$PGPORT" -U postgres)
 [ -n "$first" ] && echo "run: created a new cluster in $CLUSTER"
-
-pids=()
-stop_all() {
-  trap - INT TERM EXIT
-  echo; echo "run: stopping"
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  bash "$ROOT/test/services/postgres.sh" stop "$CLUSTER"
-  echo "run: stopped"
-  exit 0
-}
-trap stop_all INT TERM EXIT
 
 "${PSQL[@]}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB'" | grep -q 1 \
   || "${PSQL[@]}" -d postgres -c "CREATE DATABASE $DB"
@@ -67,21 +97,35 @@ trap stop_all INT TERM EXIT
 [ -n "$first" ] && bash "$ROOT/test/services/postgres.sh" stop "$CLUSTER" \
   && bash "$ROOT/test/services/postgres.sh" start "$CLUSTER" "$PGPORT"
 
+# the sidecars' logins: the gateway's role comes with the extension; the processor's
+# has the worker's rights, and the reader's for file names in its logs
+"${PSQL[@]}" -d "$DB" -c "ALTER ROLE invoiceflow_gateway LOGIN" \
+  -c "DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'invoiceflow_processor')
+    THEN CREATE ROLE invoiceflow_processor LOGIN IN ROLE invoiceflow_worker, invoiceflow_reader; END IF; END\$\$"
+# Passwords for TCP: the superuser's (kept by the cluster) and fresh ones for the
+# sidecars' logins, in a libpq password file only the invoking user can read.
+new=$(mktemp "$RUN/pgpass.XXXXXX")   # mode 0600
+for role in postgres invoiceflow_gateway invoiceflow_processor; do
+  bash "$ROOT/test/services/postgres.sh" password "$CLUSTER" "$role" >> "$new"
+done
+mv -f "$new" "$PASSFILE"
+export PGPASSFILE="$PASSFILE"
+
 echo
 echo "invoiceflow is running."
-echo "  SQL:      psql -h 127.0.0.1 -p $PGPORT -U postgres $DB"
+echo "  SQL:      PGPASSFILE=$PASSFILE psql -h 127.0.0.1 -p $PGPORT -U postgres $DB"
+echo "            (or, as the cluster's owner: psql -h $CLUSTER -p $PGPORT -U postgres $DB)"
 echo "            SELECT * FROM invoiceflow.ingest('invoice.pdf', pg_read_binary_file('/path/to/invoice.pdf'));"
 
 GATEWAY="$ROOT/sidecar/gateway/invoiceflow-gateway"
 if [ -x "$GATEWAY" ]; then
-  # the gateway logs in as invoiceflow_gateway (trust on 127.0.0.1 in this local cluster)
-  "${PSQL[@]}" -d "$DB" -c "ALTER ROLE invoiceflow_gateway LOGIN"
   # a fresh key for local use on every start; earlier local keys are revoked
   key=$("${PSQL[@]}" -d "$DB" -tA <<'SQL'
 SELECT count(invoiceflow.revoke_api_key(name)) FROM invoiceflow.api_keys WHERE name LIKE 'local-%' AND revoked_at IS NULL \g /dev/null
 SELECT invoiceflow.create_api_key('local-' || to_char(clock_timestamp(), 'YYYYMMDD-HH24MISS-US'));
 SQL
 )
+  # the password comes from $PGPASSFILE
   DATABASE_URL="postgresql://invoiceflow_gateway@127.0.0.1:$PGPORT/$DB" "$GATEWAY" &
   pids+=($!)
   echo "  REST:     http://$HOST:$PORT  (API key for local use: $key)"
@@ -89,13 +133,15 @@ SQL
 fi
 PROCESSOR="$ROOT/sidecar/processor/invoiceflow-processor"
 if [ -x "$PROCESSOR" ]; then
-  # a login with the worker's rights, and the reader's for file names in its logs
-  "${PSQL[@]}" -d "$DB" -c "DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'invoiceflow_processor')
-    THEN CREATE ROLE invoiceflow_processor LOGIN IN ROLE invoiceflow_worker, invoiceflow_reader; END IF; END\$\$"
   DATABASE_URL="postgresql://invoiceflow_processor@127.0.0.1:$PGPORT/$DB" "$PROCESSOR" run &
   pids+=($!)
   echo "  processor: extracting invoices (pid $!)"
 fi
 echo "Press Ctrl-C to stop."
-# stay in the foreground until a signal arrives (or the server dies)
-while [ -f "$CLUSTER/data/postmaster.pid" ]; do sleep 1; done
+# stay in the foreground until a signal arrives, the output is closed or the server
+# dies (waiting on a background sleep lets a signal's trap run at once)
+while [ -f "$CLUSTER/data/postmaster.pid" ] && ! output_closed; do
+  sleep 1 & sleeper=$!
+  wait "$sleeper" || true
+  sleeper=
+done
