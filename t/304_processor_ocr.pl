@@ -138,5 +138,9 @@ is($p->wait_exit(30), 0, 'SIGTERM: exit 0');
 	like($out, qr/"source":"ocr"/, 'ASan build: read through OCR');
 	unlike($err, qr/AddressSanitizer|LeakSanitizer|runtime error/, 'ASan build: no sanitizer report') or diag($err);
 }
+# a language without data is refused at start, by name
+my $bad = start_processor($node, bin => 'plain', env => { PROCESSOR_OCR_LANGS => 'eng+klingon' });
+is($bad->wait_exit(15), 2, 'PROCESSOR_OCR_LANGS with a missing language: exit 2');
+like($bad->stderr, qr/PROCESSOR_OCR_LANGS.*klingon/, 'the message names the variable and the language');
 $gw->stop;
 done_testing();

@@ -1,6 +1,7 @@
 /* daemon_config.c: environment -> proc_config, refusing bad values by name. */
 #include "daemon_config.h"
 #include "daemon_log.h"
+#include "ocr.h"
 #include "../../src/common/env_config.h"
 
 #include <errno.h>
@@ -82,6 +83,14 @@ config_from_env(proc_config *cfg, char *err, size_t errsz)
 	{
 		snprintf(err, errsz, "SERVICE_NAME must be at most 100 characters");
 		return false;
+	}
+	/* OCR settings are read again by each child (ocr.c); refused here by name at start */
+	{
+		int			ocr_pages;
+		const char *ocr_langs;
+
+		if (!ocr_settings(&ocr_pages, &ocr_langs, err, errsz))
+			return false;
 	}
 	v = envc_get("PROCESSOR_TEST_FAULTS");
 	cfg->test_faults = v && strcmp(v, "1") == 0;

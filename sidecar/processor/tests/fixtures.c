@@ -3,6 +3,7 @@
 
 #include <mupdf/fitz.h>
 #include <mupdf/pdf.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,13 +28,43 @@ static unsigned char *save(fz_context *ctx, pdf_document *doc, size_t *len)
 	return copy;
 }
 
+/* Helvetica whose encoding names every glyph /gXX: no name maps to Unicode, so the
+ * page shows text that a text layer reads as U+FFFD (a font without ToUnicode). */
+static pdf_obj *nomap_font(fz_context *ctx, pdf_document *doc)
+{
+	pdf_obj *f = pdf_new_dict(ctx, doc, 4);
+	pdf_dict_put(ctx, f, PDF_NAME(Type), PDF_NAME(Font));
+	pdf_dict_put(ctx, f, PDF_NAME(Subtype), PDF_NAME(Type1));
+	pdf_dict_put_name(ctx, f, PDF_NAME(BaseFont), "Helvetica");
+	pdf_obj *enc = pdf_dict_put_dict(ctx, f, PDF_NAME(Encoding), 2);
+	pdf_obj *diff = pdf_dict_put_array(ctx, enc, PDF_NAME(Differences), 100);
+	pdf_array_push_int(ctx, diff, 32);
+	for (int c = 32; c < 127; c++) {
+		char name[8];
+		snprintf(name, sizeof name, "g%02x", c);
+		pdf_array_push_name(ctx, diff, name);
+	}
+	pdf_obj *ref = pdf_add_object(ctx, doc, f);
+	pdf_drop_obj(ctx, f);
+	return ref;
+}
+
+static int nomap;	/* fx_nomap_pdf: the next pages use nomap_font */
+
 /* A page of w x h points: text lines (Helvetica) and optionally one image at a box. */
 static void add_page(fz_context *ctx, pdf_document *doc, float w, float h, const fx_line *lines, size_t n,
 					 fz_image *img, fz_rect box)
 {
 	pdf_obj *res = pdf_new_dict(ctx, doc, 2);
 	fz_buffer *cb = fz_new_buffer(ctx, 1024);
-	if (n) {
+	if (n && nomap) {
+		pdf_obj *f = nomap_font(ctx, doc);
+		pdf_obj *fonts = pdf_dict_put_dict(ctx, res, PDF_NAME(Font), 1);
+		pdf_dict_puts(ctx, fonts, "F1", f);
+		pdf_drop_obj(ctx, f);
+		for (size_t i = 0; i < n; i++)
+			fz_append_printf(ctx, cb, "BT /F1 %g Tf %g %g Td (%s) Tj ET\n", lines[i].size, lines[i].x, h - lines[i].y, lines[i].text);
+	} else if (n) {
 		fz_font *font = fz_new_base14_font(ctx, "Helvetica");
 		pdf_obj *f = pdf_add_simple_font(ctx, doc, font, PDF_SIMPLE_ENCODING_LATIN);
 		pdf_obj *fonts = pdf_dict_put_dict(ctx, res, PDF_NAME(Font), 1);
@@ -76,6 +107,14 @@ unsigned char *fx_text_pdf_pages(const fx_line *lines, size_t n, int pages, size
 	fz_always(ctx) pdf_drop_document(ctx, doc);
 	fz_catch(ctx) out = NULL;
 	fz_drop_context(ctx);
+	return out;
+}
+
+unsigned char *fx_nomap_pdf(const fx_line *lines, size_t n, size_t *len)
+{
+	nomap = 1;
+	unsigned char *out = fx_text_pdf_pages(lines, n, 1, len);
+	nomap = 0;
 	return out;
 }
 

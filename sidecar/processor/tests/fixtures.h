@@ -10,6 +10,9 @@ typedef struct { float x, y, size; const char *text; } fx_line;
 
 /* A one-page A4 PDF (Helvetica) with the lines; *len set; malloc'd. */
 unsigned char *fx_text_pdf(const fx_line *lines, size_t n, size_t *len);
+/* The same text drawn with a font whose glyph names map to no Unicode character
+ * (the text layer reads U+FFFD): an unusable text layer. */
+unsigned char *fx_nomap_pdf(const fx_line *lines, size_t n, size_t *len);
 /* The same page repeated. */
 unsigned char *fx_text_pdf_pages(const fx_line *lines, size_t n, int pages, size_t *len);
 

@@ -171,6 +171,35 @@ static void test_modes_on_text(const unsigned char *pdf, size_t len)
 	free(err);
 }
 
+/* A text layer of U+FFFD only (no glyph maps to Unicode) is replaced by OCR. */
+static void test_unmappable(void)
+{
+	size_t len;
+	unsigned char *pdf = fx_nomap_pdf(invoice_lines, NLINES, &len);
+	CHECK(pdf != NULL, "unmappable-font fixture");
+	if (!pdf) return;
+	char *err = NULL;
+	pdf_src *src = NULL;
+	tlayout l;
+	memset(&l, 0, sizeof l);
+	CHECK(pdfsrc_open(pdf, len, &src, &err) && pdfsrc_layout(src, 0, &l, &err), "opens: %s", err ? err : "");
+	if (src && l.pinfo) {
+		CHECK(l.pinfo[0].chars > 100 && l.pinfo[0].bad == l.pinfo[0].chars,
+			  "every character is unmappable (%d of %d)", l.pinfo[0].bad, l.pinfo[0].chars);
+		tlayout_free(&l);
+		pdfsrc_close(src);
+	}
+	json_t *j = extract(pdf, len, EXTRACT_OCR_AUTO, 0, &err);
+	const char *num = j ? inv_str(j, "invoice_number", NULL) : NULL;
+	CHECK(j && meta_int(j, "ocr_pages") == 1, "auto: the unusable page is OCR'd");
+	CHECK(num && strcmp(num, "RE-2024-0815") == 0, "invoice number from OCR: %s", num ? num : "null");
+	const char *text = j ? json_string_value(json_object_get(j, "text")) : NULL;
+	CHECK(text && strstr(text, "Zebrafinch") && !strstr(text, "\xef\xbf\xbd"), "result.text is OCR's, without U+FFFD");
+	json_decref(j);
+	free(err);
+	free(pdf);
+}
+
 /* The seller's name only in a logo image: auto OCRs the image and adds its words. */
 static void test_logo(void)
 {
@@ -242,6 +271,7 @@ int main(void)
 		test_modes_on_text(text_pdf, tlen);
 	}
 	test_logo();
+	test_unmappable();
 	test_limits();
 	free(text_pdf);
 	free(scan);
