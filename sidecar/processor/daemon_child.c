@@ -235,7 +235,8 @@ child_main(const proc_config *cfg, const child_job *job, int out, int err, pid_t
 	argv[4] = cfg->test_faults ? "1" : "0";
 	argv[5] = (char *) scratch;
 	argv[6] = a_netns;
-	argv[7] = (char *) (job->filename ? job->filename : "");
+	/* the file name only chooses the test hooks; it would show in ps otherwise */
+	argv[7] = (char *) (cfg->test_faults && job->filename ? job->filename : "");
 	argv[8] = NULL;
 	envp = child_environment();
 	if (!envp)
