@@ -82,6 +82,8 @@ sub timed_get {
 	my $left = grep { still_open($_) } @c;
 	is($left, 0, sprintf('none is held past GATEWAY_HEADER_TIMEOUT_SECONDS=3 although each sent a byte a second '
 		  . '(%d left after %.1f s)', $left, time - $t0));
+	my ($late) = gw_get($gw, '/metrics')->{content} =~ /^invoiceflow_http_head_timeouts_total (\d+)$/m;
+	ok(($late // 0) >= $held, "the late heads are counted (invoiceflow_http_head_timeouts_total " . ($late // 'missing') . ')');
 	diag(sprintf('slow headers: 300 connections from %s, %d held, normal client answered in %.3f s, '
 		  . '%d left after %.1f s', $ATTACKER, $held, $secs, $left, time - $t0));
 	close($_->{s}) for @c;
@@ -178,6 +180,9 @@ PY
 		like($out, qr{^400 application/problem\+json .*too large}, "Python urllib gets the 400, not a reset: $out");
 	}
 	is(gw_get($gw, '/health')->{status}, 200, 'gateway fine after the rejected bodies');
+	my ($lingered) = gw_get($gw, '/metrics')->{content} =~ /^invoiceflow_http_lingering_closes_total (\d+)$/m;
+	ok(($lingered // 0) >= 3, 'the drained connections are counted (invoiceflow_http_lingering_closes_total '
+		  . ($lingered // 'missing') . ')');
 
 	# --- Content-Length with Transfer-Encoding: 400 and the connection closed ------------
 	my $t = raw_request($gw, "GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"

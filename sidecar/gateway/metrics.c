@@ -9,6 +9,8 @@
  *   invoiceflow_download_bytes_total                         counter (file bytes sent by /file)
  *   invoiceflow_uploads_in_progress                          gauge
  *   invoiceflow_uploads_refused_total                        counter (concurrency cap)
+ *   invoiceflow_http_head_timeouts_total                     counter (GATEWAY_HEADER_TIMEOUT_SECONDS)
+ *   invoiceflow_http_lingering_closes_total                  counter (bodies drained after an answer)
  *   invoiceflow_db_pool_connections{state="in_use|open|max"} gauge
  *   invoiceflow_db_pool_acquired_total, _wait_seconds_total, _wait_timeouts_total,
  *   invoiceflow_db_connect_failures_total                    counters
@@ -16,6 +18,7 @@
  */
 #include "metrics.h"
 #include "config.h"
+#include "conn_guard.h"
 #include "db_pool.h"
 #include "routes.h"
 
@@ -256,6 +259,13 @@ metrics_render(size_t *len)
 			"invoiceflow_uploads_refused_total %llu\n",
 			__atomic_load_n(&uploads, __ATOMIC_RELAXED), cfg.max_uploads,
 			(unsigned long long) __atomic_load_n(&uploads_refused, __ATOMIC_RELAXED));
+	bprintf(&b, "# HELP invoiceflow_http_head_timeouts_total Connections closed for want of a complete request head in time.\n"
+			"# TYPE invoiceflow_http_head_timeouts_total counter\n"
+			"invoiceflow_http_head_timeouts_total %llu\n"
+			"# HELP invoiceflow_http_lingering_closes_total Connections answered before their body was read, then drained.\n"
+			"# TYPE invoiceflow_http_lingering_closes_total counter\n"
+			"invoiceflow_http_lingering_closes_total %llu\n",
+			conn_guard_head_timeouts(), conn_guard_lingered());
 
 	db_pool_get_stats(&ps);
 	bprintf(&b, "# HELP invoiceflow_db_pool_connections Database pool connections by state.\n"
