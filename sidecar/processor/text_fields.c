@@ -246,6 +246,18 @@ static int amounts_in(const char *s, char vals[][64], int max)
 		}
 		char v[64];
 		size_t len = amount_scan(s + i, 1, v, sizeof v);
+		if (!len && rule_on(R_CURRENCY_AMOUNT)) {
+			/* "25€", "€ 25", "$48": a currency sign makes a whole number an amount */
+			len = amount_scan(s + i, 0, v, sizeof v);
+			if (len) {
+				char code[4];
+				int sign_before = !isdigit((unsigned char) s[i]) && s[i] != '-' && s[i] != '(';
+				const char *a = s + i + len;
+				while (*a == ' ') a++;
+				int sign_after = (unsigned char) *a >= 0x80 || *a == '$';
+				if (!(sign_before || (sign_after && currency_scan(a, code)))) len = 0;
+			}
+		}
 		if (!len) continue;
 		size_t j = i + len;
 		while (s[j] == ' ') j++;
@@ -371,7 +383,8 @@ static const char *cur_code_at_best(tctx *c)
 		double w = 1;
 		if (label_in_seg(c, (int) s, 0, 1 << LT_CURRENCY)) w = 20;
 		for (size_t i = 0; t[i]; i++) {
-			if (i > 0 && isalnum((unsigned char) t[i - 1])) continue;
+			/* a code is a word of its own; a sign may follow a digit ("25€") */
+			if (i > 0 && isalnum((unsigned char) t[i - 1]) && (isalpha((unsigned char) t[i]) || !isdigit((unsigned char) t[i - 1]))) continue;
 			char code[4];
 			size_t n = currency_scan(t + i, code);
 			if (!n) continue;
