@@ -20,10 +20,10 @@ SELECT invoiceflow.purge(:'oid1');
 SELECT count(*) AS outbox_rows FROM invoiceflow.outbox;
 -- the back-fill writes nothing while no sink is configured
 SELECT invoiceflow._outbox_backfill(10) AS backfilled;
--- health(): C-backed, every external dependency disabled, the service healthy
+-- health(): C-backed (_health_core(), with the mail dependency added in SQL), every external dependency disabled, the service healthy
 SELECT invoiceflow.health();
 SELECT p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c') AS health_in_c, p.provolatile, p.prosecdef
-  FROM pg_proc p WHERE p.oid = 'invoiceflow.health()'::regprocedure;
+  FROM pg_proc p WHERE p.oid = 'invoiceflow._health_core()'::regprocedure;
 SELECT dependency, state FROM invoiceflow._breakers() ORDER BY 1;
 -- the outbox's CHECKs: a publish needs an event and goes to RabbitMQ only
 SELECT try($$INSERT INTO invoiceflow.outbox (ingestion_id, sink, action, attempt) VALUES (gen_random_uuid(), 'rabbitmq', 'publish', 1)$$) AS publish_without_event;

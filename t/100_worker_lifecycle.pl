@@ -67,7 +67,7 @@ $listener->quit;
 is($node->safe_psql('appdb', 'SELECT count(*) FROM invoiceflow.outbox'), 0,
 	'embedded mode: no outbox rows for unconfigured sinks');
 is($node->safe_psql('appdb', 'SELECT invoiceflow.health()'),
-	'{"service": "healthy", "dependencies": {"s3": "disabled", "database": "healthy", "rabbitmq": "disabled", "opensearch": "disabled"}}',
+	'{"service": "healthy", "dependencies": {"s3": "disabled", "mail": "disabled", "database": "healthy", "rabbitmq": "disabled", "opensearch": "disabled"}}',
 	'embedded health: external dependencies disabled');
 
 # --- SIGHUP reloads, SIGTERM stops within a second, the launcher restarts it ---
