@@ -10,6 +10,10 @@ void		handle_status(struct request *req, struct reply *out);
 void		handle_stats(struct request *req, struct reply *out);
 void		handle_ingest_health(struct request *req, struct reply *out);
 
+/* handlers_mail.c: the messages the mail sidecar took, and its /metrics lines (issue 12) */
+void		handle_mail_messages(struct request *req, struct reply *out);
+void		metrics_append_mail(const char *request_id, char **text, size_t *len);
+
 /* handlers_ops.c: probes and metrics */
 void		handle_liveness(struct request *req, struct reply *out);
 void		handle_ready(struct request *req, struct reply *out);

@@ -57,6 +57,7 @@ handle_metrics(struct request *req, struct reply *out)
 		reply_problem(out, 500, req->request_id, "out of memory");
 		return;
 	}
+	metrics_append_mail(req->request_id, &text, &len);
 	reply_clear(out);
 	out->status = 200;
 	out->content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -17,6 +17,7 @@ const struct route routes[] = {
 	{"GET", "/api/v1/ingest/status/{id}", "status", handle_status, ROUTE_AUTH, SCOPE_READ},
 	{"GET", "/api/v1/ingest/stats", "stats", handle_stats, ROUTE_AUTH, SCOPE_READ},
 	{"GET", "/api/v1/ingest/health", "ingest_health", handle_ingest_health, ROUTE_AUTH, SCOPE_READ},
+	{"GET", "/api/v1/ingest/mail", "mail_messages", handle_mail_messages, ROUTE_AUTH, SCOPE_READ},
 	{"POST", "/api/v1/ingest/{id}/retry", "retry", handle_retry, ROUTE_AUTH, SCOPE_ADMIN},
 	{"GET", "/api/v1/invoices", "invoices", handle_invoices_search, ROUTE_AUTH, SCOPE_READ},
 	{"GET", "/api/v1/invoices/{id}", "invoice", handle_invoice, ROUTE_AUTH, SCOPE_READ},
