@@ -5,12 +5,15 @@
 # After each: every PDF ingested exactly once, nothing else.
 use strict;
 use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../sidecar/gateway/tests";
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time sleep);
 use InvoiceflowTest;
 use MailTest;
+use GatewayTest;
 
 my $node = new_node('mail_parts');
 # 1 MB files at most, so that an oversized PDF stays small for the test
@@ -85,6 +88,34 @@ is($health->{dependencies}{mail}, 'healthy', 'health(): mail healthy');
 is($node->safe_psql('postgres', q{SELECT has_function_privilege('ifmail', 'invoiceflow.status(uuid)', 'EXECUTE')
 	OR has_function_privilege('ifmail', 'invoiceflow.purge(uuid)', 'EXECUTE')}), 'f',
 	'the mail role may not read status or purge');
+
+# --- the REST API: messages (keyset pages), invoice email, health, metrics -----------
+my $gw = start_gateway($node);
+my (@seen, $cursor, $pages);
+do {
+	my $r = gw_get($gw, '/api/v1/ingest/mail?limit=4' . ($cursor ? "&cursor=$cursor" : ''));
+	is($r->{status}, 200, 'GET /api/v1/ingest/mail: 200') or last;
+	push @seen, map { $_->{message_id} } @{ $r->{json}{items} };
+	$cursor = $r->{json}{next_cursor};
+	$pages++;
+} while ($cursor && $pages < 10);
+is_deeply([ sort @seen ], [ sort map { "$_->[0]\@test" } @cases ], 'the pages list every message once');
+is($pages, 3, 'ten messages in pages of 4: three pages');
+my $r = gw_get($gw, '/api/v1/ingest/mail?outcome=no_invoice');
+is_deeply([ map { $_->{message_id} } @{ $r->{json}{items} } ], ['nopdf@test'], 'outcome filter');
+is(gw_get($gw, '/api/v1/ingest/mail?limit=0')->{status}, 400, 'limit 0: 400');
+is(gw_get($gw, '/api/v1/ingest/mail?cursor=zz')->{status}, 400, 'a bad cursor: 400');
+is(gw_get($gw, '/api/v1/ingest/mail?foo=1')->{status}, 400, 'an unknown parameter: 400');
+my $one = $node->safe_psql('postgres', q{SELECT id FROM invoiceflow.ingestions WHERE filename = 'one.pdf'});
+is(gw_get($gw, "/api/v1/invoices/$one")->{json}{email}{message_id}, 'one@test', 'GET /api/v1/invoices/{id}: email');
+my $s = gw_get($gw, '/api/v1/invoices?q=billing@acme.example&limit=100');
+is(scalar(@{ $s->{json}{items} // [] }), scalar(keys %expect), 'GET /api/v1/invoices?q=<sender> finds them');
+is(gw_get($gw, '/api/v1/ingest/health')->{json}{dependencies}{mail}, 'healthy', '/api/v1/ingest/health: mail healthy');
+my $metrics = gw_get($gw, '/metrics')->{content};
+like($metrics, qr/^invoiceflow_mail_messages_total\{outcome="rejected"\} 2$/m, '/metrics: messages by outcome');
+like($metrics, qr/^invoiceflow_mail_parts_total\{result="ingested"\} 9$/m, '/metrics: parts ingested');
+like($metrics, qr/^invoiceflow_mail_parts_total\{result="rejected"\} 2$/m, '/metrics: parts rejected');
+like($metrics, qr/^invoiceflow_mail_seconds_since_last_check \d+\.\d+$/m, '/metrics: seconds since the last check');
 
 # --- IDLE: a new message is taken within seconds -----------------------------------
 my @lat;

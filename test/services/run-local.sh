@@ -101,11 +101,13 @@ PSQL=(as_postgres "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -h "$CLUSTER" -p "$
 # has the worker's rights, and the reader's for file names in its logs
 "${PSQL[@]}" -d "$DB" -c "ALTER ROLE invoiceflow_gateway LOGIN" \
   -c "DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'invoiceflow_processor')
-    THEN CREATE ROLE invoiceflow_processor LOGIN IN ROLE invoiceflow_worker, invoiceflow_reader; END IF; END\$\$"
+    THEN CREATE ROLE invoiceflow_processor LOGIN IN ROLE invoiceflow_worker, invoiceflow_reader; END IF; END\$\$" \
+  -c "DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'invoiceflow_mail_sidecar')
+    THEN CREATE ROLE invoiceflow_mail_sidecar LOGIN IN ROLE invoiceflow_mail; END IF; END\$\$"
 # Passwords for TCP: the superuser's (kept by the cluster) and fresh ones for the
 # sidecars' logins, in a libpq password file only the invoking user can read.
 new=$(mktemp "$RUN/pgpass.XXXXXX")   # mode 0600
-for role in postgres invoiceflow_gateway invoiceflow_processor; do
+for role in postgres invoiceflow_gateway invoiceflow_processor invoiceflow_mail_sidecar; do
   bash "$ROOT/test/services/postgres.sh" password "$CLUSTER" "$role" >> "$new"
 done
 mv -f "$new" "$PASSFILE"
@@ -136,6 +138,13 @@ if [ -x "$PROCESSOR" ]; then
   DATABASE_URL="postgresql://invoiceflow_processor@127.0.0.1:$PGPORT/$DB" "$PROCESSOR" run &
   pids+=($!)
   echo "  processor: extracting invoices (pid $!)"
+fi
+# the mail sidecar, when a mailbox is configured (its login may only ingest and record mail outcomes)
+MAILER="$ROOT/sidecar/mail/invoiceflow-mail"
+if [ -x "$MAILER" ] && { [ -n "${MAIL_IMAP_URL:-}" ] || [ -n "${MAIL_ACCOUNTS_FILE:-}" ]; }; then
+  DATABASE_URL="postgresql://invoiceflow_mail_sidecar@127.0.0.1:$PGPORT/$DB" "$MAILER" run &
+  pids+=($!)
+  echo "  mail:     taking invoices from MAIL_IMAP_URL / MAIL_ACCOUNTS_FILE (pid $!)"
 fi
 echo "Press Ctrl-C to stop."
 # stay in the foreground until a signal arrives, the output is closed or the server
