@@ -138,6 +138,5 @@ invoiceflow_define_gucs(void)
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 
 	invoiceflow_define_webhook_gucs();	/* webhook_sql.c */
-	invoiceflow_define_webhook_gucs();	/* webhook_sql.c */
 	MarkGUCPrefixReserved("invoiceflow");
 }
