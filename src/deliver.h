@@ -84,7 +84,7 @@ typedef struct IfWhItem
 	char	   *url;
 	char	   *webhook_id;
 	char	   *body;
-	char		host[256];		/* the circuit breaker's key */
+	char		host[300];		/* "host:port", the circuit breaker's key */
 	unsigned char key[128];		/* the secret's bytes (whsec_ decoded) */
 	size_t		keylen;
 	int			tries;

@@ -12,7 +12,7 @@
  * starts and outcomes recorded in a short transaction afterwards (the same rules
  * as worker.c); a claim outlives the timeout, so a crash only delays a row.
  *
- * Circuit breakers are per destination host and per worker (in this process'
+ * Circuit breakers are per destination (host:port) and per worker (in this process'
  * memory): after breaker_failures consecutive transient failures, that host's
  * rows wait breaker_cooldown_seconds without using up a try.
  *
@@ -38,7 +38,7 @@
 
 typedef struct HostBreaker
 {
-	char		host[256];
+	char		host[300];		/* host:port */
 	int			failures;
 	TimestampTz open_until;
 	TimestampTz last_used;
@@ -178,7 +178,8 @@ record(IfWhItem **items, int n, const double *wait_secs)
 		item_free(items[i]);
 }
 
-static void
+/* records the transfers that finished; returns how many */
+static int
 harvest(int wait_ms)
 {
 	IfWhItem  **done;
@@ -187,11 +188,11 @@ harvest(int wait_ms)
 	int			j;
 
 	if (nflight == 0)
-		return;
+		return 0;
 	done = palloc(sizeof(IfWhItem *) * nflight);
 	n = if_wh_poll(wait_ms, done, nflight);
 	if (n == 0)
-		return;
+		return 0;
 	for (i = 0; i < n; i++)
 	{
 		IfWhItem   *it = done[i];
@@ -214,13 +215,14 @@ harvest(int wait_ms)
 			}
 	}
 	record(done, n, NULL);
+	return n;
 }
 
 static const char *claim_sql =
 "SELECT id, url, key_hex, webhook_id, body, tries"
 " FROM invoiceflow._webhook_claim($1, $2, $3, $4)";
 
-static void
+static int
 claim_and_start(const char *worker)
 {
 	Oid			types[4] = {TEXTOID, INT4OID, INT4OID, FLOAT8OID};
@@ -233,7 +235,7 @@ claim_and_start(const char *worker)
 	MemoryContext callerctx = CurrentMemoryContext;
 
 	if (room <= 0)
-		return;
+		return 0;
 	args[0] = CStringGetTextDatum(worker);
 	args[1] = Int32GetDatum(room);
 	args[2] = Int32GetDatum(invoiceflow_webhook_per_subscription);
@@ -290,23 +292,30 @@ claim_and_start(const char *worker)
 	}
 	if_tx_commit();
 	record(waiting, nwait, wait_secs);
+	return (int) i;
 }
 
 /*
  * One turn: record what finished, start what is due, drive the transfers a
  * few milliseconds. Returns the milliseconds after which the next turn is
- * wanted, or -1 when nothing is in flight (a commit or the next due row wakes
- * the worker: see if_webhook_next_due()).
+ * wanted: 0 when the turn claimed or finished deliveries (more may be due, or
+ * a subscription's cap may have room again: the loop turns again at once), a
+ * few while transfers are in flight, -1 when nothing is in flight (a commit or
+ * the next due row wakes the worker: see if_webhook_next_due()).
  */
 long
 if_webhook_turn(const char *worker)
 {
+	int			progress;
+
 	if (flight == NULL)
 		flight = MemoryContextAllocZero(TopMemoryContext, sizeof(IfWhItem *) * 1000);
-	harvest(0);
+	progress = harvest(0);
 	CHECK_FOR_INTERRUPTS();
-	claim_and_start(worker);
-	harvest(TURN_DRIVE_MS);
+	progress += claim_and_start(worker);
+	progress += harvest(TURN_DRIVE_MS);
+	if (progress > 0)
+		return 0;
 	return nflight > 0 ? BUSY_TURN_MS : -1;
 }
 

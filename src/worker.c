@@ -972,6 +972,8 @@ invoiceflow_worker_main(Datum main_arg)
 			record_outcomes(items, n);
 			continue;			/* more may be due: look again before sleeping */
 		}
+		if (webhook_ms == 0)
+			continue;			/* webhook rows were claimed: more may be due */
 
 		now = GetCurrentTimestamp();
 		wake_at = Min(wake_at, next_due(allowed));

@@ -131,21 +131,24 @@ discard_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 	return size * nmemb;		/* the receiver's answer body is not kept */
 }
 
-/* the host of an http(s) URL, lower case as curl gives it; false if unparsable */
+/* "host:port" of an http(s) URL (a destination, the breaker's key); false if unparsable */
 bool
 if_wh_host(const char *url, char *out, size_t outsz)
 {
 	CURLU	   *u = curl_url();
 	char	   *host = NULL;
+	char	   *port = NULL;
 	bool		ok = false;
 
 	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-		curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+		curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK)
 	{
-		snprintf(out, outsz, "%s", host);
+		snprintf(out, outsz, "%s:%s", host, port);
 		ok = true;
 	}
 	curl_free(host);
+	curl_free(port);
 	curl_url_cleanup(u);
 	return ok;
 }

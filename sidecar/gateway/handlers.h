@@ -10,6 +10,13 @@ void		handle_status(struct request *req, struct reply *out);
 void		handle_stats(struct request *req, struct reply *out);
 void		handle_ingest_health(struct request *req, struct reply *out);
 
+/* handlers_webhook.c: signed inbound webhooks, outbound subscriptions (issue 13) */
+void		handle_webhook_ingest(struct request *req, struct reply *out);
+void		handle_subscriptions(struct request *req, struct reply *out);
+void		handle_subscription_create(struct request *req, struct reply *out);
+void		handle_subscription_delete(struct request *req, struct reply *out);
+void		handle_subscription_deliveries(struct request *req, struct reply *out);
+
 /* handlers_mail.c: the messages the mail sidecar took, and its /metrics lines (issue 12) */
 void		handle_mail_messages(struct request *req, struct reply *out);
 void		metrics_append_mail(const char *request_id, char **text, size_t *len);
@@ -30,8 +37,8 @@ void		handle_invoices_search(struct request *req, struct reply *out);
 void		handle_invoice(struct request *req, struct reply *out);
 void		handle_invoice_file(struct request *req, struct reply *out);
 
-/* GET /api/v1/invoices query string -> search()'s 16 arguments (pure; unit-tested, fuzzed) */
-#define INVOICES_NPARAMS 16
+/* GET /api/v1/invoices query string -> search()'s 17 arguments (pure; unit-tested, fuzzed) */
+#define INVOICES_NPARAMS 17
 extern const char *const invoices_params[INVOICES_NPARAMS];
 struct invoices_query
 {

@@ -1,7 +1,7 @@
 /*
  * handlers_invoices.c: the query API (DESIGN.md § Query API, issue 6 item 4),
  * one SQL function call each.
- *   GET /api/v1/invoices               invoiceflow.search(q => $1, ..., facets => $16)
+ *   GET /api/v1/invoices               invoiceflow.search(q => $1, ..., facets => $16, sender => $17)
  *   GET /api/v1/invoices/{id}          invoiceflow.status(id)   (with "invoice" once COMPLETED)
  *   GET /api/v1/invoices/{id}/file     invoiceflow.file_size(id), then file_slice(id, ...) a slice
  *                                      at a time, or ranged GETs of raw/<id>.pdf from S3 once
@@ -33,7 +33,7 @@
 const char *const invoices_params[INVOICES_NPARAMS] = {
 	"q", "status", "seller", "buyer", "currency", "issued_from", "issued_to",
 	"total_min", "total_max", "needs_review", "source", "extracted_from", "sort",
-	"limit", "cursor", "facets",
+	"limit", "cursor", "facets", "sender",
 };
 
 #define P_LIMIT 13
@@ -44,7 +44,7 @@ static const char search_sql[] =
 	"SELECT invoiceflow.search(q => $1, status => $2, seller => $3, buyer => $4, currency => $5, "
 	"issued_from => $6, issued_to => $7, total_min => $8, total_max => $9, needs_review => $10, "
 	"source => $11, extracted_from => $12, sort => $13, \"limit\" => $14::integer, cursor => $15, "
-	"facets => $16::boolean)";
+	"facets => $16::boolean, sender => $17)";
 
 void
 invoices_query_init(struct invoices_query *q)

@@ -616,7 +616,7 @@ handle_subscription_delete(struct request *req, struct reply *out)
 		return;
 	}
 	if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0)
-		reply_raw(out, 204, NULL, NULL, 0);
+		out->status = 204;		/* no body */
 	else
 		reply_problem(out, 404, req->request_id, "no subscription with id %s", id);
 	PQclear(res);

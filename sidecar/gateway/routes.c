@@ -6,6 +6,7 @@
  */
 #include "routes.h"
 #include "handlers.h"
+#include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,16 @@ const struct route routes[] = {
 	{"GET", "/api/v1/invoices/{id}/file", "invoice_file", handle_invoice_file, ROUTE_AUTH, SCOPE_READ},
 	{"POST", "/api/v1/keys", "key_create", handle_key_create, ROUTE_AUTH | ROUTE_BODY, SCOPE_ADMIN},
 	{"DELETE", "/api/v1/keys/{id}", "key_revoke", handle_key_revoke, ROUTE_AUTH, SCOPE_ADMIN},
+	/* webhooks (handlers_webhook.c): the signature authenticates, no API key */
+	{"POST", "/api/v1/ingest/webhook/{id}", "webhook_ingest", handle_webhook_ingest,
+	 ROUTE_BODY | ROUTE_FILE_BODY, 0},
+	{"GET", "/api/v1/subscriptions", "subscriptions", handle_subscriptions, ROUTE_AUTH, SCOPE_ADMIN},
+	{"POST", "/api/v1/subscriptions", "subscription_create", handle_subscription_create, ROUTE_AUTH | ROUTE_BODY,
+	 SCOPE_ADMIN},
+	{"DELETE", "/api/v1/subscriptions/{id}", "subscription_delete", handle_subscription_delete, ROUTE_AUTH,
+	 SCOPE_ADMIN},
+	{"GET", "/api/v1/subscriptions/{id}/deliveries", "subscription_deliveries", handle_subscription_deliveries,
+	 ROUTE_AUTH, SCOPE_ADMIN},
 	{"GET", "/health", "health", handle_liveness, 0, 0},
 	{"GET", "/ready", "ready", handle_ready, 0, 0},
 	{"GET", "/metrics", "metrics", handle_metrics, ROUTE_AUTH | ROUTE_METRICS, SCOPE_READ},
@@ -34,19 +45,43 @@ const size_t n_routes = sizeof(routes) / sizeof(routes[0]);
 void
 request_body_append(struct request *req, const char *data, size_t n)
 {
-	if (req->body_too_large || req->body_len + n > ROUTE_BODY_MAX)
+	size_t		max = req->route && (req->route->flags & ROUTE_FILE_BODY) ? route_file_body_max() : ROUTE_BODY_MAX;
+
+	if (req->body_too_large || req->body_len + n > max)
 	{
 		req->body_too_large = true;
 		return;
 	}
-	if (!req->body && !(req->body = malloc(ROUTE_BODY_MAX + 1)))
+	if (!req->body && max <= ROUTE_BODY_MAX && !(req->body = malloc(ROUTE_BODY_MAX + 1)))
 	{
 		req->body_too_large = true;
 		return;
+	}
+	/* a large body (webhooks) grows as it comes */
+	if (max > ROUTE_BODY_MAX && req->body_len + n + 1 > req->body_cap)
+	{
+		size_t		cap = req->body_cap ? req->body_cap : 64 * 1024;
+		char	   *grown;
+
+		while (cap < req->body_len + n + 1)
+			cap *= 2;
+		if (!(grown = realloc(req->body, cap)))
+		{
+			req->body_too_large = true;
+			return;
+		}
+		req->body = grown;
+		req->body_cap = cap;
 	}
 	memcpy(req->body + req->body_len, data, n);
 	req->body_len += n;
 	req->body[req->body_len] = '\0';
+}
+
+size_t
+route_file_body_max(void)
+{
+	return cfg.max_file_bytes / 3 * 4 + 4 + 80 * 1024;
 }
 
 void

@@ -39,6 +39,7 @@ struct request
 	uint64_t	body_bytes;		/* request body bytes received */
 	char	   *body;			/* a ROUTE_BODY route's body (malloc'd, NUL-terminated) */
 	size_t		body_len;
+	size_t		body_cap;		/* allocated size of a large body (ROUTE_FILE_BODY) */
 	bool		body_too_large;	/* more than ROUTE_BODY_MAX bytes came */
 	unsigned int scopes;		/* the caller's scopes (SCOPE_*), once auth_route() allowed it */
 };
@@ -48,6 +49,8 @@ struct request
 /* Appends a piece of a ROUTE_BODY route's body; past ROUTE_BODY_MAX it only counts. */
 void		request_body_append(struct request *req, const char *data, size_t n);
 void		request_body_free(struct request *req);
+/* a ROUTE_FILE_BODY body: MAX_FILE_SIZE_MB as base64 (4/3) plus 80 KB of envelope */
+size_t		route_file_body_max(void);
 
 typedef void (*handler_fn) (struct request *req, struct reply *out);
 
@@ -57,6 +60,7 @@ enum route_flags
 	ROUTE_UPLOAD = 1 << 1,		/* body is multipart, streamed by upload.c */
 	ROUTE_BODY = 1 << 2,		/* a small body (JSON), kept in req->body */
 	ROUTE_METRICS = 1 << 3,		/* open without a key when METRICS_PUBLIC=true */
+	ROUTE_FILE_BODY = 1 << 4,	/* with ROUTE_BODY: a body up to route_file_body_max() (webhooks) */
 };
 
 /*

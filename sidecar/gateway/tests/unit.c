@@ -14,6 +14,7 @@
 #include "request_id.h"
 #include "routes.h"
 #include "upload.h"
+#include "../../src/common/webhook_sign.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -329,6 +330,37 @@ test_metrics(void)
 	db_pool_shutdown();
 }
 
+/* Standard Webhooks: the specification's published example, and what must fail */
+static void
+test_webhook_sign(void)
+{
+	unsigned char key[WHS_KEY_MAX];
+	size_t		keylen = 0;
+	char		sig[WHS_SIG_LEN + 1];
+	const char *body = "{\"test\": 2432232314}";
+	const char *good = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+
+	T(whs_decode_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", key, &keylen) && keylen == 24,
+	  "webhook: whsec_ secret decodes to its 24 key bytes");
+	T(!whs_decode_secret("whsec_not base64!", key, &keylen), "webhook: a malformed secret is refused");
+	T(whs_decode_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", key, &keylen) &&
+	  whs_sign(key, keylen, "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", body, strlen(body), sig, sizeof(sig)) &&
+	  strcmp(sig, good) == 0, "webhook: the specification's example signature");
+	T(whs_verify(key, keylen, "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", body, strlen(body), good),
+	  "webhook: verify the example");
+	T(whs_verify(key, keylen, "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", body, strlen(body),
+				 "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= v1a,xyz v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="),
+	  "webhook: one valid signature among several");
+	T(!whs_verify(key, keylen, "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265331", body, strlen(body), good),
+	  "webhook: another timestamp fails");
+	T(!whs_verify(key, keylen, "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", body, strlen(body) - 1, good),
+	  "webhook: another body fails");
+	T(!whs_verify(key, keylen, "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", body, strlen(body),
+				  "v2,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="), "webhook: another version fails");
+	T(!whs_verify(key, keylen, "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", body, strlen(body), ""),
+	  "webhook: no signature fails");
+}
+
 int
 main(void)
 {
@@ -342,6 +374,7 @@ main(void)
 	test_config();
 	test_invoices();
 	test_metrics();
+	test_webhook_sign();
 	config_free();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
