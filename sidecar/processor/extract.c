@@ -60,11 +60,11 @@ static double key_score(const invoice *inv)
 	return s;
 }
 
-/* a key field missing or below the review threshold */
-static int key_weak(const invoice *inv)
+/* a key field missing: only then is OCR worth its time on a page that has text */
+static int key_missing(const invoice *inv)
 {
 	for (size_t i = 0; i < NKEY; i++)
-		if (!inv->f[key_fields[i]].value || inv->f[key_fields[i]].conf < REVIEW_MIN_CONF) return 1;
+		if (!inv->f[key_fields[i]].value) return 1;
 	return 0;
 }
 
@@ -109,7 +109,7 @@ static void read_text(pdf_src *src, tlayout *lay, ocr_run *oc, int have_xml, inv
 	invoice base; invoice_init(&base);
 	int have_base = 0;
 	/* a second chance from images when the text layer lacks a key field */
-	if (!have_xml && oc->mode == EXTRACT_OCR_AUTO && key_weak(tinv)) {
+	if (!have_xml && oc->mode == EXTRACT_OCR_AUTO && key_missing(tinv)) {
 		tlayout more;
 		tlayout_copy(&more, lay);
 		if (ocr_images(src, &more, oc)) {

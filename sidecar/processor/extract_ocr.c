@@ -109,6 +109,8 @@ int ocr_images(pdf_src *src, tlayout *l, ocr_run *r)
 			changed = 1;
 			continue;
 		}
+		/* logos and letterheads: the first page's images */
+		if (pg > 0) continue;
 		int counted = 0;
 		for (size_t i = 0; i < l->nimages; i++) {
 			if (l->images[i].page != pg || pi->ocr_regions >= 6) continue;
