@@ -295,16 +295,24 @@ watchdog_main(void *arg)
 bool
 conn_guard_start(void)
 {
+	__atomic_store_n(&stop_flag, 0, __ATOMIC_SEQ_CST);
 	if (pthread_create(&watchdog, NULL, watchdog_main, NULL) != 0)
 		return false;
+	pthread_mutex_lock(&lock);
 	running = true;
+	pthread_mutex_unlock(&lock);
 	return true;
 }
 
 void
 conn_guard_stop(void)
 {
-	if (!running)
+	bool		was_running;
+
+	pthread_mutex_lock(&lock);
+	was_running = running;
+	pthread_mutex_unlock(&lock);
+	if (!was_running)
 		return;
 	__atomic_store_n(&stop_flag, 1, __ATOMIC_SEQ_CST);
 	pthread_join(watchdog, NULL);

@@ -426,6 +426,13 @@ server_start(void)
 		MHD_USE_ITC |			/* for MHD_quiesce_daemon() on SIGTERM */
 		(cfg.debug ? MHD_USE_ERROR_LOG : 0) |
 		(ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+	/* before the daemon: its first connection already has a head deadline */
+	if (!conn_guard_start())
+	{
+		log_error("gateway.main", NULL, "cannot start the connection watchdog thread");
+		freeaddrinfo(ai);
+		return false;
+	}
 	daemon_handle = MHD_start_daemon(flags, (uint16_t) cfg.port, NULL, NULL, on_request, NULL,
 									 MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 									 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
@@ -437,15 +444,9 @@ server_start(void)
 									 MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
 									 MHD_OPTION_END);
 	freeaddrinfo(ai);
-	if (daemon_handle && !conn_guard_start())
-	{
-		log_error("gateway.main", NULL, "cannot start the connection watchdog thread");
-		MHD_stop_daemon(daemon_handle);
-		daemon_handle = NULL;
-		return false;
-	}
 	if (!daemon_handle)
 	{
+		conn_guard_stop();
 		log_error("gateway.main", NULL, "cannot listen on %s:%d (address in use or not available)",
 				  cfg.host, cfg.port);
 		return false;

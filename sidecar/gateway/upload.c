@@ -90,11 +90,18 @@ upload_init(int max_concurrent)
 	ip_counts = calloc((size_t) max_concurrent, sizeof(*ip_counts));
 }
 
-/* one more upload from client, unless it has its share (or the table is full) */
-static bool
+enum share
+{
+	SHARE_OK,
+	SHARE_OVER,					/* this address has its share */
+	SHARE_FULL,					/* max_uploads addresses are uploading already */
+};
+
+/* one more upload from client, unless it has its share */
+static enum share
 ip_share_take(const char *client)
 {
-	bool		ok = false;
+	enum share	r = SHARE_FULL;
 	int			i;
 
 	pthread_mutex_lock(&slot_lock);
@@ -103,20 +110,21 @@ ip_share_take(const char *client)
 			break;
 	if (i < n_ip_counts)
 	{
+		r = SHARE_OVER;
 		if (ip_counts[i].n < cfg.max_uploads_per_ip)
 		{
 			ip_counts[i].n++;
-			ok = true;
+			r = SHARE_OK;
 		}
 	}
 	else if (ip_counts && n_ip_counts < cfg.max_uploads)
 	{
 		snprintf(ip_counts[n_ip_counts].client, sizeof(ip_counts[0].client), "%s", client);
 		ip_counts[n_ip_counts++].n = 1;
-		ok = true;
+		r = SHARE_OK;
 	}
 	pthread_mutex_unlock(&slot_lock);
-	return ok;
+	return r;
 }
 
 static void
@@ -318,6 +326,7 @@ upload_begin(struct request *req, struct reply *out)
 	struct upload *u;
 	unsigned long long length = 0;
 	const char *client;
+	enum share	share;
 
 	if ((why = upload_check_content_type(ct)))
 	{
@@ -342,7 +351,17 @@ upload_begin(struct request *req, struct reply *out)
 		}
 	}
 	client = conn_guard_client(req->conn);
-	if (!ip_share_take(client))
+	share = ip_share_take(client);
+	if (share == SHARE_FULL)
+	{
+		metrics_upload_refused();
+		reply_problem(out, 503, req->request_id,
+					  "too many uploads in progress (%d); retry shortly", cfg.max_uploads);
+		out->retry_after = 1;
+		snprintf(req->note, sizeof(req->note), "MAX_CONCURRENT_UPLOADS addresses uploading");
+		return false;
+	}
+	if (share == SHARE_OVER)
 	{
 		metrics_upload_refused();
 		reply_problem(out, 429, req->request_id,
