@@ -16,17 +16,13 @@ typedef enum {
 	R_AMOUNT_TRIPLE,	/* net + tax = total picks the candidates */
 	R_AMOUNT_DERIVE,	/* a missing amount from the other two */
 	R_NO_TAX,		/* no tax amount printed: net = total, tax 0 (low confidence) */
-	R_TAX_TABLE,		/* the VAT rate table: sum of the tax column, rate x base = tax */
-	R_LINES_SUM,		/* the sum of the item lines confirms the net */
 	R_CURRENCY_AMOUNT,	/* "25€", "$48": an amount with a currency sign needs no decimals */
 	R_PARTY_LABEL,		/* "Bill to:", "Kunde", "Dati cliente": the block under/after it */
 	R_ENVELOPE,		/* window-envelope sender line "Name - Street 1 - 12345 City", addressee below */
 	R_LEGAL_FORM,		/* a name with a legal form (GmbH, Ltd, SARL...) in the letterhead */
 	R_NAME_BLOCK,		/* name-over-address blocks in reading order: sender first */
-	R_FOOTER_SENDER,	/* the sender's legal name in the footer (registration, bank, VAT id) */
 	R_FIRST_LINE,		/* last resort: the first name-like line is the sender */
 	R_US_DATES,		/* month-first dates for USD / US addresses */
-	R_LANG_DATES,		/* the document language decides D/M/Y vs M/D/Y when both parse */
 	R_CREDIT_NOTE,		/* a credit-note title in the top part of page 1 */
 	R_COUNT
 } rule_id;

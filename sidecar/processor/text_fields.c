@@ -301,7 +301,7 @@ static int label_value(tctx *c, const lmatch *m, int kind, char *out, size_t out
 	if (m->flags & LF_INLINE) return 0;
 	/* 2: segments to the right on the same row, up to the next label */
 	const trow *row = &l->rows[sg->row];
-	for (int j = 0; j < row->n; j++) {
+	for (int j = 0; j < row->n && rule_on(R_VALUE_RIGHT); j++) {
 		int s = row->first + j;
 		if (l->segs[s].x0 <= sg->x0) continue;
 		if (label_in_seg(c, s, 0, ~(1 << LT_IGNORE) & 0x7fffffff)) break;
@@ -316,7 +316,7 @@ static int label_value(tctx *c, const lmatch *m, int kind, char *out, size_t out
 		break;
 	}
 	/* 3: below, same column */
-	int b = seg_below(c, m->seg, 2, 0);
+	int b = rule_on(R_VALUE_BELOW) ? seg_below(c, m->seg, 2, 0) : -1;
 	if (b >= 0 && !label_in_seg(c, b, 0, ~0)) {
 		const char *t = l->segs[b].text;
 		if (kind == V_NUMBER && token_number(t, out, outsz)) return 2;
@@ -346,7 +346,7 @@ static int label_amount(tctx *c, const lmatch *m, char *out, size_t outsz, int *
 	int n = amounts_in(part, vals, 16);
 	free(part);
 	if (n) snprintf(last, sizeof last, "%s", vals[n - 1]);
-	if (next) stop = 1;
+	if (next || !rule_on(R_VALUE_RIGHT)) stop = 1;
 	const trow *row = &l->rows[sg->row];
 	for (int j = 0; j < row->n && !stop; j++) {
 		int s = row->first + j;
@@ -361,7 +361,7 @@ static int label_amount(tctx *c, const lmatch *m, char *out, size_t outsz, int *
 	}
 	if (*last) { snprintf(out, outsz, "%s", last); return 1; }
 	/* column header: the amount right below */
-	int b = seg_below(c, m->seg, 2, 0);
+	int b = rule_on(R_VALUE_BELOW) ? seg_below(c, m->seg, 2, 0) : -1;
 	if (b >= 0 && !label_in_seg(c, b, 0, amount_types)) {
 		n = amounts_in(l->segs[b].text, vals, 16);
 		if (n == 1) { snprintf(out, outsz, "%s", vals[0]); *below = 1; return 1; }
@@ -413,6 +413,7 @@ static void field_number(tctx *c, invoice *inv, int *num_seg)
 	for (size_t i = 0; i < c->nm; i++) {
 		const lmatch *m = &c->m[i];
 		if (m->type != LT_NUMBER) continue;
+		if ((m->flags & LF_INLINE) && !rule_on(R_NUMBER_INLINE)) continue;
 		char v[64];
 		int r = label_value(c, m, V_NUMBER, v, sizeof v);
 		if (!r) continue;
@@ -554,7 +555,7 @@ static void field_amounts(tctx *c, invoice *inv)
 				double s = (a >= 0 ? T.v[a].weight : 0) + (b >= 0 ? N.v[b].weight : 0) + (d >= 0 ? X.v[d].weight : 0);
 				if (a >= 0 && b >= 0 && d >= 0) {
 					if (llabs(N.v[b].cents + X.v[d].cents - T.v[a].cents) > 0) continue;
-					s += 6;
+					if (rule_on(R_AMOUNT_TRIPLE)) s += 6;
 				} else if (a >= 0 && b >= 0) {
 					if (N.v[b].cents == T.v[a].cents) s += 0.5;	/* no tax */
 					else if (llabs(N.v[b].cents) > llabs(T.v[a].cents)) continue;
@@ -570,10 +571,11 @@ static void field_amounts(tctx *c, invoice *inv)
 	if (ti >= 0) set_amount(inv, F_TOTAL, T.v[ti].cents, conf);
 	if (ni >= 0) set_amount(inv, F_NET, N.v[ni].cents, conf);
 	if (xi >= 0) set_amount(inv, F_TAX, X.v[xi].cents, conf);
-	if (ti >= 0 && ni >= 0 && xi < 0) set_amount(inv, F_TAX, T.v[ti].cents - N.v[ni].cents, 0.6);
+	if (!rule_on(R_AMOUNT_DERIVE)) ;
+	else if (ti >= 0 && ni >= 0 && xi < 0) set_amount(inv, F_TAX, T.v[ti].cents - N.v[ni].cents, 0.6);
 	else if (ti >= 0 && xi >= 0 && ni < 0) set_amount(inv, F_NET, T.v[ti].cents - X.v[xi].cents, 0.6);
 	else if (ni >= 0 && xi >= 0 && ti < 0) set_amount(inv, F_TOTAL, N.v[ni].cents + X.v[xi].cents, 0.6);
-	else if (ti >= 0 && ni < 0 && xi < 0 && !c->tax_amount_seen) {
+	if (ti >= 0 && ni < 0 && xi < 0 && !c->tax_amount_seen && rule_on(R_NO_TAX)) {
 		/* no tax amount printed anywhere: prices without VAT */
 		set_amount(inv, F_NET, T.v[ti].cents, 0.35);
 		set_amount(inv, F_TAX, 0, 0.35);
@@ -858,20 +860,20 @@ static void field_parties(tctx *c, invoice *inv)
 	/* buyer labels first: their block is not the seller */
 	for (size_t i = 0; i < c->nm; i++) {
 		const lmatch *m = &c->m[i];
-		if (m->type == LT_BUYER && m->start == 0 && l->segs[m->seg].page == 0) {
+		if (m->type == LT_BUYER && m->start == 0 && l->segs[m->seg].page == 0 && rule_on(R_PARTY_LABEL)) {
 			if ((m->flags & LF_COLON) && !colon_or_alone(orig_at(c, m->seg, m->end))) continue;
 			party_from_label(c, m, &buyer, 3, 1);
 		}
 	}
 	for (size_t i = 0; i < c->nm; i++) {
 		const lmatch *m = &c->m[i];
-		if (m->type == LT_SELLER && m->start == 0) {
+		if (m->type == LT_SELLER && m->start == 0 && rule_on(R_PARTY_LABEL)) {
 			if ((m->flags & LF_COLON) && !colon_or_alone(orig_at(c, m->seg, m->end))) continue;
 			party_from_label(c, m, &seller, 3, 0);
 		}
 	}
 	/* window-envelope sender line: "Name - Street 1 - 12345 City" */
-	for (size_t s = 0; s < l->nsegs; s++) {
+	for (size_t s = 0; s < l->nsegs && rule_on(R_ENVELOPE); s++) {
 		const tseg *sg = &l->segs[s];
 		if (sg->page > 0) break;
 		if (sg->y0 > ph * 0.5f) continue;
@@ -901,7 +903,7 @@ static void field_parties(tctx *c, invoice *inv)
 		}
 	}
 	/* a name with a legal form; in the letterhead it is most likely the seller */
-	for (size_t s = 0; s < l->nsegs; s++) {
+	for (size_t s = 0; s < l->nsegs && rule_on(R_LEGAL_FORM); s++) {
 		const tseg *sg = &l->segs[s];
 		if (c->buyer_region[s] || (int) s == buyer.seg) continue;
 		size_t e = legal_form_end(c->fold[s]);
@@ -919,7 +921,7 @@ static void field_parties(tctx *c, invoice *inv)
 	}
 	/* name-over-address blocks on page 1, in reading order: seller first, then buyer */
 	int blocks = 0;
-	for (size_t s = 0; s < l->nsegs && blocks < 2; s++) {
+	for (size_t s = 0; s < l->nsegs && blocks < 2 && rule_on(R_NAME_BLOCK); s++) {
 		const tseg *sg = &l->segs[s];
 		if (sg->page > 0 || sg->y0 > ph * 0.5f) break;
 		if (starts_with_label(c, (int) s) || is_title_word(c->fold[s]) || !name_ok(sg->text) || key_value(sg->text)) continue;
@@ -931,7 +933,7 @@ static void field_parties(tctx *c, invoice *inv)
 		blocks++;
 	}
 	/* last resort: the first line of text that could be a name */
-	for (size_t s = 0; s < l->nsegs; s++) {
+	for (size_t s = 0; s < l->nsegs && rule_on(R_FIRST_LINE); s++) {
 		if (l->segs[s].page > 0) break;
 		if (c->buyer_region[s] || is_title_word(c->fold[s]) || starts_with_label(c, (int) s)) continue;
 		if (!name_ok(l->segs[s].text)) continue;
@@ -1001,7 +1003,7 @@ static void field_doctype(tctx *c, invoice *inv)
 		"creditnota", "creditfactuur", "nota de credito", "nota di credito", "factura rectificativa", "credit memo", NULL };
 	const tlayout *l = c->l;
 	float ph = l->pages > 0 && l->page_h[0] > 0 ? l->page_h[0] : 842;
-	for (size_t s = 0; s < l->nsegs; s++) {
+	for (size_t s = 0; s < l->nsegs && rule_on(R_CREDIT_NOTE); s++) {
 		if (l->segs[s].page > 0 || l->segs[s].y0 > ph * 0.4f) break;
 		for (int i = 0; credit[i]; i++) {
 			const char *p = strstr(c->fold[s], credit[i]);
@@ -1029,8 +1031,8 @@ void text_extract_fields(const tlayout *l, invoice *inv)
 
 	const char *cur = cur_code_at_best(&c);
 	if (cur) inv_set(inv, F_CURRENCY, cur, 0.7, SRC_TEXT);
-	c.us = cur && strcmp(cur, "USD") == 0;
-	if (!c.us)
+	c.us = rule_on(R_US_DATES) && cur && strcmp(cur, "USD") == 0;
+	if (!c.us && rule_on(R_US_DATES))
 		for (size_t s = 0; s < l->nsegs && !c.us; s++)
 			if (strstr(c.fold[s], "united states") || strstr(l->segs[s].text, "USA")) c.us = 1;
 
