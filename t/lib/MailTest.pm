@@ -132,7 +132,7 @@ sub start_mail {
 	my $pre = file_prefix() . "-mail$n";
 	my %env = (
 		DATABASE_URL => mail_role($node),
-		MAIL_IMAP_URL => $opt{url} // "imaps://invoices:secret\@127.0.0.1:$dc->{imaps_port}/INBOX",
+		MAIL_IMAP_URL => exists $opt{url} ? $opt{url} : "imaps://invoices:secret\@127.0.0.1:$dc->{imaps_port}/INBOX",
 		MAIL_CA_FILE => $dc->{ca},
 		LOG_FORMAT => 'json',
 		LOG_LEVEL => 'DEBUG',
