@@ -7,6 +7,9 @@
 #include "invoice.h"
 #include "parsers.h"
 #include "pdf_doc.h"
+#include "review.h"
+#include "rules.h"
+#include "text_fields.h"
 #include "text_lines.h"
 #include "util.h"
 #include "xml_invoice.h"
@@ -474,6 +477,114 @@ static void test_table_reader(void)
 	invoice_free(&inv);
 }
 
+/* ---- field reader on synthetic layouts (not corpus files) ---- */
+
+static void read_fields(const tcell *const *rows, size_t nrows, invoice *inv)
+{
+	tlayout l;
+	build_layout(&l, rows, nrows);
+	invoice_init(inv);
+	text_extract_fields(&l, inv);
+	invoice_review(inv);
+	tlayout_free(&l);
+}
+
+static void field_is(const invoice *inv, field_id id, const char *want, double min_conf, const char *what)
+{
+	const inv_field *f = &inv->f[id];
+	if (!want) { CHECK(!f->value, "%s: want nothing, got %s", what, f->value); return; }
+	CHECK(f->value && strcmp(f->value, want) == 0, "%s: want %s got %s", what, want, f->value ? f->value : "null");
+	CHECK(f->conf >= min_conf, "%s: confidence %.2f below %.2f", what, f->conf, min_conf);
+}
+
+static void test_field_reader(void)
+{
+	invoice inv;
+	/* German: party headings with "Name:" keys, title line "Nr. X vom DATE", totals block */
+	static const tcell r0[] = { {50, 300, "Rechnung Nr. 4711-A vom 07.05.2024"}, {0, 0, NULL} };
+	static const tcell r1[] = { {50, 100, "Währung:"}, {300, 320, "EUR"}, {0, 0, NULL} };
+	static const tcell r2[] = { {50, 100, "Verkäufer"}, {0, 0, NULL} };
+	static const tcell r3[] = { {50, 100, "Nummer:"}, {300, 340, "998877"}, {0, 0, NULL} };
+	static const tcell r4[] = { {50, 100, "Name:"}, {300, 400, "Holzbau Beispiel GmbH"}, {0, 0, NULL} };
+	static const tcell r5[] = { {50, 100, "Ansprechpartner:"}, {300, 400, "Frau Erika Muster"}, {0, 0, NULL} };
+	static const tcell r6[] = { {50, 130, "Käufer/Leistungsempfänger"}, {0, 0, NULL} };
+	static const tcell r7[] = { {50, 100, "Name:"}, {300, 400, "Kunde Zwei AG"}, {0, 0, NULL} };
+	static const tcell r8[] = { {50, 100, "Anschrift:"}, {300, 400, "Weg 5"}, {0, 0, NULL} };
+	static const tcell r9[] = { {300, 400, "Nettobetrag"}, {480, 520, "100,00"}, {0, 0, NULL} };
+	static const tcell r10[] = { {300, 400, "MwSt. 19 %"}, {480, 520, "19,00"}, {0, 0, NULL} };
+	static const tcell r11[] = { {300, 400, "Gesamtbetrag"}, {480, 520, "119,00"}, {0, 0, NULL} };
+	static const tcell r12[] = { {50, 120, "Zahlbar bis"}, {130, 180, "21.05.2024"}, {0, 0, NULL} };
+	const tcell *t1[] = { r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12 };
+	read_fields(t1, 13, &inv);
+	field_is(&inv, F_INVOICE_NUMBER, "4711-A", 0.85, "DE number (title line with date)");
+	field_is(&inv, F_ISSUE_DATE, "2024-05-07", 0.7, "DE issue date");
+	field_is(&inv, F_DUE_DATE, "2024-05-21", 0.7, "DE due date (plausible term)");
+	field_is(&inv, F_SELLER_NAME, "Holzbau Beispiel GmbH", 0.85, "DE seller (heading + Name:)");
+	field_is(&inv, F_BUYER_NAME, "Kunde Zwei AG", 0.85, "DE buyer (heading + Name:, not the seller block)");
+	field_is(&inv, F_NET, "100.00", 0.7, "DE net");
+	field_is(&inv, F_TAX, "19.00", 0.7, "DE tax");
+	field_is(&inv, F_TOTAL, "119.00", 0.7, "DE total");
+	field_is(&inv, F_CURRENCY, "EUR", 0.7, "DE currency");
+	CHECK(!inv.needs_review, "DE: everything consistent and labelled goes straight through");
+	invoice_free(&inv);
+
+	/* Italian: amounts printed with a currency sign and no decimals ("25€") */
+	static const tcell i0[] = { {400, 500, "numero: 123"}, {0, 0, NULL} };
+	static const tcell i1[] = { {400, 500, "data: 18/01/2017"}, {0, 0, NULL} };
+	static const tcell i2[] = { {300, 420, "Totale imponibile"}, {480, 500, "25\xe2\x82\xac"}, {0, 0, NULL} };
+	static const tcell i3[] = { {300, 420, "Totale IVA"}, {480, 500, "5,5\xe2\x82\xac"}, {0, 0, NULL} };
+	static const tcell i4[] = { {300, 420, "Totale"}, {480, 500, "30,5\xe2\x82\xac"}, {0, 0, NULL} };
+	const tcell *t2[] = { i0, i1, i2, i3, i4 };
+	read_fields(t2, 5, &inv);
+	field_is(&inv, F_NET, "25.00", 0.7, "IT net with a currency sign");
+	field_is(&inv, F_TAX, "5.50", 0.7, "IT tax with a currency sign");
+	field_is(&inv, F_TOTAL, "30.50", 0.7, "IT total with a currency sign");
+	field_is(&inv, F_CURRENCY, "EUR", 0.5, "IT currency from a sign after the digits");
+	invoice_free(&inv);
+	/* the same with the rule switched off: no amount without decimals (the rule switch works) */
+	unsigned char off[R_COUNT] = {0};
+	off[R_CURRENCY_AMOUNT] = 1;
+	rules_set_off(off);
+	read_fields(t2, 5, &inv);
+	CHECK(!inv.f[F_TOTAL].value, "IT: with currency-amount off no total, got %s", inv.f[F_TOTAL].value);
+	rules_set_off(NULL);
+	invoice_free(&inv);
+
+	/* unsure: the buyer only from a name-over-address block, the date only the first date on
+	 * the page -- returned, but with low confidence and sent to review */
+	static const tcell u0[] = { {50, 150, "Northwind Traders Ltd"}, {0, 0, NULL} };
+	static const tcell u1[] = { {50, 150, "12 Harbour Road"}, {0, 0, NULL} };
+	static const tcell u2[] = { {50, 150, "Jane Customer"}, {400, 480, "03/02/2024"}, {0, 0, NULL} };
+	static const tcell u3[] = { {50, 150, "4 Mill Lane 22"}, {0, 0, NULL} };
+	static const tcell u4[] = { {50, 150, "Invoice number: INV-88"}, {0, 0, NULL} };
+	static const tcell u5[] = { {300, 400, "Total"}, {480, 520, "50.00"}, {0, 0, NULL} };
+	const tcell *t3[] = { u0, u1, u2, u3, u4, u5 };
+	read_fields(t3, 6, &inv);
+	field_is(&inv, F_INVOICE_NUMBER, "INV-88", 0.85, "EN number");
+	CHECK(inv.f[F_ISSUE_DATE].value && inv.f[F_ISSUE_DATE].conf < REVIEW_MIN_CONF,
+		  "EN: an unlabelled date is returned with low confidence (%.2f)", inv.f[F_ISSUE_DATE].conf);
+	CHECK(inv.needs_review, "EN: unsure fields send the document to review");
+	invoice_free(&inv);
+
+	/* review decision alone: a consistent, confident invoice passes; one low field does not */
+	invoice_init(&inv);
+	inv_set(&inv, F_INVOICE_NUMBER, "1", 0.9, SRC_TEXT);
+	inv_set(&inv, F_ISSUE_DATE, "2024-01-01", 0.9, SRC_TEXT);
+	inv_set(&inv, F_NET, "10.00", 0.9, SRC_TEXT);
+	inv_set(&inv, F_TAX, "2.00", 0.9, SRC_TEXT);
+	inv_set(&inv, F_TOTAL, "12.00", 0.9, SRC_TEXT);
+	invoice_review(&inv);
+	CHECK(!inv.needs_review, "review: confident and consistent passes");
+	inv_set(&inv, F_BUYER_NAME, "Someone", 0.5, SRC_TEXT);
+	invoice_review(&inv);
+	CHECK(inv.needs_review, "review: a low-confidence buyer sends it to review");
+	inv_set(&inv, F_BUYER_NAME, "Someone", 0.9, SRC_TEXT);
+	inv_set(&inv, F_TOTAL, "13.00", 0.9, SRC_TEXT);
+	invoice_review(&inv);
+	CHECK(inv.needs_review, "review: net + tax != total");
+	invoice_free(&inv);
+}
+
 int main(void)
 {
 	test_dates();
@@ -482,6 +593,7 @@ int main(void)
 	test_xml();
 	test_errors();
 	test_table_reader();
+	test_field_reader();
 	test_corpus();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
