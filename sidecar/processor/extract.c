@@ -60,12 +60,15 @@ static double key_score(const invoice *inv)
 	return s;
 }
 
-/* a key field missing: only then is OCR worth its time on a page that has text */
-static int key_missing(const invoice *inv)
+/* 1: a key field is missing, 2: one is below the review threshold, 0: neither */
+static int key_gap(const invoice *inv)
 {
-	for (size_t i = 0; i < NKEY; i++)
+	int weak = 0;
+	for (size_t i = 0; i < NKEY; i++) {
 		if (!inv->f[key_fields[i]].value) return 1;
-	return 0;
+		if (inv->f[key_fields[i]].conf < REVIEW_MIN_CONF) weak = 2;
+	}
+	return weak;
 }
 
 static int field_count(const invoice *inv)
@@ -109,10 +112,15 @@ static void read_text(pdf_src *src, tlayout *lay, ocr_run *oc, int have_xml, inv
 	invoice base; invoice_init(&base);
 	int have_base = 0;
 	/* a second chance from images when the text layer lacks a key field */
-	if (!have_xml && oc->mode == EXTRACT_OCR_AUTO && key_missing(tinv)) {
+	int gap = have_xml || oc->mode != EXTRACT_OCR_AUTO ? 0 : key_gap(tinv);
+	if (gap) {
+		/* scanned pages for any gap; the first page's images (logos) only when a key
+		 * field is missing or the seller's name is unsure: on a page with a usable
+		 * text layer that is the one field an image often holds */
+		int regions = gap == 1 || !tinv->f[F_SELLER_NAME].value || tinv->f[F_SELLER_NAME].conf < REVIEW_MIN_CONF;
 		tlayout more;
 		tlayout_copy(&more, lay);
-		if (ocr_images(src, &more, oc)) {
+		if (ocr_images(src, &more, oc, regions)) {
 			invoice t2; invoice_init(&t2);
 			text_extract_fields(&more, &t2);
 			double k1 = key_score(tinv), k2 = key_score(&t2);

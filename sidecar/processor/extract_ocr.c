@@ -91,7 +91,7 @@ void ocr_pages(pdf_src *src, tlayout *l, ocr_run *r)
 	if (changed) tlayout_build_rows(l);
 }
 
-int ocr_images(pdf_src *src, tlayout *l, ocr_run *r)
+int ocr_images(pdf_src *src, tlayout *l, ocr_run *r, int regions)
 {
 	if (r->mode != EXTRACT_OCR_AUTO || r->max_pages <= 0) return 0;
 	int changed = 0;
@@ -110,7 +110,7 @@ int ocr_images(pdf_src *src, tlayout *l, ocr_run *r)
 			continue;
 		}
 		/* logos and letterheads: the first page's images */
-		if (pg > 0) continue;
+		if (pg > 0 || !regions) continue;
 		int counted = 0;
 		for (size_t i = 0; i < l->nimages; i++) {
 			if (l->images[i].page != pg || pi->ocr_regions >= 6) continue;

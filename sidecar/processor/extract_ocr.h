@@ -27,8 +27,8 @@ void ocr_pages(pdf_src *src, tlayout *l, ocr_run *r);
 
 /* Second chance for a text page that lacks key fields: pages that are one big image
  * (a scan with the scanner's own text layer) are OCR'd whole and replace their text;
- * on other pages the larger images (logos, letterheads) add their words.
+ * with regions, the first page's larger images (logos, letterheads) add their words.
  * Returns 1 when l changed. */
-int  ocr_images(pdf_src *src, tlayout *l, ocr_run *r);
+int  ocr_images(pdf_src *src, tlayout *l, ocr_run *r, int regions);
 
 #endif
