@@ -223,6 +223,8 @@ int extract_document(const unsigned char *buf, size_t len, const extract_options
 	if (!xml_name && lay.nsegs == 0) {
 		if (oc.used > 0)
 			*error = xstrdup(oc.error ? oc.error : "no text layer, no embedded invoice XML and OCR found no words: empty or not an invoice");
+		else if (oc.stopped > 0)
+			*error = xstrdup("no text layer and no embedded invoice XML, and no page could be OCR'd within the limits (PROCESSOR_OCR_MAX_PAGES, CPU time)");
 		else
 			*error = xstrdup("no text layer and no embedded invoice XML: scanned, empty or not an invoice");
 		invoice_free(&tinv);

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static int passed, failed;
 
@@ -240,6 +241,22 @@ static void test_limits(void)
 	CHECK(j && meta_int(j, "ocr_pages") == 2 && meta_int(j, "ocr_pages_skipped") == 1,
 		  "page cap 2 of 3: ocr_pages %d, skipped %d", j ? meta_int(j, "ocr_pages") : -2, j ? meta_int(j, "ocr_pages_skipped") : -2);
 	json_decref(j);
+	/* the CPU limit: with under two seconds left no page is started, and the document
+	 * fails with a reason instead of being killed by SIGXCPU */
+	struct rlimit old, rl;
+	struct rusage ru;
+	getrlimit(RLIMIT_CPU, &old);
+	getrusage(RUSAGE_SELF, &ru);
+	rl.rlim_cur = (rlim_t) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 3);
+	rl.rlim_max = old.rlim_max;
+	setrlimit(RLIMIT_CPU, &rl);
+	free(err); err = NULL;
+	j = scan3 ? extract(scan3, slen, EXTRACT_OCR_AUTO, 0, &err) : NULL;
+	setrlimit(RLIMIT_CPU, &old);
+	CHECK(!j && err && strstr(err, "within the limits"), "CPU limit nearly reached: no page OCR'd, a reason (%s)", err ? err : "none");
+	json_decref(j);
+	free(err);
+	err = NULL;
 	free(text3);
 	free(scan3);
 	setenv("PROCESSOR_OCR_LANGS", "eng+xx1", 1);
