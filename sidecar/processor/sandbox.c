@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -232,18 +233,96 @@ sandbox_landlock(const char *scratch, char *err, size_t errsz)
 
 /* ------------------------------------------------------------------ seccomp */
 
-#define DENY EPERM
+#define WRITE_FLAGS (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND)
 
 static int
-deny(scmp_filter_ctx ctx, int nr, unsigned n, const struct scmp_arg_cmp *cmp)
+rule(scmp_filter_ctx ctx, uint32_t action, int nr, unsigned n, const struct scmp_arg_cmp *cmp)
 {
-	return seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(DENY), nr, n, cmp);
+	return seccomp_rule_add_array(ctx, action, nr, n, cmp);
 }
 
-bool
-sandbox_seccomp(bool landlock, char *err, size_t errsz)
+/*
+ * The plain build: allow what the child needs (glibc, MuPDF, libxml2,
+ * Tesseract and OpenMP, measured with strace over the corpus and scans), refuse
+ * everything else with EPERM.
+ */
+static int
+allowlist(scmp_filter_ctx ctx, bool landlock)
 {
-	/* always refused: network, other processes, the kernel's bigger doors */
+	static const int needed[] = {
+		/* memory */
+		SCMP_SYS(brk), SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(mprotect),
+		SCMP_SYS(madvise),
+		/* descriptors it has or opens for reading (openat below) */
+		SCMP_SYS(read), SCMP_SYS(pread64), SCMP_SYS(readv), SCMP_SYS(write), SCMP_SYS(writev),
+		SCMP_SYS(pwrite64), SCMP_SYS(lseek), SCMP_SYS(close), SCMP_SYS(fstat), SCMP_SYS(newfstatat),
+		SCMP_SYS(stat), SCMP_SYS(lstat), SCMP_SYS(statx), SCMP_SYS(access), SCMP_SYS(faccessat),
+		SCMP_SYS(faccessat2), SCMP_SYS(readlink), SCMP_SYS(readlinkat), SCMP_SYS(getdents64),
+		SCMP_SYS(fcntl), SCMP_SYS(dup), SCMP_SYS(dup2), SCMP_SYS(dup3), SCMP_SYS(ftruncate),
+		SCMP_SYS(fsync), SCMP_SYS(fdatasync), SCMP_SYS(getcwd),
+		/* threads (OpenMP, Tesseract) and their synchronisation */
+		SCMP_SYS(futex), SCMP_SYS(set_robust_list), SCMP_SYS(get_robust_list), SCMP_SYS(rseq),
+		SCMP_SYS(set_tid_address), SCMP_SYS(gettid), SCMP_SYS(getpid), SCMP_SYS(getppid),
+		SCMP_SYS(sched_yield), SCMP_SYS(sched_getaffinity), SCMP_SYS(getcpu), SCMP_SYS(membarrier),
+		SCMP_SYS(exit), SCMP_SYS(exit_group),
+		/* signals to itself (abort, raise), time, limits, identity */
+		SCMP_SYS(rt_sigaction), SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigreturn), SCMP_SYS(sigaltstack),
+		SCMP_SYS(tgkill), SCMP_SYS(restart_syscall), SCMP_SYS(nanosleep), SCMP_SYS(clock_nanosleep),
+		SCMP_SYS(clock_gettime), SCMP_SYS(clock_getres), SCMP_SYS(gettimeofday), SCMP_SYS(time),
+		SCMP_SYS(getrusage), SCMP_SYS(times), SCMP_SYS(sysinfo), SCMP_SYS(prlimit64),
+		SCMP_SYS(getrlimit), SCMP_SYS(uname), SCMP_SYS(getrandom), SCMP_SYS(getuid), SCMP_SYS(geteuid),
+		SCMP_SYS(getgid), SCMP_SYS(getegid), SCMP_SYS(getgroups), SCMP_SYS(getresuid),
+		SCMP_SYS(getresgid),
+	};
+	/* changes inside the scratch directory, by its descriptor, with Landlock in force */
+	static const int scratch_changes[] = {SCMP_SYS(unlinkat), SCMP_SYS(mkdirat)};
+	struct scmp_arg_cmp read_only[] = {SCMP_A1(SCMP_CMP_MASKED_EQ, WRITE_FLAGS, 0)};
+	struct scmp_arg_cmp at_read_only[] = {SCMP_A2(SCMP_CMP_MASKED_EQ, WRITE_FLAGS, 0)};
+	struct scmp_arg_cmp in_scratch[] = {SCMP_A0(SCMP_CMP_EQ, SANDBOX_SCRATCH_FD)};
+	struct scmp_arg_cmp both_in_scratch[] = {SCMP_A0(SCMP_CMP_EQ, SANDBOX_SCRATCH_FD),
+	SCMP_A2(SCMP_CMP_EQ, SANDBOX_SCRATCH_FD)};
+	struct scmp_arg_cmp thread[] = {SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD)};
+	struct scmp_arg_cmp tcgets[] = {SCMP_A1(SCMP_CMP_EQ, TCGETS)};
+	struct scmp_arg_cmp get_nnp[] = {SCMP_A0(SCMP_CMP_EQ, PR_GET_NO_NEW_PRIVS)};
+	int			rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < sizeof needed / sizeof needed[0]; i++)
+		rc = rule(ctx, SCMP_ACT_ALLOW, needed[i], 0, NULL);
+	if (rc == 0)				/* threads are clone(CLONE_THREAD); a process is not */
+		rc = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1, thread);
+	if (rc == 0)				/* clone3 and openat2 hide their flags: glibc falls back on ENOSYS */
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(openat2), 0);
+	if (rc == 0)
+		rc = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(open), 1, read_only);
+	if (rc == 0)
+		rc = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1, at_read_only);
+	if (rc == 0)				/* isatty() on its pipes */
+		rc = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, tcgets);
+	if (rc == 0)
+		rc = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, get_nnp);
+	if (rc == 0 && landlock)
+	{
+		rc = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1, in_scratch);
+		for (size_t i = 0; rc == 0 && i < sizeof scratch_changes / sizeof scratch_changes[0]; i++)
+			rc = rule(ctx, SCMP_ACT_ALLOW, scratch_changes[i], 1, in_scratch);
+		if (rc == 0)
+			rc = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(renameat), 2, both_in_scratch);
+		if (rc == 0)
+			rc = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(renameat2), 2, both_in_scratch);
+	}
+	return rc;
+}
+
+/*
+ * The sanitizer build: AddressSanitizer's runtime makes calls of its own
+ * (and starts a symbolizer), so there the filter refuses what is dangerous and
+ * allows the rest.
+ */
+static int
+denylist(scmp_filter_ctx ctx, bool landlock)
+{
 	static const int refused[] = {
 		SCMP_SYS(socket), SCMP_SYS(socketpair), SCMP_SYS(connect), SCMP_SYS(bind), SCMP_SYS(listen),
 		SCMP_SYS(accept), SCMP_SYS(accept4),
@@ -263,31 +342,16 @@ sandbox_seccomp(bool landlock, char *err, size_t errsz)
 		SCMP_SYS(setxattr), SCMP_SYS(lsetxattr), SCMP_SYS(fsetxattr), SCMP_SYS(removexattr),
 		SCMP_SYS(lremovexattr), SCMP_SYS(fremovexattr),
 	};
-	/* no new programs, no new processes; the sanitizer build keeps them for its symbolizer */
-	static const int spawn[] = {SCMP_SYS(execve), SCMP_SYS(execveat), SCMP_SYS(fork), SCMP_SYS(vfork)};
 	static const unsigned long write_flags[] = {O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND};
 	/* dirfd-relative changes: only inside the scratch directory, and only with Landlock */
 	static const int at_changes[] = {SCMP_SYS(unlinkat), SCMP_SYS(mkdirat), SCMP_SYS(fchmodat),
 	SCMP_SYS(utimensat), SCMP_SYS(renameat), SCMP_SYS(renameat2)};
-	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	const uint32_t deny = SCMP_ACT_ERRNO(EPERM);
 	struct scmp_arg_cmp not_scratch = SCMP_A0(SCMP_CMP_NE, SANDBOX_SCRATCH_FD);
-	int			rc = ctx ? 0 : -ENOMEM;
+	int			rc = 0;
 
 	for (size_t i = 0; rc == 0 && i < sizeof refused / sizeof refused[0]; i++)
-		rc = deny(ctx, refused[i], 0, NULL);
-	if (!UNDER_ASAN)
-	{
-		struct scmp_arg_cmp process = SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0);
-
-		for (size_t i = 0; rc == 0 && i < sizeof spawn / sizeof spawn[0]; i++)
-			rc = deny(ctx, spawn[i], 0, NULL);
-		/* threads (OpenMP, Tesseract) are clone(CLONE_THREAD); clone3 hides its flags */
-		if (rc == 0)
-			rc = deny(ctx, SCMP_SYS(clone), 1, &process);
-		if (rc == 0)
-			rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
-	}
-	/* openat2 hides its flags in a struct: ENOSYS, glibc's open() uses openat */
+		rc = rule(ctx, deny, refused[i], 0, NULL);
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(openat2), 0);
 	for (size_t i = 0; rc == 0 && i < sizeof write_flags / sizeof write_flags[0]; i++)
@@ -296,21 +360,32 @@ sandbox_seccomp(bool landlock, char *err, size_t errsz)
 		struct scmp_arg_cmp openat_w[2] = {SCMP_A2(SCMP_CMP_MASKED_EQ, write_flags[i], write_flags[i]),
 		not_scratch};
 
-		rc = deny(ctx, SCMP_SYS(open), 1, &open_w);
+		rc = rule(ctx, deny, SCMP_SYS(open), 1, &open_w);
 		if (rc == 0)
-			rc = deny(ctx, SCMP_SYS(openat), landlock ? 2 : 1, openat_w);
+			rc = rule(ctx, deny, SCMP_SYS(openat), landlock ? 2 : 1, openat_w);
 	}
 	for (size_t i = 0; rc == 0 && i < sizeof at_changes / sizeof at_changes[0]; i++)
-		rc = deny(ctx, at_changes[i], landlock ? 1 : 0, &not_scratch);
+		rc = rule(ctx, deny, at_changes[i], landlock ? 1 : 0, &not_scratch);
 	if (rc == 0 && landlock)
 	{
 		/* rename*at(olddirfd, old, newdirfd, new): both sides in the scratch directory */
 		struct scmp_arg_cmp new_not_scratch = SCMP_A2(SCMP_CMP_NE, SANDBOX_SCRATCH_FD);
 
-		rc = deny(ctx, SCMP_SYS(renameat), 1, &new_not_scratch);
+		rc = rule(ctx, deny, SCMP_SYS(renameat), 1, &new_not_scratch);
 		if (rc == 0)
-			rc = deny(ctx, SCMP_SYS(renameat2), 1, &new_not_scratch);
+			rc = rule(ctx, deny, SCMP_SYS(renameat2), 1, &new_not_scratch);
 	}
+	return rc;
+}
+
+bool
+sandbox_seccomp(bool landlock, char *err, size_t errsz)
+{
+	scmp_filter_ctx ctx = seccomp_init(UNDER_ASAN ? SCMP_ACT_ALLOW : SCMP_ACT_ERRNO(EPERM));
+	int			rc = ctx ? 0 : -ENOMEM;
+
+	if (rc == 0)
+		rc = UNDER_ASAN ? denylist(ctx, landlock) : allowlist(ctx, landlock);
 	if (rc == 0)
 		rc = seccomp_load(ctx);
 	if (rc != 0)
