@@ -129,6 +129,23 @@ ok(wait_until(30, sub { email_count('delete-%') == 2 && !%{ imap_flags($dc, 'oth
 $m->stop('TERM');
 $m->wait_exit(20);
 
+# --- no IDLE: a poll every MAIL_POLL_SECONDS; a message over MAIL_MAX_MESSAGE_MB ------------
+$m = start_mail($node, $dc, url => "imaps://other:secret\@127.0.0.1:$dc->{imaps_port}/INBOX",
+	env => { MAIL_IDLE => 'off', MAIL_POLL_SECONDS => 1, MAIL_MAX_MESSAGE_MB => 1 });
+ok(wait_until(20, sub { $m->log_has(qr/watching/) }), 'poll mode: started');
+sleep 1.5;
+imap_append($dc, 'other', 'INBOX', msgs(1, 'poll'));
+my $huge = build_message(message_id => 'huge@test', parts => [ { name => 'huge.pdf', body => unique_pdf('huge') . ('%' . 'y' x 1000 . "\n") x 1100 } ]);
+imap_append($dc, 'other', 'INBOX', [$huge]);
+ok(wait_until(10, sub { email_count('poll-%') == 1 }), 'poll mode: taken by the next poll');
+ok(wait_until(10, sub { $node->safe_psql('postgres', q{SELECT outcome FROM invoiceflow.mail_messages
+	WHERE account LIKE 'other@%' AND parts -> 0 -> 'error' ->> 'message' LIKE '%MAIL_MAX_MESSAGE_MB%'}) eq 'rejected' }),
+	'a message over MAIL_MAX_MESSAGE_MB: recorded as rejected with the reason');
+ok(wait_until(10, sub { my $f = imap_flags($dc, 'other', 'INBOX'); 2 == grep { /\$Invoiceflow/ } values %$f }),
+	'... and marked done');
+$m->stop('TERM');
+is($m->wait_exit(20), 0, 'poll mode: clean exit');
+
 # --- an accounts file others may read is refused -----------------------------------------------
 my $af = "$PostgreSQL::Test::Utils::tmp_check/accounts";
 open(my $fh, '>', $af) or die;
@@ -144,5 +161,5 @@ ok(wait_until(20, sub { $m->log_has(qr/watching/) }), 'mode 0600: accepted');
 $m->stop('TERM');
 is($m->wait_exit(20), 0, 'clean exit');
 
-is(email_count(), 1000 + 150 + 3 + 2 + 2, 'nothing else ingested');
+is(email_count(), 1000 + 150 + 3 + 2 + 2 + 1, 'nothing else ingested');
 done_testing();

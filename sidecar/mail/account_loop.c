@@ -104,21 +104,22 @@ scan(struct loop_state *st, char *err, size_t errsz)
 
 		if (!imap_fetch(&st->imap, uidvalidity, uids[i], &raw, err, errsz))
 		{
-			if (raw.overflow)
-			{
-				/* too big to take whole: recorded as refused, then marked done */
-				log_warning(LOGGER, NULL, "%s: uid %lu: %s", al->acct.name, uids[i], err);
-				membuf_reset(&raw);
-				membuf_append(&raw, "X-Invoiceflow: oversized\r\n\r\n", 28);
-			}
-			else
+			char		key[64];
+
+			if (!raw.overflow)
 			{
 				ok = false;
 				break;
 			}
+			/* too big to take whole: recorded as rejected with the reason, then marked done */
+			log_warning(LOGGER, NULL, "%s: uid %lu: %s", al->acct.name, uids[i], err);
+			snprintf(key, sizeof(key), "uid:%lu:%lu", uidvalidity, uids[i]);
+			rc = mail_db_record_refused(&st->db, al->acct.name, key, err, err, errsz) ?
+				MESSAGE_COMMITTED : MESSAGE_TEMPFAIL;
 		}
-		rc = message_process(&st->db, al->acct.name, raw.data, raw.len, uidvalidity, uids[i], true,
-							 &res, err, errsz);
+		else
+			rc = message_process(&st->db, al->acct.name, raw.data, raw.len, uidvalidity, uids[i], true,
+								 &res, err, errsz);
 		if (rc != MESSAGE_COMMITTED)
 		{
 			ok = false;

@@ -251,6 +251,40 @@ out:
 	return ok;
 }
 
+bool
+mail_db_record_refused(struct mail_db *db, const char *account, const char *message_key,
+					   const char *reason, char *err, size_t errsz)
+{
+	json_t	   *parts = json_pack("[{s:s, s:s, s:i, s:{s:s, s:s}}]", "part", "message", "filename", "",
+								  "size", 0, "error", "code", "54000", "message", reason);
+	char	   *text = json_dumps(parts, JSON_COMPACT);
+	const char *vals[2] = {account, message_key};
+	const char *sql_vals[7];
+	PGresult   *r;
+	bool		ok = false;
+
+	if (text && mail_db_ensure(db, err, errsz))
+	{
+		sql_vals[0] = vals[0];
+		sql_vals[1] = vals[1];
+		sql_vals[2] = sql_vals[3] = sql_vals[4] = sql_vals[5] = NULL;
+		sql_vals[6] = text;
+		r = PQexecParams(db->conn,
+						 "SELECT invoiceflow.mail_record($1, $2, $3, $4, $5, $6::timestamptz, $7::jsonb)",
+						 7, NULL, sql_vals, NULL, NULL, 0);
+		ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+		if (!ok)
+		{
+			snprintf(err, errsz, "database: mail_record(): %s", PQerrorMessage(db->conn));
+			err[strcspn(err, "\n")] = '\0';
+		}
+		PQclear(r);
+	}
+	free(text);
+	json_decref(parts);
+	return ok;
+}
+
 void
 mail_db_heartbeat(struct mail_db *db, const char *account, bool ok, const char *reason)
 {

@@ -47,6 +47,12 @@ extern void mail_part_key(const char *account, const char *message_key, const ch
 extern bool mail_db_record(struct mail_db *db, const char *account, const char *message_key,
 						   const struct mail_message *m, struct mail_record_result *res,
 						   char *err, size_t errsz);
+/*
+ * A message refused whole (larger than MAIL_MAX_MESSAGE_MB): recorded as
+ * rejected with the reason, so that it can be marked done and seen in the listing.
+ */
+extern bool mail_db_record_refused(struct mail_db *db, const char *account, const char *message_key,
+								   const char *reason, char *err, size_t errsz);
 /* the account's health row; errors are logged only (health is best effort) */
 extern void mail_db_heartbeat(struct mail_db *db, const char *account, bool ok, const char *reason);
 
