@@ -19,6 +19,7 @@
 #include "labels.h"
 #include "parsers.h"
 #include "rules.h"
+#include "tax_table.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -524,6 +525,21 @@ static void set_amount(invoice *inv, field_id id, long long cents, double conf)
 	inv_set(inv, id, b, conf, SRC_TEXT);
 }
 
+/* Is the amount (cents) printed on a row outside [from, to]? */
+static int amount_printed_outside(tctx *c, long long cents, int from, int to)
+{
+	const tlayout *l = c->l;
+	for (size_t r = 0; r < l->nrows; r++) {
+		if ((int) r >= from && (int) r <= to) continue;
+		char *t = tlayout_row_text(l, r);
+		long long v[16]; int rate;
+		int n = row_amounts(t, v, 16, &rate);
+		free(t);
+		for (int i = 0; i < n; i++) if (v[i] == cents) return 1;
+	}
+	return 0;
+}
+
 static void field_amounts(tctx *c, invoice *inv)
 {
 	candvec T = {0}, N = {0}, X = {0}, D = {0};
@@ -568,6 +584,30 @@ static void field_amounts(tctx *c, invoice *inv)
 			}
 	int consistent = ti >= 0 && ni >= 0 && xi >= 0;
 	double conf = consistent ? 0.9 : 0.6;
+	/* two strong readings of the total that disagree: a triple built from column values
+	 * ("Netto MwSt Brutto" over one tax row) against a labelled total on its own row */
+	if (consistent && (T.v[ti].below || N.v[ni].below || X.v[xi].below))
+		for (size_t i = 0; i < T.n; i++)
+			if (!T.v[i].below && T.v[i].weight >= 4 && T.v[i].cents != T.v[ti].cents) conf = 0.5;
+	/* the VAT breakdown table: its sums confirm the triple, or complete a labelled total */
+	tax_table tt;
+	if (rule_on(R_TAX_TABLE) && tax_table_find(c->l, &tt)) {
+		long long tg = tt.base + tt.tax;
+		if (consistent && N.v[ni].cents == tt.base && X.v[xi].cents == tt.tax && conf >= 0.9) conf = 0.95;
+		else if (!consistent && ti >= 0 && T.v[ti].cents == tg) {
+			set_amount(inv, F_TOTAL, T.v[ti].cents, 0.9);
+			set_amount(inv, F_NET, tt.base, 0.9);
+			set_amount(inv, F_TAX, tt.tax, 0.9);
+			goto due;
+		} else if (!consistent && ti < 0 && ni < 0) {
+			/* no total label read: the table alone, sure only when its gross is printed elsewhere */
+			double tc = amount_printed_outside(c, tg, tt.first_row, tt.last_row) ? 0.75 : 0.6;
+			set_amount(inv, F_TOTAL, tg, tc);
+			set_amount(inv, F_NET, tt.base, tc);
+			set_amount(inv, F_TAX, tt.tax, tc);
+			goto due;
+		}
+	}
 	if (ti >= 0) set_amount(inv, F_TOTAL, T.v[ti].cents, conf);
 	if (ni >= 0) set_amount(inv, F_NET, N.v[ni].cents, conf);
 	if (xi >= 0) set_amount(inv, F_TAX, X.v[xi].cents, conf);
@@ -580,11 +620,12 @@ static void field_amounts(tctx *c, invoice *inv)
 		set_amount(inv, F_NET, T.v[ti].cents, 0.35);
 		set_amount(inv, F_TAX, 0, 0.35);
 	}
+due:;
 	/* amount due */
 	long di = -1;
 	for (size_t i = 0; i < D.n; i++) if (!D.v[i].below && (di < 0 || D.v[i].weight > D.v[di].weight)) di = (long) i;
 	if (di >= 0) set_amount(inv, F_AMOUNT_DUE, D.v[di].cents, 0.7);
-	else if (ti >= 0) set_amount(inv, F_AMOUNT_DUE, T.v[ti].cents, 0.5);
+	else if (inv->f[F_TOTAL].value) inv_set(inv, F_AMOUNT_DUE, inv->f[F_TOTAL].value, 0.5, SRC_TEXT);
 	free(T.v); free(N.v); free(X.v); free(D.v);
 }
 
