@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,10 +11,54 @@
 
 #include <tesseract/capi.h>
 
-/* libgomp (Tesseract's LSTM uses OpenMP): with no active parallel level every region
- * runs on the calling thread.  The child's CPU limit counts all threads, and with
- * PROCESSOR_CONCURRENCY children on as many cores extra threads only spin. */
-extern void omp_set_max_active_levels(int levels);
+/*
+ * libtesseract is loaded with dlopen() at the first OCR'd page, not linked: linking it
+ * (with leptonica, libarchive, libcurl, libgomp and Tesseract's many static
+ * initialisers) added about 10-25 ms to every process start, a third of a
+ * born-digital document's whole extraction.  The C API's own prototypes type the
+ * pointers.
+ */
+#define TESS_LIB "libtesseract.so.5"
+#define TESS_FUNCS(X) X(TessBaseAPICreate) X(TessBaseAPIDelete) X(TessBaseAPISetVariable) \
+	X(TessBaseAPIInit2) X(TessBaseAPISetPageSegMode) X(TessBaseAPIEnd) X(TessBaseAPISetImage) \
+	X(TessBaseAPISetSourceResolution) X(TessBaseAPIRecognize) X(TessBaseAPIClear) \
+	X(TessBaseAPIGetIterator) X(TessResultIteratorGetPageIteratorConst) \
+	X(TessPageIteratorIsAtBeginningOf) X(TessPageIteratorBoundingBox) \
+	X(TessResultIteratorGetUTF8Text) X(TessDeleteText) X(TessResultIteratorConfidence) \
+	X(TessResultIteratorNext) X(TessResultIteratorDelete)
+
+static struct {
+#define TESS_FIELD(f) __typeof__(&f) f;
+	TESS_FUNCS(TESS_FIELD)
+	/* libgomp (Tesseract's LSTM uses OpenMP): with no active parallel level every
+	 * region runs on the calling thread, the effect of OMP_THREAD_LIMIT=1.  The
+	 * child's CPU limit counts all threads, and PROCESSOR_CONCURRENCY children
+	 * already fill the cores. */
+	void (*omp_set_max_active_levels)(int);
+	void *lib;
+} T;
+
+static int tess_load(char **error)
+{
+	if (T.lib) return 1;
+	void *h = dlopen(TESS_LIB, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		sbuf b; sb_init(&b);
+		sb_printf(&b, "OCR: cannot load %s: %s", TESS_LIB, dlerror());
+		*error = sb_steal(&b);
+		return 0;
+	}
+#define TESS_LOAD(f) \
+	if (!(*(void **) &T.f = dlsym(h, #f))) { \
+		*error = xstrdup("OCR: " TESS_LIB " lacks " #f); \
+		dlclose(h); \
+		return 0; \
+	}
+	TESS_FUNCS(TESS_LOAD)
+	*(void **) &T.omp_set_max_active_levels = dlsym(h, "omp_set_max_active_levels");
+	T.lib = h;	/* kept for the life of the process (the child) */
+	return 1;
+}
 
 struct ocr_engine {
 	TessBaseAPI *api;
@@ -23,24 +68,25 @@ struct ocr_engine {
 
 ocr_engine *ocr_engine_new(const char *langs, char **error)
 {
-	omp_set_max_active_levels(0);
-	TessBaseAPI *api = TessBaseAPICreate();
+	if (!tess_load(error)) return NULL;
+	if (T.omp_set_max_active_levels) T.omp_set_max_active_levels(0);
+	TessBaseAPI *api = T.TessBaseAPICreate();
 	if (!api) { *error = xstrdup("OCR: cannot create the Tesseract engine"); return NULL; }
 	/* Tesseract's own chatter (resolution guesses, "Empty page!!") stays out of stderr,
 	 * which the daemon reads to classify crashes. */
-	TessBaseAPISetVariable(api, "debug_file", "/dev/null");
-	if (TessBaseAPIInit2(api, NULL, langs, OEM_LSTM_ONLY) != 0) {
+	T.TessBaseAPISetVariable(api, "debug_file", "/dev/null");
+	if (T.TessBaseAPIInit2(api, NULL, langs, OEM_LSTM_ONLY) != 0) {
 		sbuf b; sb_init(&b);
 		sb_printf(&b, "OCR: cannot load the language data \"%s\"", langs);
 		*error = sb_steal(&b);
-		TessBaseAPIDelete(api);
+		T.TessBaseAPIDelete(api);
 		return NULL;
 	}
 	/* Measured on the corpus (README): page layout analysis finds the columns of an
 	 * invoice; the inverted-text retry per line costs time and finds nothing on
 	 * printed invoices. */
-	TessBaseAPISetPageSegMode(api, PSM_AUTO);
-	TessBaseAPISetVariable(api, "tessedit_do_invert", "0");
+	T.TessBaseAPISetPageSegMode(api, PSM_AUTO);
+	T.TessBaseAPISetVariable(api, "tessedit_do_invert", "0");
 	ocr_engine *e = xcalloc(1, sizeof *e);
 	e->api = api;
 	return e;
@@ -49,8 +95,8 @@ ocr_engine *ocr_engine_new(const char *langs, char **error)
 void ocr_engine_free(ocr_engine *e)
 {
 	if (!e) return;
-	TessBaseAPIEnd(e->api);
-	TessBaseAPIDelete(e->api);
+	T.TessBaseAPIEnd(e->api);
+	T.TessBaseAPIDelete(e->api);
 	free(e);
 }
 
@@ -66,30 +112,30 @@ int ocr_recognize(ocr_engine *e, const unsigned char *px, int w, int h, int stri
 	*words = NULL;
 	*nwords = 0;
 	TessBaseAPI *api = e->api;
-	TessBaseAPISetImage(api, px, w, h, 1, stride);
-	TessBaseAPISetSourceResolution(api, dpi);
-	if (TessBaseAPIRecognize(api, NULL) != 0) {
-		TessBaseAPIClear(api);
+	T.TessBaseAPISetImage(api, px, w, h, 1, stride);
+	T.TessBaseAPISetSourceResolution(api, dpi);
+	if (T.TessBaseAPIRecognize(api, NULL) != 0) {
+		T.TessBaseAPIClear(api);
 		*error = xstrdup("OCR: recognition failed");
 		return 0;
 	}
-	TessResultIterator *it = TessBaseAPIGetIterator(api);
+	TessResultIterator *it = T.TessBaseAPIGetIterator(api);
 	size_t n = 0, cap = 0;
 	ocr_word *v = NULL;
 	int line = -1, ly0 = 0, ly1 = 0;
 	if (it) {
-		const TessPageIterator *pi = TessResultIteratorGetPageIteratorConst(it);
+		const TessPageIterator *pi = T.TessResultIteratorGetPageIteratorConst(it);
 		do {
-			if (TessPageIteratorIsAtBeginningOf(pi, RIL_TEXTLINE)) {
+			if (T.TessPageIteratorIsAtBeginningOf(pi, RIL_TEXTLINE)) {
 				int a, b, c, d;
 				line++;
-				if (TessPageIteratorBoundingBox(pi, RIL_TEXTLINE, &a, &b, &c, &d)) { ly0 = b; ly1 = d; }
+				if (T.TessPageIteratorBoundingBox(pi, RIL_TEXTLINE, &a, &b, &c, &d)) { ly0 = b; ly1 = d; }
 			}
-			char *t = TessResultIteratorGetUTF8Text(it, RIL_WORD);
+			char *t = T.TessResultIteratorGetUTF8Text(it, RIL_WORD);
 			int x0, y0, x1, y1;
 			if (!t) continue;
-			if (!*t || !TessPageIteratorBoundingBox(pi, RIL_WORD, &x0, &y0, &x1, &y1)) {
-				TessDeleteText(t);
+			if (!*t || !T.TessPageIteratorBoundingBox(pi, RIL_WORD, &x0, &y0, &x1, &y1)) {
+				T.TessDeleteText(t);
 				continue;
 			}
 			if (n == cap) {
@@ -98,16 +144,16 @@ int ocr_recognize(ocr_engine *e, const unsigned char *px, int w, int h, int stri
 			}
 			ocr_word *o = &v[n++];
 			o->text = xstrdup(t);
-			TessDeleteText(t);
+			T.TessDeleteText(t);
 			o->x0 = x0; o->y0 = y0; o->x1 = x1; o->y1 = y1;
 			o->line = line < 0 ? 0 : line;
 			o->ly0 = ly0 < y0 ? ly0 : y0;
 			o->ly1 = ly1 > y1 ? ly1 : y1;
-			o->conf = TessResultIteratorConfidence(it, RIL_WORD) / 100.0f;
-		} while (TessResultIteratorNext(it, RIL_WORD));
-		TessResultIteratorDelete(it);
+			o->conf = T.TessResultIteratorConfidence(it, RIL_WORD) / 100.0f;
+		} while (T.TessResultIteratorNext(it, RIL_WORD));
+		T.TessResultIteratorDelete(it);
 	}
-	TessBaseAPIClear(api);
+	T.TessBaseAPIClear(api);
 	*words = v;
 	*nwords = n;
 	return 1;

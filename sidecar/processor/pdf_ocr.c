@@ -15,8 +15,18 @@
 #define OCR_MIN_SIDE  8
 
 /* The words of one Tesseract line become segments split at wide gaps, as the text
- * layer's characters are (pdf_text.c: a gap over 1.2 x the font size).  The line's
- * box height stands for the font size: ascender to descender is about 1.1 em. */
+ * layer's characters are (pdf_text.c: a gap over 1.2 x the font size).  The font
+ * size comes from the line's ink height: cap height to baseline is about 0.7 em,
+ * ascender to descender about 0.9 em; 0.8 em is taken.  Boxes grow by 0.15 em above
+ * and below to the height of the text layer's character boxes (1.1-1.2 em), so that
+ * rows and "below" neighbours behave alike.  A lone colon joins its label whatever
+ * the gap: labels are often aligned with spaces ("Number      : 123") that the text
+ * layer keeps as characters and OCR cannot see. */
+static int is_colon(const char *t)
+{
+	return strcmp(t, ":") == 0 || strcmp(t, "\xef\xbc\x9a") == 0;	/* ':' or U+FF1A */
+}
+
 static void words_to_segs(ocr_word *w, size_t n, float sx, float sy, float ox, float oy, int pg,
 						  tseg **out, size_t *nout)
 {
@@ -26,8 +36,9 @@ static void words_to_segs(ocr_word *w, size_t n, float sx, float sy, float ox, f
 	while (i < n) {
 		size_t j = i + 1;
 		float lh = (float) (w[i].ly1 - w[i].ly0);
-		float size = lh / 1.1f;
-		while (j < n && w[j].line == w[i].line && (float) (w[j].x0 - w[j - 1].x1) <= 1.2f * size) j++;
+		float size = lh / 0.8f;
+		while (j < n && w[j].line == w[i].line &&
+			   ((float) (w[j].x0 - w[j - 1].x1) <= 1.2f * size || is_colon(w[j].text))) j++;
 		sbuf b; sb_init(&b);
 		tseg *s = &v[k];
 		memset(s, 0, sizeof *s);
@@ -45,7 +56,7 @@ static void words_to_segs(ocr_word *w, size_t n, float sx, float sy, float ox, f
 		if (*t) {
 			s->text = t;
 			s->x0 = ox + x0 / sx; s->x1 = ox + x1 / sx;
-			s->y0 = oy + y0 / sy; s->y1 = oy + y1 / sy;
+			s->y0 = oy + (y0 - 0.15f * size) / sy; s->y1 = oy + (y1 + 0.15f * size) / sy;
 			s->size = size / sy;
 			s->page = pg;
 			s->ocr = 1;
