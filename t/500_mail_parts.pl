@@ -139,7 +139,7 @@ unlike($m->stderr, qr/ERROR: (AddressSanitizer|LeakSanitizer)|runtime error/, 'n
 my $d1 = build_message(message_id => 'deliver1@test', from => 'Shop <orders@shop.example>',
 	parts => [ { name => 'delivered.pdf', body => unique_pdf('delivered') } ]);
 is(run_deliver($node, $d1), 0, 'deliver: exit 0 once committed');
-is(run_deliver($node, $d1), 0, 'deliver: the same message again, exit 0');
+is(run_deliver($node, $d1, VALGRIND => 1), 0, 'deliver: the same message again (under valgrind: no error, no leak), exit 0');
 is(email_ingestions($node)->{'delivered.pdf'}, 1, 'deliver: ingested once');
 is(run_deliver($node, "\x00\x01binary garbage\xff" x 10), 65, 'deliver: not mail, exit 65 (EX_DATAERR)');
 is(run_deliver($node, unique_pdf('bare')), 65, 'deliver: a bare PDF is not mail, exit 65');

@@ -200,10 +200,12 @@ sub MailTest::Proc::DESTROY {
 	if ($self->{pid}) { kill('KILL', $self->{pid}); waitpid($self->{pid}, 0); }
 }
 
-# run_deliver(NODE, RAW, %env): `invoiceflow-mail deliver` with RAW on stdin; exit status
+# run_deliver(NODE, RAW, %env): `invoiceflow-mail deliver` with RAW on stdin; exit status.
+# VALGRIND => 1 in %env: the -O2 build under valgrind (exit 99 on any error or definite leak)
 sub run_deliver {
 	my ($node, $raw, %env) = @_;
-	my $bin = repo_root() . '/sidecar/mail/invoiceflow-mail-asan';
+	my $vg = delete $env{VALGRIND};
+	my $bin = repo_root() . '/sidecar/mail/invoiceflow-mail' . ($vg ? '' : '-asan');
 	my $pre = file_prefix() . '-deliver' . (++$mail_count);
 	open(my $fh, '>:raw', "$pre.eml") or die $!;
 	print $fh $raw;
@@ -220,7 +222,9 @@ sub run_deliver {
 		open(STDIN, '<:raw', "$pre.eml");
 		open(STDOUT, '>>', "$pre.out");
 		open(STDERR, '>>', "$pre.out");
-		exec($bin, 'deliver') or POSIX::_exit(127);
+		my @pre = $vg ? ('valgrind', '-q', '--error-exitcode=99', '--leak-check=full',
+			'--errors-for-leak-kinds=definite') : ();
+		exec(@pre, $bin, 'deliver') or POSIX::_exit(127);
 	}
 	waitpid($pid, 0);
 	return ($? & 127) ? 128 + ($? & 127) : $? >> 8;
