@@ -207,7 +207,8 @@ $node->safe_psql('postgres', 'CREATE ROLE t204_other LOGIN');
 my $bg = $node->background_psql('postgres', extra_params => [ '-U', 't204_other' ]);
 $bg->query_safe(q{SELECT pg_advisory_lock(hashtextextended('invoiceflow.key:' || 'k204-adv', 0))});
 $t0 = time;
-$r = gw_upload($gw, make_pdf('t204 advisory'), headers => { Authorization => "Bearer $key{all}", 'Idempotency-Key' => 'k204-adv' });
+$r = gw_upload($gw, make_pdf('t204 advisory'), headers => { Authorization => "Bearer $key{all}", 'Idempotency-Key' => 'k204-adv' },
+	timeout => 15);
 is($r->{status}, 202, 'another login holds the advisory lock of the old idempotency path: the upload is accepted');
 ok(time - $t0 < 5, sprintf('and not held up (%.1f s)', time - $t0));
 $bg->quit;
@@ -217,7 +218,8 @@ my $held = $node->background_psql('postgres');
 my $pdf = make_pdf('t204 held key');
 $held->query_safe("BEGIN; SELECT invoiceflow.ingest('held.pdf', decode('" . unpack('H*', $pdf) . "', 'hex'), 'upload', 'k204-held')");
 $t0 = time;
-$r = gw_upload($gw, $pdf, headers => { Authorization => "Bearer $key{all}", 'Idempotency-Key' => 'k204-held' });
+$r = gw_upload($gw, $pdf, headers => { Authorization => "Bearer $key{all}", 'Idempotency-Key' => 'k204-held' },
+	timeout => 15);
 is($r->{status}, 503, 'the same key in an uncommitted upload: 503 once lock_timeout is over');
 ok(time - $t0 < 5, sprintf('after about GATEWAY_LOCK_TIMEOUT_MS (%.1f s)', time - $t0));
 $held->query_safe('COMMIT');
@@ -234,8 +236,10 @@ $t0 = time;
 $r = req($gw, 'GET', '/api/v1/invoices?q=zeppelin', $key{all}, timeout => 20);
 is($r->{status}, 503, 'a locked table: 503 after lock_timeout');
 ok(time - $t0 < 5, sprintf('lock_timeout bounds the wait (%.1f s)', time - $t0));
+$locker->query_safe('ROLLBACK');	# (before stopping: a gateway without timeouts would wait for it)
 $gw->stop;
 my $gw2 = start_gateway($node, REQUIRE_API_KEY => undef, GATEWAY_LOCK_TIMEOUT_MS => 0, GATEWAY_STATEMENT_TIMEOUT_MS => 1500);
+$locker->query_safe('BEGIN; LOCK TABLE invoiceflow.search_docs IN ACCESS EXCLUSIVE MODE');
 $t0 = time;
 $r = req($gw2, 'GET', '/api/v1/invoices?q=zeppelin', $key{all}, timeout => 20);
 is($r->{status}, 503, 'no lock_timeout: statement_timeout answers 503');

@@ -27,10 +27,11 @@ bench_login invoiceflow_gateway
 GW_PORT=$(free_port)
 # the gateway's files live beside the cluster, in a directory of our own
 GW_DIR="$BENCH_DIR/gw"; mkdir -p "$GW_DIR"; chmod 755 "$GW_DIR"
-# every client here is 127.0.0.1: the per-address limits (README, Limits under abuse) are lifted
+# every client here is 127.0.0.1: the per-address limits (README, Limits under abuse) are lifted;
+# no API key (REQUIRE_API_KEY=false): the figures stay comparable with the same SQL through pgbench
 DATABASE_URL="postgresql://invoiceflow_gateway@127.0.0.1:$PGPORT/postgres" PORT=$GW_PORT HOST=127.0.0.1 \
   GATEWAY_POOL_SIZE=${GATEWAY_POOL_SIZE:-8} MAX_CONCURRENT_UPLOADS=${MAX_CONCURRENT_UPLOADS:-16} \
-  GATEWAY_MAX_CONNECTIONS_PER_IP=0 GATEWAY_MAX_UPLOADS_PER_IP=${MAX_CONCURRENT_UPLOADS:-16} \
+  GATEWAY_MAX_CONNECTIONS_PER_IP=0 GATEWAY_MAX_UPLOADS_PER_IP=${MAX_CONCURRENT_UPLOADS:-16} REQUIRE_API_KEY=false \
   LOG_FORMAT=json LOG_LEVEL=${LOG_LEVEL:-INFO} \
   "$BENCH_ROOT/sidecar/gateway/invoiceflow-gateway" > "$GW_DIR/gateway.log" 2>&1 &
 gw_pid=$!

@@ -124,13 +124,13 @@ if [ -x "$GATEWAY" ]; then
   # a fresh key for local use on every start; earlier local keys are revoked
   key=$("${PSQL[@]}" -d "$DB" -tA <<'SQL'
 SELECT count(invoiceflow.revoke_api_key(name)) FROM invoiceflow.api_keys WHERE name LIKE 'local-%' AND revoked_at IS NULL \g /dev/null
-SELECT invoiceflow.create_api_key('local-' || to_char(clock_timestamp(), 'YYYYMMDD-HH24MISS-US'));
+SELECT invoiceflow.create_api_key('local-' || to_char(clock_timestamp(), 'YYYYMMDD-HH24MISS-US'), '{ingest,read,review,admin}');
 SQL
 )
   # the password comes from $PGPASSFILE
   DATABASE_URL="postgresql://invoiceflow_gateway@127.0.0.1:$PGPORT/$DB" "$GATEWAY" &
   pids+=($!)
-  echo "  REST:     http://$HOST:$PORT  (API key for local use: $key)"
+  echo "  REST:     http://$HOST:$PORT  (API key for local use, scopes ingest, read, review, admin: $key)"
   echo "            curl -H 'Authorization: Bearer $key' -F file=@test/fixtures/sample-invoice.pdf http://$HOST:$PORT/api/v1/ingest/upload"
 fi
 PROCESSOR="$ROOT/sidecar/processor/invoiceflow-processor"

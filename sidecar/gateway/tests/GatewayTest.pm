@@ -90,7 +90,7 @@ sub multipart {
 sub gw_upload {
 	my ($gw, $content, %o) = @_;
 	my ($ct, $body) = multipart(['file', $o{filename} // 'invoice.pdf', $content]);
-	my $r = HTTP::Tiny->new(timeout => 60)->request('POST', "$gw->{url}/api/v1/ingest/upload",
+	my $r = HTTP::Tiny->new(timeout => $o{timeout} // 60)->request('POST', "$gw->{url}/api/v1/ingest/upload",
 		{ headers => { 'Content-Type' => $ct, %{ $o{headers} // {} } }, content => $body });
 	$r->{json} = json_decode($r->{content});
 	return $r;
