@@ -924,7 +924,13 @@ static void field_parties(tctx *c, invoice *inv)
 			const char *p1 = strstr(t, seps[k]);
 			if (!p1) continue;
 			const char *p2 = strstr(p1 + strlen(seps[k]), seps[k]);
-			if (!p2) continue;
+			if (!p2) {
+				/* one separator ("Name · Street 1 12345 City"): only right above an
+				 * addressee block (a name over an address line) */
+				int b1 = seg_below(c, (int) s, 3, 0), b2 = seg_below(c, (int) s, 4, 1);
+				if (b1 < 0 || b2 < 0 || !name_ok(l->segs[b1].text) || !addr_like(l->segs[b2].text)) continue;
+				p2 = p1;
+			}
 			int pc = 0;
 			for (const char *q = p2; *q; q++) if (isdigit((unsigned char) *q)) pc++;
 			if (pc < 4) continue;
@@ -1057,6 +1063,37 @@ static void field_doctype(tctx *c, invoice *inv)
 	inv_set(inv, F_DOCUMENT_TYPE, "invoice", 0.6, SRC_TEXT);
 }
 
+/*
+ * Signs of a misread text layer (a scanner's OCR): '!' or '|' inside a word ("Consu!t!ng"),
+ * letters of another script amid Latin text (Arabic, Thai, Cyrillic, Greek look-alikes),
+ * full-width forms, replacement characters.
+ */
+static int noisy_text(const char *s)
+{
+	const unsigned char *u = (const unsigned char *) s;
+	int latin = 0, other = 0;
+	for (size_t i = 0; u[i]; i++) {
+		if (isalpha(u[i])) latin++;
+		if ((u[i] == '!' || u[i] == '|') && i > 0 && isalpha(u[i - 1]) && isalpha(u[i + 1])) return 1;
+		if (u[i] >= 0xCE && u[i] <= 0xDB) other++;		/* Greek, Cyrillic, Hebrew, Arabic */
+		if (u[i] == 0xE0 && (u[i + 1] == 0xB8 || u[i + 1] == 0xB9)) other++;	/* Thai */
+		if (u[i] == 0xEF && (u[i + 1] == 0xBC || u[i + 1] == 0xBD || (u[i + 1] == 0xBF && u[i + 2] == 0xBD))) other++;
+	}
+	return other > 0 && latin > 0;
+}
+
+/* Share of page-1 segments that look misread: a noisy layer makes every reading unsure. */
+static double layout_noise(tctx *c)
+{
+	size_t n = 0, bad = 0;
+	for (size_t s = 0; s < c->l->nsegs; s++) {
+		if (c->l->segs[s].page > 0) break;
+		n++;
+		bad += noisy_text(c->l->segs[s].text);
+	}
+	return n ? (double) bad / (double) n : 0;
+}
+
 void text_extract_fields(const tlayout *l, invoice *inv)
 {
 	if (!l || l->nsegs == 0) return;
@@ -1086,6 +1123,14 @@ void text_extract_fields(const tlayout *l, invoice *inv)
 	field_payment(&c, inv);
 	text_extract_lines(l, inv);
 	inv->source = SRC_TEXT;
+
+	/* a value that looks misread, or a page full of misreadings, is returned for review */
+	int noisy_page = layout_noise(&c) > 0.05;
+	for (int f = 0; f < F_COUNT; f++) {
+		inv_field *fl = &inv->f[f];
+		if (!fl->value || f == F_DOCUMENT_TYPE) continue;
+		if ((noisy_page || noisy_text(fl->value)) && fl->conf > 0.6) fl->conf = 0.6;
+	}
 
 	for (size_t s = 0; s < l->nsegs; s++) { free(c.fold[s]); free(c.map[s]); }
 	free(c.fold); free(c.map); free(c.flen); free(c.m); free(c.buyer_region);
