@@ -5,11 +5,11 @@
 # in a network namespace of their own. Runs the whole sandbox path of the daemon
 # without a database (`invoiceflow-processor sandbox-run`) on the test-only
 # probe (PROCESSOR_TEST_FAULTS=1, see t/303_processor_sandbox.pl) and on the
-# sample invoice. Needs root; prints a skip otherwise.
+# sample invoice. Needs root; exits 77 (skipped) otherwise.
 #   bash test/security/processor_sandbox.sh
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
-if [ "$(id -u)" -ne 0 ]; then echo "# SKIP processor_sandbox.sh: needs root"; exit 0; fi
+if [ "$(id -u)" -ne 0 ]; then echo "# SKIP processor_sandbox.sh: needs root"; exit 77; fi
 BIN=$SEC_ROOT/sidecar/processor/invoiceflow-processor
 [ -x "$BIN" ] || make -s -C "$SEC_ROOT/sidecar/processor" invoiceflow-processor >/dev/null || exit 1
 DIR=$(mktemp -d /tmp/invoiceflow-sandbox.XXXXXX)
