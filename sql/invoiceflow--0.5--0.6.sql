@@ -81,11 +81,29 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
 $$;
 
 /*
+ * Advisory locks are open to every login: one keyed on text anyone can compute
+ * (a key, a file's sha256) can be taken first and held, stalling the uploads that
+ * need it. Keys made by _lock_key() are seeded with a secret of this database
+ * that only invoiceflow_owner reads, so no other login can name them in advance.
+ * (Not dumped: a restored database gets a new secret, which only in-flight locks
+ * could notice.)
+ */
+CREATE TABLE invoiceflow.lock_salt (salt bigint NOT NULL);
+INSERT INTO invoiceflow.lock_salt
+	VALUES (('x' || translate(gen_random_uuid()::text, '-', ''))::bit(64)::bigint);
+
+CREATE FUNCTION invoiceflow._lock_key(p_name text) RETURNS bigint
+LANGUAGE sql STABLE SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+	SELECT pg_catalog.hashtextextended(p_name, (SELECT s.salt FROM invoiceflow.lock_salt s))
+$$;
+
+/*
  * ingest(): as in 0.1, but the idempotency key is settled by the unique index on
  * ingestions.idempotency_key instead of an advisory lock keyed on the key's text
  * (which any login could take and so stall every upload with that key). A second
  * upload racing with the first waits on the first's transaction only (the index
  * entry), does nothing, and reads the first's row: the same answer as before.
+ * The dedup lock on the content's sha256 is keyed with _lock_key().
  */
 CREATE OR REPLACE FUNCTION invoiceflow.ingest(filename text, content bytea, source text DEFAULT 'upload',
 								   idempotency_key text DEFAULT NULL)
@@ -130,8 +148,9 @@ BEGIN
 
 		-- Same content: the first request that has not FAILED, while dedup is on.
 		IF pg_catalog.current_setting('invoiceflow.dedup')::boolean THEN
+			-- keyed with this database's secret: no other login can name (and hold) it
 			PERFORM pg_catalog.pg_advisory_xact_lock(
-				pg_catalog.hashtextextended('invoiceflow.sha:' || pg_catalog.encode(v_sha, 'hex'), 0));
+				invoiceflow._lock_key('invoiceflow.sha:' || pg_catalog.encode(v_sha, 'hex')));
 			SELECT i.id, i.status INTO v_prev
 				FROM invoiceflow.ingestions i WHERE i.sha256 = v_sha AND i.status <> 'FAILED'
 				ORDER BY i.created_at LIMIT 1;
@@ -566,6 +585,10 @@ ALTER FUNCTION invoiceflow._api_scopes(text[]) OWNER TO invoiceflow_owner;
 ALTER FUNCTION invoiceflow.create_api_key(text, text[]) OWNER TO invoiceflow_owner;
 ALTER FUNCTION invoiceflow.check_api_key_scopes(text) OWNER TO invoiceflow_owner;
 ALTER FUNCTION invoiceflow._html_escape(text) OWNER TO invoiceflow_owner;
+ALTER FUNCTION invoiceflow._lock_key(text) OWNER TO invoiceflow_owner;
+ALTER TABLE invoiceflow.lock_salt OWNER TO invoiceflow_owner;
+REVOKE ALL ON FUNCTION invoiceflow._lock_key(text) FROM PUBLIC;
+REVOKE ALL ON invoiceflow.lock_salt FROM PUBLIC;
 REVOKE ALL ON FUNCTION invoiceflow._api_scopes(text[]), invoiceflow.create_api_key(text, text[]),
 	invoiceflow.check_api_key_scopes(text), invoiceflow._html_escape(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION invoiceflow.create_api_key(text, text[]) TO invoiceflow_admin, invoiceflow_gateway;
@@ -580,8 +603,10 @@ GRANT EXECUTE ON FUNCTION invoiceflow.retry(uuid), invoiceflow.purge(uuid), invo
  * Standard Webhooks (https://www.standardwebhooks.com): a message is signed
  * with v1,<base64(HMAC-SHA256(key, "<id>.<timestamp>.<body>"))>, the key being
  * the bytes behind a secret "whsec_<base64>". HMAC needs the key itself, so
- * the tables below hold the secrets as issued: a dump of the database exposes
- * them (README, Security -> Webhooks). Only invoiceflow_owner reads the tables.
+ * secrets cannot be stored hashed: with invoiceflow.webhook_secret_key set
+ * (server configuration, superuser only) they are stored encrypted
+ * (_webhook_seal(), AES-256-GCM), else as issued, and then a dump exposes them
+ * (README, Security -> Webhooks). Only invoiceflow_owner reads the tables.
  *
  * Inbound: senders and their secrets (the previous one valid 24 hours after a
  * rotation); the gateway reads a sender's secrets through
@@ -594,6 +619,11 @@ GRANT EXECUTE ON FUNCTION invoiceflow.retry(uuid), invoiceflow.purge(uuid), invo
 
 CREATE FUNCTION invoiceflow._random_bytes(n integer) RETURNS bytea
 	AS 'MODULE_PATHNAME', 'invoiceflow_random_bytes' LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION invoiceflow._webhook_seal(secret text) RETURNS text
+	AS 'MODULE_PATHNAME', 'invoiceflow_webhook_seal' LANGUAGE C VOLATILE STRICT;
+CREATE FUNCTION invoiceflow._webhook_unseal(stored text) RETURNS text
+	AS 'MODULE_PATHNAME', 'invoiceflow_webhook_unseal' LANGUAGE C STABLE STRICT;
 
 CREATE FUNCTION invoiceflow._webhook_new_secret() RETURNS text
 LANGUAGE sql VOLATILE AS $$
@@ -699,7 +729,8 @@ BEGIN
 		RAISE EXCEPTION 'a webhook sender named % already exists', create_webhook_sender.name
 			USING ERRCODE = '23505', HINT = 'Rotate its secret, or choose another name.';
 	END IF;
-	INSERT INTO invoiceflow.webhook_senders (name, secret) VALUES (create_webhook_sender.name, v_secret);
+	INSERT INTO invoiceflow.webhook_senders (name, secret)
+		VALUES (create_webhook_sender.name, invoiceflow._webhook_seal(v_secret));
 	RETURN v_secret;
 END
 $$;
@@ -713,7 +744,7 @@ BEGIN
 	PERFORM invoiceflow._webhook_check_sender_name(rotate_webhook_secret.name);
 	UPDATE invoiceflow.webhook_senders s
 		SET previous_secret = s.secret, previous_valid_until = now() + interval '24 hours',
-			secret = v_secret, rotated_at = now()
+			secret = invoiceflow._webhook_seal(v_secret), rotated_at = now()
 		WHERE s.name = rotate_webhook_secret.name AND s.revoked_at IS NULL;
 	IF NOT FOUND THEN
 		PERFORM invoiceflow._bad_input(format('no active webhook sender named %s', rotate_webhook_secret.name));
@@ -750,7 +781,7 @@ $$;
 -- is unknown or revoked (the gateway answers 401 either way).
 CREATE FUNCTION invoiceflow._webhook_sender_secrets(sender text) RETURNS SETOF text
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
-	SELECT x.secret FROM invoiceflow.webhook_senders s,
+	SELECT invoiceflow._webhook_unseal(x.secret) FROM invoiceflow.webhook_senders s,
 		LATERAL (VALUES (s.secret, true),
 						(s.previous_secret, s.previous_valid_until > now())) x (secret, valid)
 	WHERE s.name = _webhook_sender_secrets.sender AND s.revoked_at IS NULL
@@ -832,7 +863,7 @@ BEGIN
 	secret := invoiceflow._webhook_new_secret();
 	INSERT INTO invoiceflow.webhook_subscriptions (url, events, secret)
 		VALUES (create_subscription.url, ARRAY(SELECT DISTINCT e FROM unnest(events) e ORDER BY 1),
-				create_subscription.secret)
+				invoiceflow._webhook_seal(create_subscription.secret))
 		RETURNING webhook_subscriptions.id INTO create_subscription.id;
 END
 $$;
@@ -977,7 +1008,7 @@ BEGIN
 		SET claimed_by = p_worker, claimed_until = now() + make_interval(secs => p_claim_secs)
 		FROM pick WHERE d.id = pick.id
 		RETURNING d.*)
-	SELECT u.id, u.subscription_id, s.url, encode(decode(substr(s.secret, 7), 'base64'), 'hex'), u.webhook_id,
+	SELECT u.id, u.subscription_id, s.url, encode(decode(substr(invoiceflow._webhook_unseal(s.secret), 7), 'base64'), 'hex'), u.webhook_id,
 		   (CASE WHEN u.event = 'invoice.completed'
 				 THEN jsonb_set(u.payload, '{data,invoice}', coalesce(
 						(SELECT e.invoice FROM invoiceflow.extractions e WHERE e.ingestion_id = u.ingestion_id),
@@ -992,8 +1023,8 @@ $$;
 /*
  * One outcome: ok, transient (retry after p_delay seconds), permanent (this
  * delivery failed), gone (HTTP 410: the subscription is disabled and its
- * pending deliveries cancelled), wait (not tried: its host's circuit is open;
- * no try is used up).
+ * pending deliveries cancelled), wait (not tried: its host's circuit is open,
+ * or its secret cannot be decrypted; no try is used up).
  */
 CREATE FUNCTION invoiceflow._webhook_record(p_id bigint, p_outcome text, p_status integer, p_latency_ms integer,
 											p_error text, p_delay double precision)
@@ -1004,7 +1035,8 @@ DECLARE
 BEGIN
 	IF p_outcome = 'wait' THEN
 		UPDATE invoiceflow.webhook_deliveries d SET claimed_by = NULL, claimed_until = NULL,
-			next_attempt_at = now() + make_interval(secs => p_delay)
+			next_attempt_at = now() + make_interval(secs => p_delay),
+			last_error = coalesce(nullif(p_error, ''), d.last_error)
 			WHERE d.id = p_id AND d.state = 'pending';
 		RETURN;
 	END IF;
@@ -1383,6 +1415,7 @@ BEGIN
 		EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', o);
 	END LOOP;
 	FOREACH o IN ARRAY ARRAY['invoiceflow._random_bytes(integer)', 'invoiceflow._webhook_new_secret()',
+			'invoiceflow._webhook_seal(text)', 'invoiceflow._webhook_unseal(text)',
 			'invoiceflow._webhook_check_sender_name(text)', 'invoiceflow.create_webhook_sender(text)',
 			'invoiceflow.rotate_webhook_secret(text)', 'invoiceflow.revoke_webhook_sender(text)',
 			'invoiceflow.webhook_senders()', 'invoiceflow._webhook_sender_secrets(text)',
@@ -1448,6 +1481,600 @@ GRANT EXECUTE ON FUNCTION invoiceflow.file_size(uuid), invoiceflow.file_slice(uu
 	TO invoiceflow_worker, invoiceflow_gateway;
 
 -- ===== end downloads =====
+
+-- ===== review: corrections, approval, audit log, web sessions (issue 14) =====
+/*
+ * The extraction stays as the processor stored it (extractions.invoice). A
+ * correction is kept beside it: review_state.patch maps a field path
+ * ("totals.total", "seller.name", "lines") to its corrected value, and every
+ * change is a row of corrections (field, old, new, actor, time). Readers
+ * (status(), search(), the OpenSearch document) show the effective invoice:
+ * the extraction with the patch laid over it (_effective_invoice()).
+ * approve() clears needs_review. audit is append-only for every role, the
+ * owner included (a trigger refuses UPDATE, DELETE and TRUNCATE).
+ */
+
+CREATE TABLE invoiceflow.review_state (
+	ingestion_id uuid PRIMARY KEY REFERENCES invoiceflow.ingestions (id) ON DELETE CASCADE,
+	patch jsonb NOT NULL DEFAULT '{}'::jsonb,	-- {"<path>": value}: the corrected fields
+	revision integer NOT NULL DEFAULT 0,		-- corrections so far (the invoice.corrected message id)
+	reviewed_by text,
+	reviewed_at timestamp with time zone
+);
+
+CREATE TABLE invoiceflow.corrections (
+	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	ingestion_id uuid NOT NULL REFERENCES invoiceflow.ingestions (id) ON DELETE CASCADE,
+	field text NOT NULL,
+	old_value jsonb,
+	new_value jsonb,
+	actor text NOT NULL,
+	corrected_at timestamp with time zone NOT NULL DEFAULT now()
+);
+CREATE INDEX corrections_ingestion_idx ON invoiceflow.corrections (ingestion_id, id);
+
+-- No foreign key: the record of a purge outlives the ingestion.
+CREATE TABLE invoiceflow.audit (
+	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	at timestamp with time zone NOT NULL DEFAULT now(),
+	actor text NOT NULL,
+	action text NOT NULL CHECK (action IN ('upload', 'correct', 'approve', 'retry', 'purge',
+										   'key_create', 'key_change', 'key_revoke', 'key_delete')),
+	request_id uuid,
+	detail jsonb,
+	db_role text NOT NULL DEFAULT session_user
+);
+CREATE INDEX audit_request_idx ON invoiceflow.audit (request_id, id) WHERE request_id IS NOT NULL;
+COMMENT ON TABLE invoiceflow.audit IS 'Who did what: append-only (UPDATE, DELETE and TRUNCATE are refused for every role).';
+
+-- Web sessions of the gateway's page: the token and CSRF token are known only to
+-- the browser; the table keeps the token's hash.
+CREATE TABLE invoiceflow.web_sessions (
+	token_hash bytea PRIMARY KEY,
+	key_name text NOT NULL,
+	csrf text NOT NULL,
+	created_at timestamp with time zone NOT NULL DEFAULT now(),
+	last_seen timestamp with time zone NOT NULL DEFAULT now(),
+	expires_at timestamp with time zone NOT NULL
+);
+CREATE INDEX web_sessions_expiry_idx ON invoiceflow.web_sessions (expires_at);
+
+SELECT pg_catalog.pg_extension_config_dump('invoiceflow.review_state', '');
+SELECT pg_catalog.pg_extension_config_dump('invoiceflow.corrections', '');
+SELECT pg_catalog.pg_extension_config_dump('invoiceflow.audit', '');
+
+-- ---------------------------------------------------------------------------
+-- The audit log: append-only, written by triggers and by correct()/approve()
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION invoiceflow._audit_refuse() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE EXCEPTION 'invoiceflow.audit is append-only'
+		USING ERRCODE = '42501', DETAIL = format('%s is refused for every role.', TG_OP);
+END
+$$;
+CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON invoiceflow.audit
+	FOR EACH ROW EXECUTE FUNCTION invoiceflow._audit_refuse();
+CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON invoiceflow.audit
+	FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._audit_refuse();
+
+-- Who acts: invoiceflow.actor when the caller set it (the gateway: the key's name), else the login role.
+CREATE FUNCTION invoiceflow._actor() RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+	SELECT coalesce(nullif(left(current_setting('invoiceflow.actor', true), 200), ''), session_user::text)
+$$;
+
+CREATE FUNCTION invoiceflow._audit_ingestions() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		INSERT INTO invoiceflow.audit (actor, action, request_id, detail)
+			SELECT invoiceflow._actor(), 'upload', n.id,
+				   jsonb_build_object('filename', n.filename, 'source', n.source, 'size_bytes', n.size_bytes)
+			FROM new_rows n ORDER BY n.created_at, n.id;
+	ELSIF TG_OP = 'UPDATE' THEN
+		INSERT INTO invoiceflow.audit (actor, action, request_id, detail)
+			SELECT invoiceflow._actor(), 'retry', n.id, jsonb_build_object('attempt', n.attempt)
+			FROM new_rows n JOIN old_rows o ON o.id = n.id
+			WHERE o.status = 'FAILED' AND n.status = 'PENDING' ORDER BY n.id;
+	ELSE
+		INSERT INTO invoiceflow.audit (actor, action, request_id, detail)
+			SELECT invoiceflow._actor(), 'purge', o.id, jsonb_build_object('filename', o.filename, 'status', o.status)
+			FROM old_rows o ORDER BY o.id;
+	END IF;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER ingestions_audit_insert AFTER INSERT ON invoiceflow.ingestions
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._audit_ingestions();
+CREATE TRIGGER ingestions_audit_update AFTER UPDATE ON invoiceflow.ingestions
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._audit_ingestions();
+CREATE TRIGGER ingestions_audit_delete AFTER DELETE ON invoiceflow.ingestions
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._audit_ingestions();
+
+-- Key changes: created, revoked, scopes changed, deleted (never the key or its hash)
+CREATE FUNCTION invoiceflow._audit_api_keys() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		INSERT INTO invoiceflow.audit (actor, action, detail)
+			VALUES (invoiceflow._actor(), 'key_create', jsonb_build_object('name', NEW.name, 'scopes', NEW.scopes));
+	ELSIF TG_OP = 'DELETE' THEN
+		INSERT INTO invoiceflow.audit (actor, action, detail)
+			VALUES (invoiceflow._actor(), 'key_delete', jsonb_build_object('name', OLD.name));
+	ELSIF OLD.revoked_at IS NULL AND NEW.revoked_at IS NOT NULL THEN
+		INSERT INTO invoiceflow.audit (actor, action, detail)
+			VALUES (invoiceflow._actor(), 'key_revoke', jsonb_build_object('name', NEW.name));
+	ELSIF (OLD.scopes, OLD.key_hash, OLD.name, OLD.revoked_at) IS DISTINCT FROM (NEW.scopes, NEW.key_hash, NEW.name, NEW.revoked_at) THEN
+		INSERT INTO invoiceflow.audit (actor, action, detail)
+			VALUES (invoiceflow._actor(), 'key_change', jsonb_build_object('name', NEW.name, 'old_name', OLD.name,
+					'scopes', NEW.scopes, 'old_scopes', OLD.scopes, 'new_secret', OLD.key_hash <> NEW.key_hash));
+	END IF;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER api_keys_audit AFTER INSERT OR UPDATE OR DELETE ON invoiceflow.api_keys
+	FOR EACH ROW EXECUTE FUNCTION invoiceflow._audit_api_keys();
+
+/*
+ * The reader for admins: newest first, keyset-paginated by id (cursor = the
+ * last id of the previous page), optionally for one request or one action.
+ */
+CREATE FUNCTION invoiceflow.audit_log(cursor text DEFAULT NULL, "limit" integer DEFAULT 50,
+	request_id uuid DEFAULT NULL, action text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+DECLARE
+	v_before bigint;
+	v_items jsonb;
+	v_last bigint;
+	v_n integer;
+BEGIN
+	IF audit_log."limit" IS NULL OR audit_log."limit" NOT BETWEEN 1 AND 500 THEN
+		PERFORM invoiceflow._bad_input('limit must be between 1 and 500');
+	END IF;
+	IF nullif(audit_log.cursor, '') IS NOT NULL THEN
+		IF audit_log.cursor !~ '^[0-9]{1,18}$' THEN
+			PERFORM invoiceflow._bad_input('invalid cursor', 'Pass the next_cursor of the previous page.');
+		END IF;
+		v_before := audit_log.cursor::bigint;
+	END IF;
+	SELECT coalesce(jsonb_agg(jsonb_build_object('id', a.id, 'at', invoiceflow._iso(a.at), 'actor', a.actor,
+				'action', a.action, 'request_id', a.request_id, 'detail', a.detail, 'db_role', a.db_role)
+				ORDER BY a.id DESC), '[]'::jsonb), min(a.id), count(*)
+		INTO v_items, v_last, v_n
+		FROM (SELECT * FROM invoiceflow.audit x
+			  WHERE (v_before IS NULL OR x.id < v_before)
+				AND (audit_log.request_id IS NULL OR x.request_id = audit_log.request_id)
+				AND (audit_log.action IS NULL OR x.action = audit_log.action)
+			  ORDER BY x.id DESC LIMIT audit_log."limit") a;
+	RETURN jsonb_build_object('items', v_items,
+		'next_cursor', CASE WHEN v_n = audit_log."limit" AND EXISTS (
+			SELECT 1 FROM invoiceflow.audit x WHERE x.id < v_last
+				AND (audit_log.request_id IS NULL OR x.request_id = audit_log.request_id)
+				AND (audit_log.action IS NULL OR x.action = audit_log.action)) THEN v_last::text END);
+END
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Corrections
+-- ---------------------------------------------------------------------------
+
+-- The ISO 4217 alphabetic codes in use (2024 list), funds codes and X-codes for metals excluded.
+CREATE FUNCTION invoiceflow._iso4217(code text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	SELECT code = ANY ('{AED,AFN,ALL,AMD,ANG,AOA,ARS,AUD,AWG,AZN,BAM,BBD,BDT,BGN,BHD,BIF,BMD,BND,BOB,BRL,BSD,BTN,BWP,BYN,BZD,CAD,CDF,CHF,CLP,CNY,COP,CRC,CUP,CVE,CZK,DJF,DKK,DOP,DZD,EGP,ERN,ETB,EUR,FJD,FKP,GBP,GEL,GHS,GIP,GMD,GNF,GTQ,GYD,HKD,HNL,HTG,HUF,IDR,ILS,INR,IQD,IRR,ISK,JMD,JOD,JPY,KES,KGS,KHR,KMF,KPW,KRW,KWD,KYD,KZT,LAK,LBP,LKR,LRD,LSL,LYD,MAD,MDL,MGA,MKD,MMK,MNT,MOP,MRU,MUR,MVR,MWK,MXN,MYR,MZN,NAD,NGN,NIO,NOK,NPR,NZD,OMR,PAB,PEN,PGK,PHP,PKR,PLN,PYG,QAR,RON,RSD,RUB,RWF,SAR,SBD,SCR,SDG,SEK,SGD,SHP,SLE,SOS,SRD,SSP,STN,SVC,SYP,SZL,THB,TJS,TMT,TND,TOP,TRY,TTD,TWD,TZS,UAH,UGX,USD,UYU,UZS,VED,VES,VND,VUV,WST,XAF,XCD,XCG,XOF,XPF,YER,ZAR,ZMW,ZWG}'::text[])
+$$;
+
+/*
+ * One value of the invoice's JSON shape, checked by its kind: 'amount' (a
+ * decimal as a string), 'date' (YYYY-MM-DD, a real day), 'currency', 'doctype',
+ * 'text'. null clears a field. Raises 22023 naming the field.
+ */
+CREATE FUNCTION invoiceflow._review_check(p_field text, p_kind text, p_value jsonb) RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+DECLARE
+	v text;
+BEGIN
+	IF p_value IS NULL OR jsonb_typeof(p_value) = 'null' THEN
+		RETURN;
+	END IF;
+	IF jsonb_typeof(p_value) <> 'string' THEN
+		PERFORM invoiceflow._bad_input(format('%s must be a string or null', p_field),
+			CASE WHEN p_kind = 'amount' THEN 'Amounts are decimals written as strings, such as "119.00".' END);
+	END IF;
+	v := p_value #>> '{}';
+	IF p_kind = 'amount' AND v !~ '^-?[0-9]{1,20}(\.[0-9]{1,10})?$' THEN
+		PERFORM invoiceflow._bad_input(format('%s must be a decimal number such as "119.00"', p_field),
+			format('Got "%s".', left(v, 40)));
+	ELSIF p_kind = 'date' AND (v !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' OR invoiceflow._safe_date_strict(v) IS NULL) THEN
+		PERFORM invoiceflow._bad_input(format('%s must be a date YYYY-MM-DD', p_field), format('Got "%s".', left(v, 40)));
+	ELSIF p_kind = 'currency' AND NOT invoiceflow._iso4217(v) THEN
+		PERFORM invoiceflow._bad_input(format('%s must be an ISO 4217 currency code such as EUR', p_field),
+			format('Got "%s".', left(v, 40)));
+	ELSIF p_kind = 'doctype' AND v NOT IN ('invoice', 'credit_note') THEN
+		PERFORM invoiceflow._bad_input(format('%s must be invoice or credit_note', p_field));
+	ELSIF p_kind = 'text' AND (length(v) > 1000 OR v ~ '[\x01-\x08\x0B\x0C\x0E-\x1F\x7F]') THEN
+		PERFORM invoiceflow._bad_input(format('%s must be printable text of at most 1000 characters', p_field));
+	END IF;
+END
+$$;
+
+-- a real calendar day, NULL otherwise (2025-02-30 is NULL, never an error)
+CREATE FUNCTION invoiceflow._safe_date_strict(s text) RETURNS date
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+	RETURN CASE WHEN to_char(s::date, 'YYYY-MM-DD') = s THEN s::date END;
+EXCEPTION WHEN OTHERS THEN
+	RETURN NULL;
+END
+$$;
+
+/*
+ * The fields a correction may set, with their kinds: the extracted invoice's
+ * shape (DESIGN § Extracted invoice) less what the processor alone reports
+ * (source, profile, confidence, sources, needs_review: approve() clears that).
+ */
+CREATE FUNCTION invoiceflow._review_fields() RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	SELECT '{"document_type": "doctype", "invoice_number": "text", "issue_date": "date", "due_date": "date",
+			 "currency": "currency", "purchase_order": "text", "payment_terms": "text",
+			 "seller": {"name": "text", "vat_id": "text", "address": "text"},
+			 "buyer": {"name": "text", "vat_id": "text", "address": "text"},
+			 "totals": {"net": "amount", "tax": "amount", "total": "amount", "amount_due": "amount"},
+			 "payment": {"iban": "text", "bic": "text", "reference": "text"},
+			 "tax_breakdown": [{"rate": "amount", "base": "amount", "amount": "amount"}],
+			 "lines": [{"description": "text", "quantity": "amount", "unit": "text", "unit_price": "amount",
+						"net_amount": "amount", "tax_rate": "amount"}]}'::jsonb
+$$;
+
+/*
+ * A patch -> {"<path>": value} with every value checked; 22023 for an
+ * unknown key, a wrong type or a bad value. Objects are patched field by
+ * field (seller.name), lists (lines, tax_breakdown) as a whole.
+ */
+CREATE FUNCTION invoiceflow._review_flatten(p_patch jsonb) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+DECLARE
+	v_spec jsonb := invoiceflow._review_fields();
+	v_out jsonb := '{}'::jsonb;
+	k text;
+	v jsonb;
+	k2 text;
+	v2 jsonb;
+	s jsonb;
+	item jsonb;
+	n integer := 0;
+BEGIN
+	IF p_patch IS NULL OR jsonb_typeof(p_patch) <> 'object' OR p_patch = '{}'::jsonb THEN
+		PERFORM invoiceflow._bad_input('a correction is a JSON object of invoice fields',
+			'For example {"totals": {"total": "119.00"}, "invoice_number": "R-1"}.');
+	END IF;
+	FOR k, v IN SELECT * FROM jsonb_each(p_patch) LOOP
+		s := v_spec -> k;
+		IF s IS NULL THEN
+			PERFORM invoiceflow._bad_input(format('unknown invoice field: %s', left(k, 60)),
+				'Fields: document_type, invoice_number, issue_date, due_date, currency, purchase_order, '
+				'payment_terms, seller, buyer, totals, payment, tax_breakdown, lines.');
+		END IF;
+		IF jsonb_typeof(s) = 'string' THEN
+			PERFORM invoiceflow._review_check(k, s #>> '{}', v);
+			v_out := v_out || jsonb_build_object(k, v);
+		ELSIF jsonb_typeof(s) = 'object' THEN
+			IF jsonb_typeof(v) <> 'object' THEN
+				PERFORM invoiceflow._bad_input(format('%s must be an object', k));
+			END IF;
+			FOR k2, v2 IN SELECT * FROM jsonb_each(v) LOOP
+				IF NOT s ? k2 THEN
+					PERFORM invoiceflow._bad_input(format('unknown invoice field: %s.%s', k, left(k2, 60)),
+						format('Fields of %s: %s.', k, (SELECT string_agg(x, ', ') FROM jsonb_object_keys(s) x)));
+				END IF;
+				PERFORM invoiceflow._review_check(k || '.' || k2, s ->> k2, v2);
+				v_out := v_out || jsonb_build_object(k || '.' || k2, v2);
+			END LOOP;
+		ELSE
+			IF jsonb_typeof(v) <> 'array' OR jsonb_array_length(v) > 1000 THEN
+				PERFORM invoiceflow._bad_input(format('%s must be a list of at most 1000 objects', k));
+			END IF;
+			n := 0;
+			FOR item IN SELECT * FROM jsonb_array_elements(v) LOOP
+				n := n + 1;
+				IF jsonb_typeof(item) <> 'object' THEN
+					PERFORM invoiceflow._bad_input(format('%s[%s] must be an object', k, n));
+				END IF;
+				FOR k2, v2 IN SELECT * FROM jsonb_each(item) LOOP
+					IF NOT (s -> 0) ? k2 THEN
+						PERFORM invoiceflow._bad_input(format('unknown invoice field: %s[%s].%s', k, n, left(k2, 60)));
+					END IF;
+					PERFORM invoiceflow._review_check(format('%s[%s].%s', k, n, k2), s -> 0 ->> k2, v2);
+				END LOOP;
+			END LOOP;
+			v_out := v_out || jsonb_build_object(k, v);
+		END IF;
+	END LOOP;
+	RETURN v_out;
+END
+$$;
+
+-- The extraction with the corrections over it, and needs_review false once approved.
+CREATE FUNCTION invoiceflow._effective_invoice(p_invoice jsonb, p_patch jsonb, p_approved boolean) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+DECLARE
+	v jsonb := p_invoice;
+	k text;
+	val jsonb;
+	path text[];
+BEGIN
+	IF v IS NULL THEN
+		RETURN NULL;
+	END IF;
+	FOR k, val IN SELECT * FROM jsonb_each(coalesce(p_patch, '{}'::jsonb)) ORDER BY 1 LOOP
+		path := string_to_array(k, '.');
+		IF cardinality(path) = 2 AND jsonb_typeof(v -> path[1]) IS DISTINCT FROM 'object' THEN
+			v := jsonb_set(v, path[1:1], '{}'::jsonb, true);
+		END IF;
+		v := jsonb_set(v, path, val, true);
+	END LOOP;
+	IF p_approved THEN
+		v := jsonb_set(v, '{needs_review}', 'false'::jsonb, true);
+	END IF;
+	RETURN v;
+END
+$$;
+
+CREATE FUNCTION invoiceflow._invoice_of(p_id uuid) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+	SELECT invoiceflow._effective_invoice(e.invoice, r.patch, r.reviewed_at IS NOT NULL)
+	FROM invoiceflow.extractions e LEFT JOIN invoiceflow.review_state r ON r.ingestion_id = e.ingestion_id
+	WHERE e.ingestion_id = p_id
+$$;
+
+-- What status() and search() add: {corrections: [...], reviewed_by, reviewed_at}
+CREATE FUNCTION invoiceflow._review_info(p_id uuid) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+	SELECT jsonb_build_object(
+		'corrections', coalesce((SELECT jsonb_agg(jsonb_build_object('field', c.field, 'old', c.old_value,
+					'new', c.new_value, 'actor', c.actor, 'at', invoiceflow._iso(c.corrected_at)) ORDER BY c.id)
+				FROM invoiceflow.corrections c WHERE c.ingestion_id = p_id), '[]'::jsonb),
+		'reviewed_by', r.reviewed_by,
+		'reviewed_at', invoiceflow._iso(r.reviewed_at))
+	FROM (SELECT 1) one LEFT JOIN invoiceflow.review_state r ON r.ingestion_id = p_id
+$$;
+
+-- The search document (and OpenSearch's, through the outbox) follows the effective invoice.
+CREATE FUNCTION invoiceflow._review_sync(p_id uuid) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+DECLARE
+	v_inv jsonb := invoiceflow._invoice_of(p_id);
+BEGIN
+	UPDATE invoiceflow.search_docs d SET
+		invoice_number = left(v_inv ->> 'invoice_number', 200),
+		seller = left(v_inv -> 'seller' ->> 'name', 500),
+		buyer = left(v_inv -> 'buyer' ->> 'name', 500),
+		currency = CASE WHEN v_inv ->> 'currency' ~ '^[A-Z]{3}$' THEN v_inv ->> 'currency' END,
+		issue_date = invoiceflow._safe_date(v_inv ->> 'issue_date'),
+		total = invoiceflow._safe_numeric(v_inv -> 'totals' ->> 'total'),
+		needs_review = CASE WHEN jsonb_typeof(v_inv -> 'needs_review') = 'boolean'
+							THEN (v_inv ->> 'needs_review')::boolean END,
+		tsv = invoiceflow._doc_tsv(d.filename, v_inv, e.text)
+			|| CASE WHEN d.source = 'email' THEN invoiceflow._mail_tsv(d.id) ELSE ''::tsvector END
+	FROM invoiceflow.extractions e
+	WHERE d.id = p_id AND e.ingestion_id = p_id;
+	IF invoiceflow._opensearch_enabled() THEN
+		INSERT INTO invoiceflow.outbox (ingestion_id, sink, action, attempt)
+			SELECT i.id, 'opensearch', 'index', i.attempt FROM invoiceflow.ingestions i WHERE i.id = p_id;
+		PERFORM invoiceflow._wake_at_commit();
+	END IF;
+END
+$$;
+
+-- invoice.corrected to RabbitMQ (message id <id>:invoice.corrected:<revision>) and to subscriptions
+CREATE FUNCTION invoiceflow._review_announce(p_id uuid, p_revision integer, p_fields text[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+BEGIN
+	IF 'rabbitmq' = ANY (invoiceflow._outbox_sinks()) THEN
+		INSERT INTO invoiceflow.outbox (ingestion_id, sink, action, event, attempt)
+			VALUES (p_id, 'rabbitmq', 'publish', 'invoice.corrected', p_revision);
+		PERFORM invoiceflow._wake_at_commit();
+	END IF;
+	/*
+	 * Subscriptions: as _webhook_enqueue() (section webhooks) writes the other
+	 * events, but one webhook id per correction (msg_<id>_corrected_<revision>;
+	 * the attempt would repeat it) and the body taken now: the effective invoice
+	 * and the fields this correction changed.
+	 */
+	INSERT INTO invoiceflow.webhook_deliveries (subscription_id, ingestion_id, event, webhook_id, payload)
+	SELECT s.id, i.id, 'invoice.corrected', 'msg_' || i.id || '_corrected_' || p_revision,
+		   jsonb_build_object('type', 'invoice.corrected', 'timestamp', invoiceflow._iso(now()),
+			   'data', jsonb_build_object('request_id', i.id, 'status', i.status, 'filename', i.filename,
+										  'source', i.source, 'revision', p_revision, 'fields', to_jsonb(p_fields),
+										  'invoice', invoiceflow._invoice_of(i.id))
+					   || invoiceflow._review_info(i.id))
+	FROM invoiceflow.ingestions i
+	JOIN invoiceflow.webhook_subscriptions s ON s.active AND 'invoice.corrected' = ANY (s.events)
+	WHERE i.id = p_id
+	ORDER BY s.id;
+	IF FOUND THEN
+		PERFORM invoiceflow._wake_at_commit();
+	END IF;
+END
+$$;
+
+CREATE FUNCTION invoiceflow._review_target(p_id uuid, p_actor text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+DECLARE
+	v_status text;
+BEGIN
+	IF p_actor IS NULL OR length(btrim(p_actor)) NOT BETWEEN 1 AND 200 OR p_actor ~ '[[:cntrl:]]' THEN
+		PERFORM invoiceflow._bad_input('actor must have 1 to 200 printable characters');
+	END IF;
+	SELECT i.status INTO v_status FROM invoiceflow.ingestions i WHERE i.id = p_id FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'no invoice with id %', p_id USING ERRCODE = 'P0002';
+	END IF;
+	IF v_status <> 'COMPLETED' THEN
+		RAISE EXCEPTION 'invoice % is %: only a COMPLETED invoice can be reviewed', p_id, v_status
+			USING ERRCODE = 'IF001', HINT = 'Wait until it is COMPLETED.';
+	END IF;
+	INSERT INTO invoiceflow.review_state (ingestion_id) VALUES (p_id) ON CONFLICT DO NOTHING;
+END
+$$;
+
+/*
+ * correct(): sets fields of the extracted invoice. Returns status() with the
+ * effective invoice. Fields whose value does not change are not recorded; a
+ * patch that changes nothing writes nothing.
+ */
+CREATE FUNCTION invoiceflow.correct(request_id uuid, patch jsonb, actor text) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+DECLARE
+	v_flat jsonb := invoiceflow._review_flatten(correct.patch);
+	v_before jsonb;
+	v_old jsonb;
+	k text;
+	v jsonb;
+	v_changed text[] := '{}';
+	v_rev integer;
+BEGIN
+	PERFORM invoiceflow._review_target(correct.request_id, correct.actor);
+	v_before := invoiceflow._invoice_of(correct.request_id);
+	FOR k, v IN SELECT * FROM jsonb_each(v_flat) ORDER BY 1 LOOP
+		v_old := v_before #> string_to_array(k, '.');
+		IF coalesce(v_old, 'null'::jsonb) IS DISTINCT FROM v THEN
+			INSERT INTO invoiceflow.corrections (ingestion_id, field, old_value, new_value, actor)
+				VALUES (correct.request_id, k, coalesce(v_old, 'null'::jsonb), v, btrim(correct.actor));
+			v_changed := v_changed || k;
+		END IF;
+	END LOOP;
+	IF cardinality(v_changed) > 0 THEN
+		UPDATE invoiceflow.review_state r SET patch = r.patch || v_flat, revision = r.revision + 1
+			WHERE r.ingestion_id = correct.request_id RETURNING r.revision INTO v_rev;
+		INSERT INTO invoiceflow.audit (actor, action, request_id, detail)
+			VALUES (btrim(correct.actor), 'correct', correct.request_id,
+					jsonb_build_object('fields', to_jsonb(v_changed), 'revision', v_rev,
+						'old', (SELECT jsonb_object_agg(f, coalesce(v_before #> string_to_array(f, '.'), 'null'::jsonb)) FROM unnest(v_changed) f),
+						'new', (SELECT jsonb_object_agg(f, v_flat -> f) FROM unnest(v_changed) f)));
+		PERFORM invoiceflow._review_sync(correct.request_id);
+		PERFORM invoiceflow._review_announce(correct.request_id, v_rev, v_changed);
+	END IF;
+	RETURN invoiceflow.status(correct.request_id);
+END
+$$;
+
+-- approve(): the reviewer vouches for the (effective) invoice; needs_review becomes false.
+CREATE FUNCTION invoiceflow.approve(request_id uuid, actor text) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+BEGIN
+	PERFORM invoiceflow._review_target(approve.request_id, approve.actor);
+	UPDATE invoiceflow.review_state r SET reviewed_by = btrim(approve.actor), reviewed_at = now()
+		WHERE r.ingestion_id = approve.request_id;
+	INSERT INTO invoiceflow.audit (actor, action, request_id)
+		VALUES (btrim(approve.actor), 'approve', approve.request_id);
+	PERFORM invoiceflow._review_sync(approve.request_id);
+	RETURN invoiceflow.status(approve.request_id);
+END
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Web sessions (the gateway's page): a key is exchanged for a session
+-- ---------------------------------------------------------------------------
+
+/*
+ * A session for a valid key: an opaque token (the cookie) and a CSRF token,
+ * idle for at most idle_seconds, alive for at most max_seconds. The session
+ * carries the key: revoking the key or changing its scopes acts at once.
+ */
+CREATE FUNCTION invoiceflow._session_create(key text, idle_seconds integer DEFAULT 1800,
+	max_seconds integer DEFAULT 43200, OUT token text, OUT csrf text, OUT name text, OUT scopes text[],
+	OUT expires_at text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+DECLARE
+	v_name text;
+BEGIN
+	SELECT k.name, k.scopes INTO v_name, scopes FROM invoiceflow.api_keys k
+		WHERE k.key_hash = sha256(convert_to(_session_create.key, 'UTF8')) AND k.revoked_at IS NULL;
+	IF NOT FOUND THEN
+		RETURN;		-- all NULL: not a valid key
+	END IF;
+	DELETE FROM invoiceflow.web_sessions s WHERE s.expires_at < now();
+	token := encode(invoiceflow._random_bytes(32), 'hex');
+	csrf := encode(invoiceflow._random_bytes(32), 'hex');
+	name := v_name;
+	INSERT INTO invoiceflow.web_sessions (token_hash, key_name, csrf, expires_at)
+		VALUES (sha256(convert_to(token, 'UTF8')), v_name, csrf,
+				now() + make_interval(secs => least(idle_seconds, max_seconds)))
+		RETURNING invoiceflow._iso(web_sessions.expires_at) INTO expires_at;
+END
+$$;
+
+-- The session's key name, scopes and CSRF token; no row when unknown, expired or its key revoked.
+CREATE FUNCTION invoiceflow._session_check(token text, idle_seconds integer DEFAULT 1800,
+	max_seconds integer DEFAULT 43200)
+RETURNS TABLE (name text, scopes text[], csrf text)
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+	UPDATE invoiceflow.web_sessions s
+		SET last_seen = now(),
+			expires_at = least(s.created_at + make_interval(secs => max_seconds), now() + make_interval(secs => idle_seconds))
+		FROM invoiceflow.api_keys k
+		WHERE s.token_hash = sha256(convert_to(_session_check.token, 'UTF8')) AND s.expires_at > now()
+		  AND k.name = s.key_name AND k.revoked_at IS NULL
+		RETURNING s.key_name, k.scopes, s.csrf
+$$;
+
+CREATE FUNCTION invoiceflow._session_end(token text) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+BEGIN
+	DELETE FROM invoiceflow.web_sessions s WHERE s.token_hash = sha256(convert_to(_session_end.token, 'UTF8'));
+	RETURN FOUND;
+END
+$$;
+
+-- The name of a valid key (the actor of a review made with it).
+CREATE FUNCTION invoiceflow._api_key_name(key text) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+	SELECT k.name FROM invoiceflow.api_keys k
+	WHERE k.key_hash = sha256(convert_to(_api_key_name.key, 'UTF8')) AND k.revoked_at IS NULL
+$$;
+
+-- The outbox carries the new event to RabbitMQ
+ALTER TABLE invoiceflow.outbox DROP CONSTRAINT outbox_event_check;
+ALTER TABLE invoiceflow.outbox ADD CONSTRAINT outbox_event_check
+	CHECK (event IN ('invoice.uploaded', 'invoice.completed', 'invoice.failed', 'invoice.corrected'));
+
+-- Ownership and privileges
+DO $$
+DECLARE
+	o text;
+BEGIN
+	FOREACH o IN ARRAY ARRAY['invoiceflow.review_state', 'invoiceflow.corrections', 'invoiceflow.audit',
+							 'invoiceflow.web_sessions'] LOOP
+		EXECUTE format('ALTER TABLE %s OWNER TO invoiceflow_owner', o);
+		EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', o);
+	END LOOP;
+	FOREACH o IN ARRAY ARRAY['invoiceflow._audit_refuse()', 'invoiceflow._actor()', 'invoiceflow._audit_ingestions()',
+			'invoiceflow._audit_api_keys()', 'invoiceflow.audit_log(text,integer,uuid,text)',
+			'invoiceflow._iso4217(text)', 'invoiceflow._review_check(text,text,jsonb)',
+			'invoiceflow._safe_date_strict(text)', 'invoiceflow._review_fields()', 'invoiceflow._review_flatten(jsonb)',
+			'invoiceflow._effective_invoice(jsonb,jsonb,boolean)', 'invoiceflow._invoice_of(uuid)',
+			'invoiceflow._review_info(uuid)', 'invoiceflow._review_sync(uuid)',
+			'invoiceflow._review_announce(uuid,integer,text[])', 'invoiceflow._review_target(uuid,text)',
+			'invoiceflow.correct(uuid,jsonb,text)', 'invoiceflow.approve(uuid,text)',
+			'invoiceflow._session_create(text,integer,integer)', 'invoiceflow._session_check(text,integer,integer)',
+			'invoiceflow._session_end(text)', 'invoiceflow._api_key_name(text)'] LOOP
+		EXECUTE format('ALTER FUNCTION %s OWNER TO invoiceflow_owner', o);
+		EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', o);
+	END LOOP;
+END
+$$;
+GRANT EXECUTE ON FUNCTION invoiceflow.correct(uuid, jsonb, text), invoiceflow.approve(uuid, text)
+	TO invoiceflow_admin, invoiceflow_gateway;
+GRANT EXECUTE ON FUNCTION invoiceflow.audit_log(text, integer, uuid, text) TO invoiceflow_admin, invoiceflow_gateway;
+GRANT EXECUTE ON FUNCTION invoiceflow._session_create(text, integer, integer),
+	invoiceflow._session_check(text, integer, integer), invoiceflow._session_end(text),
+	invoiceflow._api_key_name(text) TO invoiceflow_gateway;
+GRANT EXECUTE ON FUNCTION invoiceflow._review_info(uuid), invoiceflow._invoice_of(uuid) TO invoiceflow_reader;
+
+-- ===== end review =====
 
 -- ===== mail: inbound messages (issue 12) =====
 
@@ -1738,8 +2365,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, 
 						  ELSE jsonb_build_object('kind', i.error_kind, 'message', i.error_message) END,
 			'delivery', invoiceflow._delivery(i.id, i.status))
 		|| CASE WHEN i.status = 'COMPLETED'
-				THEN jsonb_build_object('invoice',
-						(SELECT e.invoice FROM invoiceflow.extractions e WHERE e.ingestion_id = i.id))
+				-- review (section "review"): the effective invoice, its corrections, who approved it
+				THEN jsonb_build_object('invoice', invoiceflow._invoice_of(i.id)) || invoiceflow._review_info(i.id)
 				ELSE '{}'::jsonb END
 		|| CASE WHEN i.source = 'webhook'
 				THEN jsonb_build_object('webhook', invoiceflow._webhook_info(i.id))
@@ -1997,6 +2624,7 @@ BEGIN
 				'needs_review', n.needs_review, 'extracted_from', n.extracted_from,
 				'webhook', CASE WHEN n.source = 'webhook' THEN invoiceflow._webhook_info(n.id) END,
 				'email', CASE WHEN n.source = 'email' THEN invoiceflow._mail_info(n.id) END,
+				'review', CASE WHEN n.status = 'COMPLETED' THEN invoiceflow._review_info(n.id) END,
 				'score', CASE WHEN $1 IS NOT NULL THEN round(ts_rank(n.tsv, $1, 1)::numeric, 6) END,
 				'snippet', CASE WHEN $1 IS NOT NULL THEN
 					(SELECT ts_headline('simple', invoiceflow._html_escape(left(e.text, 20000)), $1,

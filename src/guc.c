@@ -24,6 +24,7 @@ char	   *invoiceflow_s3_secret_access_key = NULL;
 char	   *invoiceflow_rabbitmq_url = NULL;
 char	   *invoiceflow_opensearch_url = NULL;
 char	   *invoiceflow_search_backend = NULL;
+static char *invoiceflow_actor = NULL;	/* read by SQL only (audit log, issue 14) */
 int			invoiceflow_search_rank_window = 1000;
 int			invoiceflow_lease_seconds = 300;
 int			invoiceflow_max_retries = 3;
@@ -137,6 +138,10 @@ invoiceflow_define_gucs(void)
 							NULL, &invoiceflow_request_timeout_seconds, 30, 1, 3600,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 
+	DefineCustomStringVariable("invoiceflow.actor",
+							   "Who acts, as the audit log records it (the gateway sets the API key's name).",
+							   "Empty: the login role. A claim of the caller: the log keeps the login role beside it.",
+							   &invoiceflow_actor, "", PGC_USERSET, GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
 	invoiceflow_define_webhook_gucs();	/* webhook_sql.c */
 	MarkGUCPrefixReserved("invoiceflow");
 }
