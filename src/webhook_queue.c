@@ -270,6 +270,16 @@ claim_and_start(const char *worker)
 			strlcpy(it->host, "(unparsable URL)", sizeof(it->host));
 		b = host_breaker(it->host);
 		b->last_used = now;
+		if (it->keylen == 0)
+		{
+			/* sealed with another invoiceflow.webhook_secret_key (warned): wait for the right one */
+			it->result.outcome = IF_TRANSIENT;
+			strlcpy(it->result.error, "the subscription's secret cannot be decrypted with invoiceflow.webhook_secret_key",
+					sizeof(it->result.error));
+			wait_secs[nwait] = Max(if_retry_delay(it->tries + 1), 5.0);
+			waiting[nwait++] = it;
+			continue;
+		}
 		if (b->open_until > now)
 		{
 			/* open circuit: the row waits for the cool-down, using no try */

@@ -13,7 +13,8 @@ use InvoiceflowTest;
 use GatewayTest;
 use WebhookTest;
 
-my $node = new_node('wh_in');
+# the secrets are stored encrypted under a key of the server's configuration
+my $node = new_node('wh_in', conf => "invoiceflow.webhook_secret_key = 'test key: never in the database'");
 my $gw = start_gateway($node, MAX_FILE_SIZE_MB => 1, WEBHOOK_RATE_PER_MINUTE => 20);
 my $pdf = make_pdf('Webhook invoice 4711');
 my $q = sub { $node->safe_psql('postgres', shift) };
@@ -21,6 +22,11 @@ my $count = sub { $q->('SELECT count(*) FROM invoiceflow.ingestions') };
 
 my $secret = $q->(q{SELECT invoiceflow.create_webhook_sender('scanco')});
 like($secret, qr{^whsec_[A-Za-z0-9+/]{43}=$}, 'a sender secret is whsec_ + base64 of 32 bytes');
+like($q->(q{SELECT secret FROM invoiceflow.webhook_senders WHERE name = 'scanco'}), qr/^v1e:/,
+	'stored encrypted (invoiceflow.webhook_secret_key)');
+my $dump = `pg_dump -h @{[ $node->host ]} -p @{[ $node->port ]} -U @{[ $ENV{USER} // 'postgres' ]} --data-only postgres 2>&1`;
+like($dump, qr/webhook_senders/, 'pg_dump has the senders');
+ok(index($dump, substr($secret, 6)) < 0 && $dump !~ /whsec_/, 'a dump holds no secret');
 
 # --- a valid request, then the same webhook-id again ---------------------------
 my $r = wh_post($gw, 'scanco', $secret, $pdf, headers => { 'X-Filename' => 'scan-1.pdf' });

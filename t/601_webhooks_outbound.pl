@@ -21,7 +21,8 @@ my $node = new_node('wh_out', conf => join("\n",
 	"invoiceflow.retry_backoff_factor = 2",
 	"invoiceflow.retry_max_delay_seconds = 1",
 	"invoiceflow.breaker_failures = 3",
-	"invoiceflow.breaker_cooldown_seconds = 1"));
+	"invoiceflow.breaker_cooldown_seconds = 1",
+	"invoiceflow.webhook_secret_key = 'outbound test key'"));
 add_pdf_function($node, 'postgres');
 my $q = sub { $node->safe_psql('postgres', shift) };
 my $wait = sub { my ($secs, $sql, $name) = @_; ok($node->poll_query_until('postgres', $sql), $name) };
@@ -145,6 +146,24 @@ diag(sprintf('1,000 events: committed in %.2f s, all delivered %.2f s after the 
 		. ' %.2f s end to end (%.0f events/s); one receiver, one worker, webhook_per_subscription = 8',
 		$t1 - $t0, $t2 - $t1, 1000 / ($t2 - $t1), $t2 - $t0, $rate));
 $q->("SELECT invoiceflow.delete_subscription('$sub_e')");
+
+# --- the secret key changed: the deliveries wait, nothing is sent unsigned or lost ---------
+my $g = start_receiver('g');
+my ($sub_g) = subscribe($g, '{invoice.uploaded}');
+like($q->("SELECT secret FROM invoiceflow.webhook_subscriptions WHERE id = '$sub_g'"), qr/^v1e:/, 'subscription secret stored encrypted');
+$node->safe_psql('postgres', "ALTER SYSTEM SET invoiceflow.webhook_secret_key = 'another key'");
+$node->reload;
+sleep 0.5;
+$q->(q{SELECT invoiceflow.ingest('k.pdf', pdf('key changed'))});
+$wait->(10, "SELECT last_error ~ 'cannot be decrypted' AND state = 'pending' FROM invoiceflow.webhook_deliveries WHERE subscription_id = '$sub_g'",
+	'another webhook_secret_key: the delivery waits, with the reason');
+is(scalar(@{ $g->log }), 0, '... and nothing was sent');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET invoiceflow.webhook_secret_key');
+$node->reload;
+$wait->(15, "SELECT state = 'done' FROM invoiceflow.webhook_deliveries WHERE subscription_id = '$sub_g'",
+	'the right key back: delivered');
+is(scalar(grep { $_->{verified} } @{ $g->log }), 1, '... signed with the subscription\'s secret');
+$q->("SELECT invoiceflow.delete_subscription('$sub_g')");
 
 # --- private addresses are refused by default (checked on the resolved address) ----------
 $node->safe_psql('postgres', 'ALTER SYSTEM SET invoiceflow.webhook_allow_private = off');
