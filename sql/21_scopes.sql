@@ -90,3 +90,13 @@ SELECT count(*) AS advisory_locks_held FROM pg_locks WHERE locktype = 'advisory'
   AND objid = (hashtextextended('invoiceflow.key:' || 'key-21-lock', 0) & 4294967295)::bigint::oid;
 ROLLBACK;
 RESET invoiceflow.dedup;
+-- the dedup lock on the content is keyed with a secret of the database, not on the sha256 alone
+CREATE FUNCTION held_lock(k bigint) RETURNS bigint LANGUAGE sql AS $$
+  SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()
+    AND classid = ((k >> 32) & 4294967295)::bigint::oid AND objid = (k & 4294967295)::bigint::oid $$;
+BEGIN;
+SELECT duplicate FROM invoiceflow.ingest('lock2.pdf', test_pdf('lock2'));
+SELECT held_lock(hashtextextended('invoiceflow.sha:' || encode(sha256(test_pdf('lock2')), 'hex'), 0)) AS unsalted_lock,
+       held_lock(invoiceflow._lock_key('invoiceflow.sha:' || encode(sha256(test_pdf('lock2')), 'hex'))) AS salted_lock;
+ROLLBACK;
+SELECT count(*) AS salts, bool_and(salt <> 0) AS salt_set FROM invoiceflow.lock_salt;

@@ -13,6 +13,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use HTTP::Tiny;
+use Digest::SHA qw(sha256_hex);
 use MIME::Base64 qw(encode_base64);
 use Time::HiRes qw(time sleep);
 use InvoiceflowTest;
@@ -211,6 +212,13 @@ $r = gw_upload($gw, make_pdf('t204 advisory'), headers => { Authorization => "Be
 	timeout => 15);
 is($r->{status}, 202, 'another login holds the advisory lock of the old idempotency path: the upload is accepted');
 ok(time - $t0 < 5, sprintf('and not held up (%.1f s)', time - $t0));
+# the dedup lock on the content, as the previous ingest() keyed it (on the sha256 alone)
+my $dedup_pdf = make_pdf('t204 dedup lock');
+$bg->query_safe("SELECT pg_advisory_lock(hashtextextended('invoiceflow.sha:' || '" . sha256_hex($dedup_pdf) . "', 0))");
+$t0 = time;
+$r = gw_upload($gw, $dedup_pdf, headers => { Authorization => "Bearer $key{all}" }, timeout => 15);
+is($r->{status}, 202, 'another login holds the previous dedup lock of the content: the upload is accepted');
+ok(time - $t0 < 0.9, sprintf('without waiting for a lock (%.1f s)', time - $t0));
 $bg->quit;
 
 # an upload of the same key in an open transaction: the second waits lock_timeout (1 s), then 503
