@@ -19,7 +19,7 @@ DIR=$(run_dir)
 trap 'run_kill "$DIR"; rm -rf "$DIR" "$DIR".*' EXIT
 run_start "$DIR" tee
 if ! run_ready "$DIR"; then
-  nok "make run started"; tail -n 20 "$DIR.log" "$DIR.err" | sed 's/^/#   /'; summary; exit 1
+  nok "make run started"; run_diag "$DIR"; summary; exit 1
 fi
 PORT=$RUN_PGPORT CLUSTER="$DIR/pg"
 

@@ -79,9 +79,21 @@ run_wait_gone() {
   done
 }
 
+# run_diag RUN_DIR: the end of what the run and its server wrote (after a failure)
+run_diag() {
+  tail -n 15 "$1.log" "$1.err" 2>/dev/null | sed 's/^/#   /'
+  tail -n 15 "$1/pg/postgres.log" 2>/dev/null | sed 's/^/#   postgres.log: /'
+}
+
 # run_kill RUN_DIR: ends whatever is left of a run (after a failed test)
 run_kill() {
   local dir=$1
   kill -KILL -- "-$RUN_SID" 2>/dev/null || true
+  [ -n "${RUN_PM:-}" ] || run_postmaster "$dir"
   bash "$SEC_ROOT/test/services/postgres.sh" stop "$dir/pg" >/dev/null 2>&1 || true
+  # a server that would not stop must not outlive its deleted folder
+  if [ -n "${RUN_PM:-}" ] && tr '\0' ' ' < "/proc/$RUN_PM/cmdline" 2>/dev/null | grep -qF "$dir/pg/data"; then
+    kill -KILL "$RUN_PM" 2>/dev/null
+  fi
+  return 0
 }

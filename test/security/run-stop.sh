@@ -30,7 +30,7 @@ stop_case() {
     done
   fi
   if ! run_ready "$DIR"; then
-    nok "$name: make run did not start"; tail -n 20 "$DIR.log" "$DIR.err" | sed 's/^/#   /'
+    nok "$name: make run did not start"; run_diag "$DIR"
     exec 3<&- 2>/dev/null; run_kill "$DIR"; return
   fi
   "$how"

@@ -90,7 +90,10 @@ CONF
   ;;
 stop)
   if as_postgres test -f "$dir/data/postmaster.pid"; then
-    as_postgres "$PG_BINDIR/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null || true
+    # fast: ends sessions, checkpoints; a server that does not stop (a crash
+    # recovery that hangs) is then stopped at once, recovering at its next start
+    as_postgres "$PG_BINDIR/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >/dev/null \
+      || as_postgres "$PG_BINDIR/pg_ctl" -D "$dir/data" -m immediate -w -t 10 stop >/dev/null || true
   fi
   ;;
 password)
