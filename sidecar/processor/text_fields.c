@@ -415,6 +415,9 @@ static void field_number(tctx *c, invoice *inv, int *num_seg)
 		const lmatch *m = &c->m[i];
 		if (m->type != LT_NUMBER) continue;
 		if ((m->flags & LF_INLINE) && !rule_on(R_NUMBER_INLINE)) continue;
+		/* a title word heads its segment ("Invoice INV-1"); mid-sentence it is prose
+		 * ("freier Text zur Rechnung BT-22") */
+		if ((m->flags & LF_INLINE) && m->start > 0) continue;
 		char v[64];
 		int r = label_value(c, m, V_NUMBER, v, sizeof v);
 		if (!r) continue;
