@@ -269,8 +269,7 @@ allowlist(scmp_filter_ctx ctx, bool landlock)
 		SCMP_SYS(rt_sigaction), SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigreturn), SCMP_SYS(sigaltstack),
 		SCMP_SYS(tgkill), SCMP_SYS(restart_syscall), SCMP_SYS(nanosleep), SCMP_SYS(clock_nanosleep),
 		SCMP_SYS(clock_gettime), SCMP_SYS(clock_getres), SCMP_SYS(gettimeofday), SCMP_SYS(time),
-		SCMP_SYS(getrusage), SCMP_SYS(times), SCMP_SYS(sysinfo), SCMP_SYS(prlimit64),
-		SCMP_SYS(getrlimit), SCMP_SYS(uname), SCMP_SYS(getrandom), SCMP_SYS(getuid), SCMP_SYS(geteuid),
+		SCMP_SYS(getrusage), SCMP_SYS(times), SCMP_SYS(sysinfo), SCMP_SYS(getrlimit), SCMP_SYS(uname), SCMP_SYS(getrandom), SCMP_SYS(getuid), SCMP_SYS(geteuid),
 		SCMP_SYS(getgid), SCMP_SYS(getegid), SCMP_SYS(getgroups), SCMP_SYS(getresuid),
 		SCMP_SYS(getresgid),
 	};
@@ -284,6 +283,7 @@ allowlist(scmp_filter_ctx ctx, bool landlock)
 	struct scmp_arg_cmp thread[] = {SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD)};
 	struct scmp_arg_cmp tcgets[] = {SCMP_A1(SCMP_CMP_EQ, TCGETS)};
 	struct scmp_arg_cmp get_nnp[] = {SCMP_A0(SCMP_CMP_EQ, PR_GET_NO_NEW_PRIVS)};
+	struct scmp_arg_cmp read_limit[] = {SCMP_A2(SCMP_CMP_EQ, 0)};
 	int			rc = 0;
 
 	for (size_t i = 0; rc == 0 && i < sizeof needed / sizeof needed[0]; i++)
@@ -302,6 +302,8 @@ allowlist(scmp_filter_ctx ctx, bool landlock)
 		rc = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, tcgets);
 	if (rc == 0)
 		rc = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, get_nnp);
+	if (rc == 0)				/* getrlimit() (glibc asks prlimit64 with no new limit); no raising */
+		rc = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1, read_limit);
 	if (rc == 0 && landlock)
 	{
 		rc = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1, in_scratch);
