@@ -220,7 +220,7 @@ static int token_number(const char *s, char *out, size_t outsz)
 	char tok[64];
 	memcpy(tok, s, n); tok[n] = 0;
 	char tmp[64];
-	if (date_parse(tok, 0, tmp)) return 0;
+	if (date_scan(tok, 0, tmp) == n) return 0;	/* a date, not a number ("2024-03-10t172205" is more) */
 	if (amount_scan(tok, 1, tmp, sizeof tmp) == n) return 0;
 	snprintf(out, outsz, "%s", tok);
 	return 1;
