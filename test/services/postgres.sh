@@ -10,6 +10,8 @@
 #     superuser's is generated at initdb and kept in DIR/pgpass (a libpq password
 #     file, mode 0600, the cluster owner's); `password DIR ROLE` sets a fresh one on
 #     ROLE and prints its password-file line for the caller to keep (mode 0600).
+# Opening it further is deliberate: pg_hba.conf lines in DIR/pg_hba.local.conf are
+# appended at each start (and ALTER SYSTEM SET listen_addresses for other addresses).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cmd=${1:?start|stop|password}; dir=${2:?cluster directory}
@@ -42,6 +44,11 @@ local all all                 peer map=owner
 host  all all 127.0.0.1/32    scram-sha-256
 host  all all ::1/128         scram-sha-256
 HBA
+  # opening it further is deliberate: lines of the owner's own in DIR/pg_hba.local.conf
+  if as_postgres test -f "$dir/pg_hba.local.conf"; then
+    { echo "# from $dir/pg_hba.local.conf"; as_postgres cat "$dir/pg_hba.local.conf"; } \
+      | as_postgres tee -a "$dir/data/pg_hba.conf" >/dev/null
+  fi
   echo "owner $owner postgres" | as_owner_write "$dir/data/pg_ident.conf"
   as_postgres grep -q '^unix_socket_permissions' "$dir/data/postgresql.conf" \
     || echo "unix_socket_permissions = 0700" | as_postgres tee -a "$dir/data/postgresql.conf" >/dev/null
