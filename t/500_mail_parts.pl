@@ -18,6 +18,8 @@ use GatewayTest;
 my $node = new_node('mail_parts');
 # 1 MB files at most, so that an oversized PDF stays small for the test
 $node->safe_psql('postgres', 'ALTER SYSTEM SET invoiceflow.max_file_size_mb = 1');
+# content dedup off: only the idempotency keys may keep a PDF from being ingested twice
+$node->safe_psql('postgres', 'ALTER SYSTEM SET invoiceflow.dedup = off');
 $node->reload;
 my $dc = start_dovecot();
 

@@ -14,6 +14,9 @@ use InvoiceflowTest;
 use MailTest;
 
 my $node = new_node('mail_faults');
+# content dedup off: only the idempotency keys may keep a PDF from being ingested twice
+$node->safe_psql('postgres', 'ALTER SYSTEM SET invoiceflow.dedup = off');
+$node->reload;
 my $dc = start_dovecot();
 my $seq = 0;
 sub msgs {
