@@ -50,7 +50,8 @@ fi
 pids=()      # what we started beside PostgreSQL; a new sidecar appends its pid here
 sleeper=
 say() { { echo "$@"; } 2>/dev/null || true; }   # the output may be a closed pipe
-stop_all() {
+stop_all() {  # stop_all EXIT_STATUS
+  local rc=${1:-0}
   # A second signal must not cut the stopping short, and writing to a closed
   # pipe must not kill us before PostgreSQL is down (SIGPIPE).
   trap '' INT TERM HUP PIPE; trap - EXIT
@@ -66,9 +67,11 @@ stop_all() {
   done
   bash "$ROOT/test/services/postgres.sh" stop "$CLUSTER"
   say "run: stopped"
-  exit 0
+  exit "$rc"
 }
-trap stop_all INT TERM HUP PIPE EXIT
+# told to stop: a clean end (0); a failed start-up keeps its status
+trap 'stop_all 0' INT TERM HUP PIPE
+trap 'stop_all $?' EXIT
 
 # output_closed: true once nobody reads our stdout or stderr any more (the reader
 # of a pipe is gone: poll() reports POLLERR); nothing else would tell us while idle
@@ -154,3 +157,4 @@ while [ -f "$CLUSTER/data/postmaster.pid" ] && ! output_closed; do
   wait "$sleeper" || true
   sleeper=
 done
+[ -f "$CLUSTER/data/postmaster.pid" ] || { say "run: PostgreSQL stopped on its own (see $CLUSTER/postgres.log)"; exit 1; }
