@@ -118,6 +118,13 @@ like($metrics, qr/^invoiceflow_mail_messages_total\{outcome="rejected"\} 2$/m, '
 like($metrics, qr/^invoiceflow_mail_parts_total\{result="ingested"\} 9$/m, '/metrics: parts ingested');
 like($metrics, qr/^invoiceflow_mail_parts_total\{result="rejected"\} 2$/m, '/metrics: parts rejected');
 like($metrics, qr/^invoiceflow_mail_seconds_since_last_check \d+\.\d+$/m, '/metrics: seconds since the last check');
+# with keys required: the read scope, not ingest
+my $gwk = start_gateway($node, REQUIRE_API_KEY => 'true');
+my $ingest_key = $node->safe_psql('postgres', q{SELECT invoiceflow.create_api_key('t500-ingest', '{ingest}')});
+my $read_key = $node->safe_psql('postgres', q{SELECT invoiceflow.create_api_key('t500-read', '{read}')});
+is(gw_get($gwk, '/api/v1/ingest/mail')->{status}, 401, 'GET /api/v1/ingest/mail without a key: 401');
+is(gw_get($gwk, '/api/v1/ingest/mail', Authorization => "Bearer $ingest_key")->{status}, 403, '... with an ingest key: 403');
+is(gw_get($gwk, '/api/v1/ingest/mail', Authorization => "Bearer $read_key")->{status}, 200, '... with a read key: 200');
 
 # --- IDLE: a new message is taken within seconds -----------------------------------
 my @lat;
