@@ -226,12 +226,19 @@ account_loop_main(void *arg)
 
 	while (!*al->stop)
 	{
+		bool		ok;
+
 		err[0] = '\0';
-		if (start_idle(&st, err, sizeof(err)) && scan(&st, err, sizeof(err)) &&
-			(*al->stop || (heartbeat(&st, true, NULL), backoff_success(&bo), wait_next(&st, err, sizeof(err)))))
+		ok = start_idle(&st, err, sizeof(err)) && scan(&st, err, sizeof(err));
+		if (ok && !*al->stop)
+		{
+			/* a good round: report it, close the breaker, wait for the next message */
+			heartbeat(&st, true, NULL);
+			backoff_success(&bo);
+			ok = wait_next(&st, err, sizeof(err));
+		}
+		if (ok || *al->stop)
 			continue;
-		if (*al->stop)
-			break;
 		{
 			long		delay = backoff_failure(&bo);
 			char		reason[1200];
