@@ -7,6 +7,7 @@
  */
 #include "auth.h"
 #include "config.h"
+#include "session.h"
 #include "../../src/common/sidecar_log.h"
 
 #include <microhttpd.h>
@@ -256,7 +257,13 @@ auth_route(struct request *req, struct reply *out)
 		((route->flags & ROUTE_METRICS) && cfg.metrics_public))
 		return true;
 	h = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-	switch (auth_check(h, req->request_id, &req->scopes, &err))
+	/* no key but the web page's session cookie: the session's key and scopes (session.c) */
+	if (!h && session_cookie(req->conn))
+	{
+		if (!session_auth(req, out))
+			return false;
+	}
+	else switch (auth_check(h, req->request_id, &req->scopes, &err))
 	{
 		case AUTH_OK:
 			break;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #ifndef GATEWAY_VERSION
 #define GATEWAY_VERSION "0.0.0"
@@ -41,6 +42,27 @@ env_str(const char *name, const char *def)
 	const char *v = envc_get(name);
 
 	return strdup(v ? v : def);
+}
+
+/* WEB_ROOT, or the folder "web" beside the executable (installed together, see the Makefile) */
+static char *
+web_root_default(void)
+{
+	char		exe[4096];
+	ssize_t		n;
+	char	   *slash;
+	const char *v = envc_get("WEB_ROOT");
+
+	if (v)
+		return strdup(v);
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 5);
+	if (n <= 0)
+		return strdup("web");
+	exe[n] = '\0';
+	if ((slash = strrchr(exe, '/')))
+		slash[1] = '\0';
+	strcat(exe, "web");
+	return strdup(exe);
 }
 
 bool
@@ -104,8 +126,11 @@ config_load(char *err, size_t errsz)
 	if (!envc_bool("REQUIRE_API_KEY", true, &cfg.require_api_key, err, errsz) ||
 		!envc_bool("METRICS_PUBLIC", false, &cfg.metrics_public, err, errsz) ||
 		!envc_int("GATEWAY_STATEMENT_TIMEOUT_MS", 30000, 0, 3600000, &cfg.statement_timeout_ms, err, errsz) ||
-		!envc_int("GATEWAY_LOCK_TIMEOUT_MS", 5000, 0, 3600000, &cfg.lock_timeout_ms, err, errsz))
+		!envc_int("GATEWAY_LOCK_TIMEOUT_MS", 5000, 0, 3600000, &cfg.lock_timeout_ms, err, errsz) ||
+		!envc_int("SESSION_IDLE_SECONDS", 1800, 1, 86400, &cfg.session_idle_seconds, err, errsz) ||
+		!envc_int("SESSION_MAX_SECONDS", 43200, 1, 30 * 86400, &cfg.session_max_seconds, err, errsz))
 		return false;
+	cfg.web_root = web_root_default();
 	if (!cfg.database_url[0])
 	{
 		snprintf(err, errsz, "DATABASE_URL is not set (e.g. postgresql://invoiceflow_gateway@127.0.0.1:5432/invoiceflow)");
@@ -121,5 +146,6 @@ config_free(void)
 	free(cfg.host);
 	free(cfg.service_name);
 	free(cfg.version);
+	free(cfg.web_root);
 	memset(&cfg, 0, sizeof(cfg));
 }

@@ -40,6 +40,10 @@ struct config
 	int			upload_rate_grace;	/* GATEWAY_UPLOAD_RATE_GRACE_SECONDS, default 5 */
 	int			linger_seconds;		/* GATEWAY_LINGER_SECONDS, default 5, 0: close at once */
 	int			linger_max_mb;		/* GATEWAY_LINGER_MAX_MB, default 64 */
+	/* the web page (issue 14): session.c, static_files.c */
+	char	   *web_root;			/* WEB_ROOT, default the folder "web" beside the executable */
+	int			session_idle_seconds;	/* SESSION_IDLE_SECONDS, default 1800 */
+	int			session_max_seconds;	/* SESSION_MAX_SECONDS, default 43200 */
 };
 
 /* The configuration; written only by config_load() before any thread starts. */

@@ -32,6 +32,18 @@ void		handle_purge(struct request *req, struct reply *out);
 void		handle_key_create(struct request *req, struct reply *out);
 void		handle_key_revoke(struct request *req, struct reply *out);
 
+/* handlers_review.c, handlers_session.c, static_files.c: review and the web page (issue 14) */
+void		handle_invoice_correct(struct request *req, struct reply *out);
+void		handle_invoice_approve(struct request *req, struct reply *out);
+void		handle_audit(struct request *req, struct reply *out);
+void		handle_session_create(struct request *req, struct reply *out);
+void		handle_session_get(struct request *req, struct reply *out);
+void		handle_session_delete(struct request *req, struct reply *out);
+void		handle_page(struct request *req, struct reply *out);
+void		handle_static(struct request *req, struct reply *out);
+void		handle_static_vendor(struct request *req, struct reply *out);
+const char *static_content_type(const char *name);
+
 /* handlers_invoices.c: the query API (issue 6) */
 void		handle_invoices_search(struct request *req, struct reply *out);
 void		handle_invoice(struct request *req, struct reply *out);

@@ -32,6 +32,7 @@ struct reply
 	long		(*stream_read) (void *cls, uint64_t pos, char *buf, size_t max);
 	void		(*stream_free) (void *cls);
 	void	   *stream_cls;
+	char		set_cookie[256];	/* Set-Cookie header (session.c), or "" */
 };
 
 /* The standard reason phrase ("Not Found"); "Unknown" for codes we never send. */

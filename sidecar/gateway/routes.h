@@ -42,6 +42,7 @@ struct request
 	size_t		body_cap;		/* allocated size of a large body (ROUTE_FILE_BODY) */
 	bool		body_too_large;	/* more than ROUTE_BODY_MAX bytes came */
 	unsigned int scopes;		/* the caller's scopes (SCOPE_*), once auth_route() allowed it */
+	char		actor[128];		/* a web session's key name (session.c), or "" */
 };
 
 #define ROUTE_BODY_MAX 4096

@@ -146,6 +146,9 @@ request_has_body(struct MHD_Connection *conn)
 		(cl && strcmp(cl, "0") != 0);
 }
 
+/* Every response: nothing but the gateway's own origin, no inline script or style, no framing. */
+#define WEB_CSP "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+
 static enum MHD_Result
 send_reply(struct request *req, bool close_after)
 {
@@ -183,6 +186,10 @@ send_reply(struct request *req, bool close_after)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, r->disposition);
 	if (r->www_authenticate)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"invoiceflow\"");
+	/* the web page (issue 14): its session cookie; only its own origin for anything it loads */
+	if (r->set_cookie[0])
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r->set_cookie);
+	MHD_add_response_header(resp, "Content-Security-Policy", WEB_CSP);
 	if (server_draining() || close_after)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	ret = MHD_queue_response(req->conn, r->status, resp);

@@ -17,6 +17,7 @@ DEB_PACKAGES=(
   rabbitmq-server python3-botocore
   libgmime-3.0-dev dovecot-imapd openssl
   wrk valgrind curl poppler-utils acl
+  chromium fonts-dejavu-core
 )
 
 missing=()
@@ -37,4 +38,11 @@ fi
 if [ ! -x test/services/node_modules/s3rver/bin/s3rver.js ] && [ ! -f test/services/node_modules/s3rver/bin/s3rver.js ]; then
   echo "install-deps: installing s3rver (npm)"
   (cd test/services && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
+# playwright-core (pinned in test/browser/package.json) drives Debian's chromium in
+# the web page's tests (t/700_web.pl); it never downloads a browser
+if [ ! -f test/browser/node_modules/playwright-core/package.json ]; then
+  echo "install-deps: installing playwright-core (npm)"
+  (cd test/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --loglevel=error >/dev/null)
 fi
