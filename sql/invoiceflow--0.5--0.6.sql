@@ -810,8 +810,8 @@ BEGIN
 	IF metadata IS NOT NULL AND octet_length(metadata::text) > 16384 THEN
 		PERFORM invoiceflow._bad_input('metadata must be at most 16 KB of JSON');
 	END IF;
-	PERFORM pg_catalog.pg_advisory_xact_lock(
-		pg_catalog.hashtextextended('invoiceflow.webhook:' || sender || ':' || webhook_id, 0));
+	-- keyed with the database's secret salt (section scopes): no other login can hold it first
+	PERFORM pg_catalog.pg_advisory_xact_lock(invoiceflow._lock_key('invoiceflow.webhook:' || sender || ':' || webhook_id));
 	RETURN QUERY SELECT r.request_id, r.status, r.duplicate FROM invoiceflow.webhook_receipts r
 		WHERE r.sender = _webhook_ingest.sender AND r.webhook_id = _webhook_ingest.webhook_id;
 	IF FOUND THEN
