@@ -49,6 +49,8 @@ const text_label text_labels[] = {
 	{"vervaldatum", LT_DUE, 5, 0}, {"uiterste betaaldatum", LT_DUE, 5, 0}, {"te betalen voor", LT_DUE, 4, 0},
 	{"betalen voor", LT_DUE, 4, 0}, {"fecha de vencimiento", LT_DUE, 5, 0}, {"vencimiento", LT_DUE, 4, 0},
 	{"data di scadenza", LT_DUE, 5, 0}, {"scadenza", LT_DUE, 4, 0},
+	{"data scadenza", LT_DUE, 5, 0}, {"vervaldag", LT_DUE, 4, 0}, {"regler d'ici", LT_DUE, 4, 0}, {"payer d'ici", LT_DUE, 4, 0},
+	{"a regler le", LT_DUE, 4, 0}, {"pagar antes de", LT_DUE, 4, 0}, {"please pay by", LT_DUE, 5, 0},
 
 	/* ---- total ---- */
 	{"grand total", LT_TOTAL, 5, 0}, {"invoice total", LT_TOTAL, 5, 0}, {"total invoice", LT_TOTAL, 4, 0},
@@ -73,6 +75,7 @@ const text_label text_labels[] = {
 	{"zu zahlen", LT_DUEAMT, 4, 0}, {"offener betrag", LT_DUEAMT, 3, 0}, {"te betalen", LT_DUEAMT, 4, 0},
 	{"net a payer", LT_DUEAMT, 4, 0}, {"somme a payer", LT_DUEAMT, 4, 0}, {"reste a payer", LT_DUEAMT, 4, 0},
 	{"a payer", LT_DUEAMT, 3, 0}, {"importe a pagar", LT_DUEAMT, 4, 0}, {"da pagare", LT_DUEAMT, 3, 0},
+	{"saldo adeudado", LT_DUEAMT, 4, 0}, {"balance payable", LT_DUEAMT, 4, 0}, {"restbetrag", LT_DUEAMT, 3, 0},
 
 	/* ---- net ---- */
 	{"subtotal", LT_NET, 3, 0}, {"sub total", LT_NET, 3, 0}, {"sub-total", LT_NET, 3, 0},
@@ -86,7 +89,8 @@ const text_label text_labels[] = {
 	{"exclusief btw", LT_NET, 4, 0}, {"excl. btw", LT_NET, 4, 0}, {"totaal excl", LT_NET, 4, 0},
 	{"subtotaal", LT_NET, 3, 0}, {"total ht", LT_NET, 5, 0}, {"montant ht", LT_NET, 5, 0}, {"ht", LT_NET, 2, 0},
 	{"sous-total", LT_NET, 3, 0}, {"base imponible", LT_NET, 4, 0}, {"imponibile", LT_NET, 4, 0},
-	{"totale imponibile", LT_NET, 5, 0},
+	{"totale imponibile", LT_NET, 5, 0}, {"total parcial", LT_NET, 3, 0}, {"totale parziale", LT_NET, 3, 0},
+	{"net total", LT_NET, 4, 0}, {"montant net", LT_NET, 4, 0}, {"importe neto", LT_NET, 4, 0},
 
 	/* ---- tax ---- */
 	{"vat", LT_TAX, 2, 0}, {"tax", LT_TAX, 2, 0}, {"sales tax", LT_TAX, 3, 0}, {"total tax", LT_TAX, 4, 0},
@@ -96,6 +100,9 @@ const text_label text_labels[] = {
 	{"btw bedrag", LT_TAX, 4, 0}, {"totaal btw", LT_TAX, 4, 0}, {"tva", LT_TAX, 2, 0}, {"montant tva", LT_TAX, 4, 0},
 	{"total tva", LT_TAX, 4, 0}, {"iva", LT_TAX, 2, 0}, {"importe iva", LT_TAX, 4, 0}, {"cuota iva", LT_TAX, 4, 0},
 	{"imposta", LT_TAX, 2, 0}, {"totale iva", LT_TAX, 4, 0},
+	{"total impuestos", LT_TAX, 4, 0}, {"tax total", LT_TAX, 4, 0}, {"vat total", LT_TAX, 4, 0},
+	{"summe umsatzsteuer", LT_TAX, 4, 0}, {"mwst.-betrag", LT_TAX, 4, 0},
+	{"btw-bedrag", LT_TAX, 4, 0}, {"importo iva", LT_TAX, 4, 0},
 
 	/* ---- parties ---- */
 	{"seller", LT_SELLER, 3, LF_COLON}, {"from", LT_SELLER, 3, LF_COLON}, {"vendor", LT_SELLER, 3, LF_COLON},
@@ -118,7 +125,7 @@ const text_label text_labels[] = {
 	{"committente", LT_BUYER, 3, LF_COLON}, {"cessionario", LT_BUYER, 3, LF_COLON},
 	{"leistungsempfanger", LT_BUYER, 3, LF_COLON}, {"dati cliente", LT_BUYER, 3, 0}, {"dati fornitore", LT_SELLER, 3, 0},
 	{"datos del cliente", LT_BUYER, 3, 0}, {"datos del proveedor", LT_SELLER, 3, 0}, {"klantgegevens", LT_BUYER, 3, 0},
-	{"billing address", LT_BUYER, 3, 0}, {"bill to address", LT_BUYER, 3, 0}, {"nom du client", LT_BUYER, 3, 0},
+	{"billing address", LT_BUYER, 3, 0}, {"cobrar a", LT_BUYER, 3, 0}, {"spett.le", LT_BUYER, 3, 0}, {"bill to address", LT_BUYER, 3, 0}, {"nom du client", LT_BUYER, 3, 0},
 
 	/* ---- order, terms, payment ---- */
 	{"purchase order", LT_PO, 4, 0}, {"po number", LT_PO, 4, 0}, {"po no", LT_PO, 4, 0}, {"p.o. number", LT_PO, 4, 0},
@@ -163,7 +170,10 @@ const text_label text_labels[] = {
 	{"btw nr", LT_IGNORE, 0, 0}, {"btw-nr", LT_IGNORE, 0, 0}, {"tva intra", LT_IGNORE, 0, 0}, {"no tva", LT_IGNORE, 0, 0},
 	{"n tva", LT_IGNORE, 0, 0}, {"ust-id", LT_IGNORE, 0, 0}, {"ustid", LT_IGNORE, 0, 0}, {"ust.-id", LT_IGNORE, 0, 0},
 	{"ust-idnr", LT_IGNORE, 0, 0}, {"umsatzsteuer-id", LT_IGNORE, 0, 0}, {"p.iva", LT_IGNORE, 0, 0},
-	{"partita iva", LT_IGNORE, 0, 0}, {"skonto", LT_IGNORE, 0, 0}, {"ust. satz", LT_IGNORE, 0, 0},
+	{"partita iva", LT_IGNORE, 0, 0}, {"ship to", LT_IGNORE, 0, 0}, {"deliver to", LT_IGNORE, 0, 0},
+	{"envie a", LT_IGNORE, 0, 0}, {"enviar a", LT_IGNORE, 0, 0}, {"lieferadresse", LT_IGNORE, 0, 0},
+	{"adresse de livraison", LT_IGNORE, 0, 0}, {"afleveradres", LT_IGNORE, 0, 0}, {"tasa de impuesto", LT_IGNORE, 0, 0},
+	{"amount paid", LT_IGNORE, 0, 0}, {"bereits bezahlt", LT_IGNORE, 0, 0}, {"gezahlter betrag", LT_IGNORE, 0, 0}, {"skonto", LT_IGNORE, 0, 0}, {"ust. satz", LT_IGNORE, 0, 0},
 	{"ust.-betrag", LT_IGNORE, 0, 0}, {"billing period", LT_IGNORE, 0, 0}, {"periode", LT_IGNORE, 0, 0},
 	{NULL, 0, 0, 0}
 };
