@@ -118,7 +118,7 @@ $nocafile->wait_exit(20);
 # --- STARTTLS on imap://, MAIL_AFTER=move:Archive, MAIL_AFTER=delete ---------------------------
 imap_append($dc, 'other', 'INBOX', msgs(2, 'move'));
 $m = start_mail($node, $dc, url => "imap://other:secret\@127.0.0.1:$dc->{imap_port}/INBOX",
-	env => { MAIL_AFTER => 'move:Archive' });
+	env => { MAIL_AFTER => 'move:Archive', MAIL_STARTTLS => 'require' });
 ok(wait_until(30, sub { scalar(keys %{ imap_flags($dc, 'other', 'Archive') }) == 2 }), 'move:Archive: both moved');
 is(scalar(keys %{ imap_flags($dc, 'other', 'INBOX') }), 0, 'move:Archive: the inbox is empty');
 once('move', 2, 'STARTTLS + move');

@@ -30,8 +30,11 @@ imap_common_options(CURL *curl, const struct mail_account *acct, const struct ma
 	curl_easy_setopt(curl, CURLOPT_USERNAME, acct->user);
 	curl_easy_setopt(curl, CURLOPT_PASSWORD, acct->password);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "imap,imaps");
-	/* imap://: STARTTLS when the server offers it; a certificate that fails is an error */
-	curl_easy_setopt(curl, CURLOPT_USE_SSL, (long) CURLUSESSL_TRY);
+	/*
+	 * imap://: STARTTLS when the server offers it (MAIL_STARTTLS=require: refuse a
+	 * server that does not); a certificate that fails verification is always an error
+	 */
+	curl_easy_setopt(curl, CURLOPT_USE_SSL, (long) (cfg->require_starttls ? CURLUSESSL_ALL : CURLUSESSL_TRY));
 	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (cfg->ca_file)

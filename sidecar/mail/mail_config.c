@@ -148,6 +148,14 @@ mail_config_load(struct mail_config *cfg, bool need_accounts, char *err, size_t 
 		!envc_int("MAIL_MAX_MESSAGE_MB", 64, 1, 1024, &cfg->max_message_mb, err, errsz))
 		return false;
 
+	v = envc_get("MAIL_STARTTLS");
+	if (v && strcasecmp(v, "require") != 0 && strcasecmp(v, "try") != 0)
+	{
+		snprintf(err, errsz, "MAIL_STARTTLS must be try or require, not \"%s\"", v);
+		return false;
+	}
+	cfg->require_starttls = v && strcasecmp(v, "require") == 0;
+
 	cfg->log_level = LOG_INFO;
 	if ((v = envc_get("LOG_LEVEL")) && (cfg->log_level = log_parse_level(v)) < 0)
 	{

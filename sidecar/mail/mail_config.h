@@ -28,6 +28,7 @@ struct mail_config
 	int			poll_seconds;	/* MAIL_POLL_SECONDS (60) */
 	int			idle_seconds;	/* MAIL_IDLE_SECONDS (600): IDLE is renewed this often */
 	bool		idle;			/* MAIL_IDLE (on) */
+	bool		require_starttls;	/* MAIL_STARTTLS=require: imap:// without STARTTLS is refused */
 	int			backoff_max_seconds;	/* MAIL_BACKOFF_MAX_SECONDS (300) */
 	int			breaker_failures;	/* MAIL_BREAKER_FAILURES (5) */
 	int			breaker_cooldown_seconds;	/* MAIL_BREAKER_COOLDOWN_SECONDS (60) */
