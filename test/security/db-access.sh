@@ -72,4 +72,34 @@ check "PostgreSQL listens on 127.0.0.1 only" \
 
 kill -TERM -- "-$RUN_SID"
 run_wait_gone "$DIR" 20 >/dev/null || nok "make run stopped"
+
+# The TAP tests' clusters (t/lib/InvoiceflowTest.pm new_node, PostgreSQL::Test::Cluster;
+# the gateway's and processor's TAP helpers connect through their socket): trust on
+# a socket in a private folder and no TCP at all. One such node, made by postgres as
+# the suite makes them, is held up while nobody tries it.
+TAP="$DIR/tap"; mkdir -p "$TAP"; chown postgres: "$TAP"
+( cd "$TAP" && runuser -u postgres -- env TESTDIR="$TAP" T="$TAP" \
+    PG_REGRESS="$(dirname "$(pg_config --pgxs)")/../test/regress/pg_regress" perl \
+    -I "$(dirname "$(pg_config --pgxs)")/../test/perl" -I "$SEC_ROOT/t/lib" -MInvoiceflowTest -MPOSIX -e '
+  my $n = new_node("security", no_extension => 1);
+  open my $f, ">", "$ENV{T}/node.tmp" or die; print $f join(" ", $n->host, $n->port,
+    $n->safe_psql("postgres", "SHOW listen_addresses")), "\n"; close $f; rename "$ENV{T}/node.tmp", "$ENV{T}/node";
+  for (1 .. 600) { last if -e "$ENV{T}/done"; select undef, undef, undef, 0.1 }
+  $n->stop; POSIX::_exit(0)' > "$TAP/perl.log" 2>&1 & )
+for _ in $(seq 1 600); do   # up to a minute, less if perl gave up
+  [ -s "$TAP/node" ] && break
+  grep -qs -e 'Bail out' -e ' at -e line' "$TAP/perl.log" && break
+  sleep 0.1
+done
+if [ -s "$TAP/node" ]; then
+  read -r thost tport tlisten < "$TAP/node"
+  check "a TAP cluster listens on no TCP address (listen_addresses '$tlisten')" test -z "$tlisten"
+  check "a TAP cluster's socket folder is private (mode $(stat -c %a "$thost"))" test "$(stat -c %a "$thost")" = 700
+  PORT=$tport refused "nobody: psql on a TAP cluster's socket" 'Permission denied' -h "$thost" -U postgres -d postgres
+  PORT=$tport refused "nobody: psql -h 127.0.0.1 on a TAP cluster's port" 'Connection refused' -h 127.0.0.1 -U postgres -d postgres
+else
+  nok "a TAP cluster started"; tail -n 20 "$TAP/perl.log" "$TAP"/tmp_check/log/*security*.log 2>/dev/null | sed 's/^/#   /'
+fi
+touch "$TAP/done"
+WAIT_SECONDS=20 wait_for sh -c "! pgrep -u postgres -f '$TAP' >/dev/null" || true
 summary

@@ -92,7 +92,7 @@ run_kill() {
   [ -n "${RUN_PM:-}" ] || run_postmaster "$dir"
   bash "$SEC_ROOT/test/services/postgres.sh" stop "$dir/pg" >/dev/null 2>&1 || true
   # a server that would not stop must not outlive its deleted folder
-  if [ -n "${RUN_PM:-}" ] && tr '\0' ' ' < "/proc/$RUN_PM/cmdline" 2>/dev/null | grep -qF "$dir/pg/data"; then
+  if [ -n "${RUN_PM:-}" ] && tr '\0' ' ' 2>/dev/null < "/proc/$RUN_PM/cmdline" | grep -qF "$dir/pg/data"; then
     kill -KILL "$RUN_PM" 2>/dev/null
   fi
   return 0
