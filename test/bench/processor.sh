@@ -36,9 +36,13 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 # --- extraction alone, one process per file -----------------------------------------
 LAST_RATE=0
+# CPU time (user + system) of this shell's finished children, in clock ticks: the
+# figure that the load of other processes on the machine does not inflate
+child_ticks() { awk '{ print $16 + $17 }' /proc/$$/stat; }
 per_file() {  # per_file LABEL CMD... : runs CMD FILE for every file of FILES REPEAT times
   local label=$1; shift
-  local t0 t1 times=() start end
+  local t0 t1 times=() start end c0 c1
+  c0=$(child_ticks)
   start=$(now_ms)
   for _ in $(seq 1 "$REPEAT"); do
     for f in "${FILES[@]}"; do
@@ -46,8 +50,10 @@ per_file() {  # per_file LABEL CMD... : runs CMD FILE for every file of FILES RE
     done
   done
   end=$(now_ms)
+  c1=$(child_ticks)
   LAST_RATE=$(rate "$(( ${#FILES[@]} * REPEAT ))" "$start" "$end")
-  printf "%-34s %7.1f docs/s  %s\n" "$label" "$LAST_RATE" "$(printf '%s\n' "${times[@]}" | pct)"
+  printf "%-34s %7.1f docs/s  %s  CPU %.0f ms/doc\n" "$label" "$LAST_RATE" "$(printf '%s\n' "${times[@]}" | pct)" \
+    "$(awk -v a="$c0" -v b="$c1" -v n="$(( ${#FILES[@]} * REPEAT ))" -v hz="$(getconf CLK_TCK)" 'BEGIN { print (b - a) * 1000 / hz / n }')"
 }
 # born-digital: the files auto mode reads without OCR (the others are scans with or
 # without the scanner's text layer, unusable text layers, or a logo read for a
@@ -69,8 +75,23 @@ fi
 per_file "processor extract (1 process)" "$PROC" extract
 [ -n "$mutool_rate" ] && awk -v a="$LAST_RATE" -v b="$mutool_rate" \
   'BEGIN { printf "born-digital: processor extract at %.0f%% of mutool'"'"'s rate (target >= 70%%)\n", 100 * a / b }'
+# mutool on every CPU, for the daemon's rate at the same concurrency
+mutool_par=
+if command -v mutool >/dev/null; then
+  for c in $CONCURRENCY; do
+    start=$(now_ms)
+    for _ in $(seq 1 "$REPEAT"); do printf '%s\n' "${digital[@]}"; done |
+      xargs -P "$c" -n 1 mutool draw -q -F txt -o /dev/null 2>/dev/null || true
+    end=$(now_ms)
+    r=$(rate "$(( ${#digital[@]} * REPEAT ))" "$start" "$end")
+    mutool_par="$mutool_par $c:$r"
+    printf "%-34s %7.1f docs/s\n" "mutool draw -F txt, $c at once" "$r"
+  done
+fi
 FILES=("${files[@]}")
+saved=$REPEAT; REPEAT=$SCAN_REPEAT
 per_file "processor extract, all (1 process)" "$PROC" extract
+REPEAT=$saved
 
 # --- scans: page 1 of every corpus file as an image-only PDF -------------------------------
 SCAN_DIR=$(mktemp -d /tmp/invoiceflow-bench-scans.XXXXXX)
@@ -119,13 +140,22 @@ for c in $CONCURRENCY; do
   kill -TERM "$pid"; wait "$pid" || true
   done_n=$(grep -c '"message":"document \(completed\|failed\)"' "$log" || true)
   failed=$(grep -c '"message":"document failed"' "$log" || true)
+  DAEMON_RATES="$DAEMON_RATES $c:$(rate "$n" "$start" "$end")"
   printf "%-34s %7.1f %s/s  %s  (%s documents, %s failed; wall %.1f s incl. startup)\n" \
     "$label, concurrency $c" "$(rate "$n" "$start" "$end")" "$unit" \
     "$(grep -o '"ms":[0-9]*' "$log" | cut -d: -f2 | pct)" "$done_n" "$failed" \
     "$(awk -v a="$start" -v b="$end" 'BEGIN { print (b - a) / 1000 }')"
 done
 }
-daemon_run daemon docs "$REPEAT" "${files[@]}"
+DAEMON_RATES=
+daemon_run "daemon, born-digital" docs "$REPEAT" "${digital[@]}"
+for m in $mutool_par; do
+  c=${m%%:*}; mr=${m#*:}
+  for d in $DAEMON_RATES; do
+    [ "${d%%:*}" = "$c" ] && awk -v a="${d#*:}" -v b="$mr" -v c="$c" \
+      'BEGIN { printf "born-digital: daemon at concurrency %s at %.0f%% of mutool'"'"'s rate with %s at once (target >= 70%%)\n", c, 100 * a / b, c }'
+  done
+done
 [ ${#scans[@]} -gt 0 ] && daemon_run "daemon, scans" pages "$SCAN_REPEAT" "${scans[@]}"
 rm -f "$log"
 rm -rf "$SCAN_DIR"
