@@ -114,6 +114,12 @@ ok(wait_until(30, sub { $node->safe_psql('postgres', q{SELECT invoiceflow.health
 	'no MAIL_CA_FILE: the test CA is not trusted (TLS verified)');
 $nocafile->stop('TERM');
 $nocafile->wait_exit(20);
+$node->safe_psql('postgres', 'TRUNCATE invoiceflow.mail_accounts');
+$nocafile = start_mail($node, $dc, url => "imap://invoices:secret\@127.0.0.1:$dc->{imap_port}/INBOX", env => { MAIL_CA_FILE => undef });
+ok(wait_until(30, sub { $node->safe_psql('postgres', q{SELECT invoiceflow.health() -> 'mail' ->> 'reason'}) =~ /certificate|SSL/i }),
+	'no MAIL_CA_FILE, imap:// with STARTTLS: refused too, no fall-back to plain text');
+$nocafile->stop('TERM');
+$nocafile->wait_exit(20);
 
 # --- STARTTLS on imap://, MAIL_AFTER=move:Archive, MAIL_AFTER=delete ---------------------------
 imap_append($dc, 'other', 'INBOX', msgs(2, 'move'));
