@@ -76,6 +76,12 @@ SELECT invoiceflow._webhook_record(min(id), 'gone', 410, 12, 'HTTP 410 Gone', 0)
 SELECT active, disabled_reason ~ '410' AS says_410 FROM invoiceflow.subscriptions() WHERE id = :'sub2';
 SELECT state, last_status, count(*) FROM invoiceflow.webhook_deliveries WHERE subscription_id = :'sub2' GROUP BY 1, 2 ORDER BY 1;
 SELECT try($$SELECT * FROM invoiceflow.subscription_deliveries(gen_random_uuid(), 0)$$) AS bad_limit;
+-- the log and the replay store keep webhook_retention_days (the worker prunes hourly)
+UPDATE invoiceflow.webhook_deliveries SET done_at = now() - interval '31 days' WHERE subscription_id = :'sub2';
+UPDATE invoiceflow.webhook_receipts SET received_at = now() - interval '31 days';
+SELECT invoiceflow._webhook_prune(30) AS pruned;
+SELECT state, count(*) AS kept FROM invoiceflow.webhook_deliveries GROUP BY 1 ORDER BY 1;
+SELECT count(*) AS receipts_left FROM invoiceflow.webhook_receipts;
 SELECT invoiceflow.delete_subscription(:'sub1') AS deleted, invoiceflow.delete_subscription(:'sub1') AS again;
 -- privileges: admin only, the gateway its two functions and REST for admin keys
 SELECT p.proname, array_agg(r.rolname ORDER BY r.rolname) AS may_execute

@@ -46,6 +46,7 @@ extern bool invoiceflow_webhook_allow_private;
 extern int	invoiceflow_webhook_timeout_seconds;
 extern int	invoiceflow_webhook_max_in_flight;
 extern int	invoiceflow_webhook_per_subscription;
+extern int	invoiceflow_webhook_retention_days;
 extern char *invoiceflow_webhook_secret_key;
 extern void invoiceflow_define_webhook_gucs(void);
 

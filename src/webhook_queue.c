@@ -44,7 +44,10 @@ typedef struct HostBreaker
 	TimestampTz last_used;
 } HostBreaker;
 
+#define PRUNE_INTERVAL_MS	(3600 * 1000)
+
 static IfWhItem **flight = NULL;	/* the transfers in flight (malloc'd) */
+static TimestampTz next_prune = 0;
 static int	nflight = 0;
 static HostBreaker hosts[MAX_HOSTS];
 
@@ -320,6 +323,18 @@ if_webhook_turn(const char *worker)
 
 	if (flight == NULL)
 		flight = MemoryContextAllocZero(TopMemoryContext, sizeof(IfWhItem *) * 1000);
+	if (GetCurrentTimestamp() >= next_prune)
+	{
+		Oid			types[1] = {INT4OID};
+		Datum		args[1] = {Int32GetDatum(invoiceflow_webhook_retention_days)};
+
+		/* the log and the replay store keep webhook_retention_days */
+		if_tx_begin("pruning the webhook log");
+		if (SPI_execute_with_args("SELECT invoiceflow._webhook_prune($1)", 1, types, args, NULL, false, 1) < 0)
+			elog(ERROR, "pruning the webhook log failed");
+		if_tx_commit();
+		next_prune = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), PRUNE_INTERVAL_MS);
+	}
 	progress = harvest(0);
 	CHECK_FOR_INTERRUPTS();
 	progress += claim_and_start(worker);

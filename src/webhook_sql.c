@@ -6,6 +6,7 @@
  *   invoiceflow.webhook_timeout_seconds total time of one delivery (connect: 1/3)
  *   invoiceflow.webhook_max_in_flight   deliveries one worker has in flight at once
  *   invoiceflow.webhook_per_subscription deliveries in flight per subscription
+ *   invoiceflow.webhook_retention_days  ended deliveries and webhook-ids kept (30)
  *
  * _random_bytes(n): n bytes from the server's strong random source, for the
  * whsec_ secrets (PostgreSQL 15 has no such SQL function without pgcrypto).
@@ -37,6 +38,7 @@ bool		invoiceflow_webhook_allow_private = false;
 int			invoiceflow_webhook_timeout_seconds = 10;
 int			invoiceflow_webhook_max_in_flight = 64;
 int			invoiceflow_webhook_per_subscription = 8;
+int			invoiceflow_webhook_retention_days = 30;
 char	   *invoiceflow_webhook_secret_key = NULL;
 
 void
@@ -52,6 +54,10 @@ invoiceflow_define_webhook_gucs(void)
 							   "Any string; SHA-256 of it is the key. Empty: secrets are stored as issued.",
 							   &invoiceflow_webhook_secret_key, "",
 							   PGC_SIGHUP, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL, NULL, NULL, NULL);
+	DefineCustomIntVariable("invoiceflow.webhook_retention_days",
+							"Days ended webhook deliveries and received webhook-ids are kept.",
+							NULL, &invoiceflow_webhook_retention_days, 30, 1, 3650,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("invoiceflow.webhook_timeout_seconds",
 							"Total time limit of one webhook delivery.",
 							NULL, &invoiceflow_webhook_timeout_seconds, 10, 1, 300,
