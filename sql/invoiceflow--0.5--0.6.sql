@@ -1061,6 +1061,24 @@ BEGIN
 END
 $$;
 
+-- the log and the replay store older than p_days (the worker, hourly): ended
+-- deliveries and webhook-ids; a sender retrying a message after that is taken
+-- for a new one
+CREATE FUNCTION invoiceflow._webhook_prune(p_days integer) RETURNS bigint
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+	n bigint;
+	m bigint;
+BEGIN
+	DELETE FROM invoiceflow.webhook_deliveries d
+		WHERE d.state <> 'pending' AND coalesce(d.done_at, d.created_at) < now() - make_interval(days => p_days);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	DELETE FROM invoiceflow.webhook_receipts r WHERE r.received_at < now() - make_interval(days => p_days);
+	GET DIAGNOSTICS m = ROW_COUNT;
+	RETURN n + m;
+END
+$$;
+
 -- at start-up: what this worker's previous run left claimed
 CREATE FUNCTION invoiceflow._webhook_release(p_worker text) RETURNS bigint
 LANGUAGE sql VOLATILE AS $$
@@ -1425,7 +1443,7 @@ BEGIN
 			'invoiceflow._webhook_enqueue(jsonb)', 'invoiceflow._webhook_inserted()',
 			'invoiceflow._webhook_updated()', 'invoiceflow._webhook_claim(text,integer,integer,double precision)',
 			'invoiceflow._webhook_record(bigint,text,integer,integer,text,double precision)',
-			'invoiceflow._webhook_release(text)',
+			'invoiceflow._webhook_release(text)', 'invoiceflow._webhook_prune(integer)',
 			'invoiceflow.search(text,text,text,text,text,text,text,text,text,text,text,text,text,integer,text,boolean,text)'] LOOP
 		EXECUTE format('ALTER FUNCTION %s OWNER TO invoiceflow_owner', o);
 		EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', o);
