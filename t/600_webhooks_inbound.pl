@@ -145,16 +145,18 @@ refused(wh_post($gw, 'scanco', $new, make_pdf('revoked'), headers => { 'X-Filena
 # --- rate limit per sender (20 a minute here) --------------------------------------
 my $fast = $q->(q{SELECT invoiceflow.create_webhook_sender('fast')});
 my %codes;
-for my $i (1 .. 24) {
+my $t_rate = time();
+for my $i (1 .. 30) {
 	my $rr = wh_post($gw, 'fast', $fast, make_pdf("rate $i"), headers => { 'X-Filename' => "r$i.pdf" });
 	$codes{ $rr->{status} }++;
 	if ($rr->{status} == 429) {
 		like($rr->{headers}{'retry-after'} // '', qr/^\d+$/, '429 carries Retry-After') unless $codes{429} > 1;
 	}
 }
-# the bucket refills at 20/60 a second: a slow machine may let one or two more through
-ok($codes{202} >= 20 && $codes{202} <= 22, "the burst of 20 requests passes ($codes{202})");
-ok(($codes{429} // 0) >= 2, 'the rest gets 429');
+# the bucket refills at 20/60 a second while the requests go: that many more may pass
+my $refill = int((time() - $t_rate + 1) * 20 / 60) + 1;
+ok($codes{202} >= 20 && $codes{202} <= 20 + $refill, "the burst of 20 requests passes ($codes{202}, refill $refill)");
+ok(($codes{429} // 0) >= 1 && $codes{202} + $codes{429} == 30, "the rest gets 429 ($codes{429})");
 $r = wh_post($gw, 'other', 'whsec_' . encode_base64('k' x 32, ''), $pdf);
 is($r->{status}, 401, 'the limit of one sender does not touch the others (unknown sender still 401)');
 
