@@ -92,9 +92,11 @@ $q->("SELECT invoiceflow.delete_subscription('$sub_b')");
 
 # --- 410 Gone disables the subscription; another 4xx fails one delivery ---------------
 my $c = start_receiver('c');
-$c->mode("/gone 410\n/bad 400\n200");
+$c->mode("/gone 410\n/bad 400\n/redir 302\n/flaky 503\n200");
 my ($sub_gone) = subscribe($c, '{invoice.uploaded}', '/gone');
 my ($sub_bad) = subscribe($c, '{invoice.uploaded}', '/bad');
+my ($sub_redir) = subscribe($c, '{invoice.uploaded}', '/redir');
+my ($sub_flaky) = subscribe($c, '{invoice.uploaded}', '/flaky');
 $q->(q{SELECT invoiceflow.ingest('g' || g || '.pdf', pdf('gone' || g)) FROM generate_series(1, 3) g});
 $wait->(10, "SELECT NOT active FROM invoiceflow.webhook_subscriptions WHERE id = '$sub_gone'",
 	'410: the subscription is disabled');
@@ -104,6 +106,14 @@ $wait->(10, "SELECT count(*) = 3 FROM invoiceflow.webhook_deliveries WHERE subsc
 	, '400: each delivery ends failed, without retries');
 is($q->("SELECT max(tries) FROM invoiceflow.webhook_deliveries WHERE subscription_id = '$sub_bad'"), '1',
 	'400: tried once');
+$wait->(10, "SELECT count(*) = 3 FROM invoiceflow.webhook_deliveries WHERE subscription_id = '$sub_redir' AND state = 'failed'"
+	. " AND last_status = 302 AND last_error ~ 'redirects are not followed'", '302: failed, the redirect not followed');
+is((grep { $_->{path} eq '/redir' } @{ $c->log }) + 0, 3, '302: one request per event, nothing followed');
+$wait->(10, "SELECT bool_and(state = 'pending' AND tries >= 2 AND last_status = 503) FROM invoiceflow.webhook_deliveries"
+	. " WHERE subscription_id = '$sub_flaky'", '503: retried, still pending');
+$c->mode("/gone 410\n/bad 400\n/redir 302\n200");
+$wait->(15, "SELECT bool_and(state = 'done') FROM invoiceflow.webhook_deliveries WHERE subscription_id = '$sub_flaky'",
+	'503 then 200: delivered');
 my $gone_hits = grep { $_->{path} eq '/gone' } @{ $c->log };
 $q->(q{SELECT invoiceflow.ingest('g4.pdf', pdf('gone4'))});
 sleep 1;
