@@ -15,6 +15,7 @@ use IPC::Run ();
 use InvoiceflowTest;
 use ProcessorTest;
 use GatewayTest;
+use HTTP::Tiny;
 
 my $root = repo_root();
 my $chromium = '/usr/bin/chromium';
@@ -113,6 +114,85 @@ is($node->safe_psql('postgres', qq{SELECT string_agg(action || ':' || actor, ' '
 is($node->safe_psql('postgres', q{SELECT count(*) FROM invoiceflow.web_sessions}), '0',
 	'SQL: no session is left after sign-out');
 
+# --- the review routes, sessions and their refusals over HTTP -----------------------------------
+my $http = HTTP::Tiny->new(timeout => 30);
+my $url = $gw->url;
+my $reader = $node->safe_psql('postgres', q{SELECT invoiceflow.create_api_key('web-reader', '{read}')});
+my $reviewer = $node->safe_psql('postgres', q{SELECT invoiceflow.create_api_key('web-reviewer', '{read,review}')});
+sub req {
+	my ($method, $path, %o) = @_;
+	my %h = %{ $o{headers} // {} };
+	$h{Authorization} = "Bearer $o{key}" if $o{key};
+	$h{'Content-Type'} = 'application/json' if defined $o{body};
+	my $r = $http->request($method, "$url$path", { headers => \%h, (defined $o{body} ? (content => $o{body}) : ()) });
+	$r->{json} = json_decode($r->{content});
+	return $r;
+}
+my $b_id = $node->safe_psql('postgres',
+	q{SELECT ingestion_id FROM invoiceflow.extractions WHERE invoice ->> 'invoice_number' = 'NW-2025-0042'});
+my $before = $node->safe_psql('postgres', 'SELECT count(*) FROM invoiceflow.corrections');
+is(req('PATCH', "/api/v1/invoices/$b_id", key => $reader, body => '{"invoice_number": "X"}')->{status}, 403,
+	'PATCH with a key without the review scope: 403');
+is(req('POST', "/api/v1/invoices/$b_id/approve", key => $reader)->{status}, 403, 'approve without review: 403');
+is(req('GET', '/api/v1/audit', key => $reviewer)->{status}, 403, 'the audit log needs admin: 403');
+my $r = req('PATCH', "/api/v1/invoices/$b_id", key => $reviewer, body => '{"totals": {"total": 238}}');
+ok($r->{status} == 400 && $r->{json}{detail} =~ /totals\.total must be a string/, 'a bad patch: 400 with the detail')
+  or diag($r->{content});
+$r = req('PATCH', "/api/v1/invoices/$b_id", key => $reviewer, body => '{"issue_date": "2025-02-30"}');
+ok($r->{status} == 400 && $r->{json}{detail} =~ /issue_date/, 'a date that does not exist: 400');
+is(req('PATCH', "/api/v1/invoices/$b_id", key => $reviewer, body => 'not json')->{status}, 400, 'a body that is not JSON: 400');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM invoiceflow.corrections'), $before, 'refused patches wrote nothing');
+is(req('PATCH', '/api/v1/invoices/' . '0' x 8 . '-0000-4000-8000-' . '0' x 12, key => $reviewer,
+	body => '{"invoice_number": "X"}')->{status}, 404, 'an unknown invoice: 404');
+is(req('POST', '/api/v1/invoices/nope/approve', key => $reviewer)->{status}, 400, 'an id that is not a UUID: 400');
+$r = req('PATCH', "/api/v1/invoices/$b_id", key => $reviewer, body => '{"seller": {"name": "Northwind Traders"}}');
+ok($r->{status} == 200 && $r->{json}{invoice}{seller}{name} eq 'Northwind Traders'
+	  && $r->{json}{corrections}[-1]{actor} eq 'web-reviewer', 'PATCH with a Bearer key: the key\'s name is the actor')
+  or diag($r->{content});
+$r = req('GET', "/api/v1/invoices?seller=northwind%20traders%20ltd", key => $reader);
+is(scalar @{ $r->{json}{items} // [] }, 0, 'search follows the correction (the old seller name no longer matches)');
+$r = req('GET', '/api/v1/audit?limit=2', key => $key);
+ok($r->{status} == 200 && @{ $r->{json}{items} } == 2 && $r->{json}{next_cursor}, 'audit: a page of 2 with a cursor');
+my $page2 = req('GET', "/api/v1/audit?limit=2&cursor=$r->{json}{next_cursor}", key => $key);
+ok($page2->{json}{items}[0]{id} < $r->{json}{items}[1]{id}, 'audit: the next page is older');
+is(req('GET', '/api/v1/audit?limit=0', key => $key)->{status}, 400, 'audit: a bad limit is 400');
+is(req('GET', '/api/v1/audit?cursor=abc', key => $key)->{status}, 400, 'audit: a bad cursor is 400');
+
+# sessions: Secure behind TLS, the key's scopes, expiry, revocation, a Bearer key wins
+$r = req('POST', '/api/v1/session', body => qq{{"key": "$reviewer"}}, headers => { 'X-Forwarded-Proto' => 'https' });
+my $cookie = $r->{headers}{'set-cookie'} // '';
+like($cookie, qr/^invoiceflow_session=[0-9a-f]{64}; Path=\/; Max-Age=\d+; HttpOnly; SameSite=Strict; Secure$/,
+	'behind TLS the cookie is Secure too');
+my ($token) = $cookie =~ /=([0-9a-f]{64})/;
+my $csrf = $r->{json}{csrf_token};
+my %c = (Cookie => "invoiceflow_session=$token");
+is(req('GET', '/api/v1/audit', headers => \%c)->{status}, 403, 'a session has its key\'s scopes only (no admin)');
+is(req('PATCH', "/api/v1/invoices/$b_id", headers => \%c, body => '{"invoice_number": "NW-1"}')->{status}, 403,
+	'a change with the session but without X-CSRF-Token: 403');
+is(req('PATCH', "/api/v1/invoices/$b_id", headers => { %c, 'X-CSRF-Token' => 'f' x 64 }, body => '{"invoice_number": "NW-1"}')->{status},
+	403, 'a wrong CSRF token: 403');
+$r = req('PATCH', "/api/v1/invoices/$b_id", headers => { %c, 'X-CSRF-Token' => $csrf }, body => '{"invoice_number": "NW-1"}');
+ok($r->{status} == 200 && $r->{json}{corrections}[-1]{actor} eq 'web-reviewer', 'with the CSRF token: corrected, by the session\'s key')
+  or diag($r->{content});
+is(req('GET', '/api/v1/invoices?limit=1', headers => { %c, Authorization => 'Bearer ifk_wrong' })->{status}, 401,
+	'a request with a Bearer key is judged by the key alone');
+$node->safe_psql('postgres', q{UPDATE invoiceflow.web_sessions SET expires_at = now() - interval '1 second'});
+is(req('GET', '/api/v1/invoices?limit=1', headers => \%c)->{status}, 401, 'an expired session: 401');
+$r = req('POST', '/api/v1/session', body => qq{{"key": "$reviewer"}});
+($token) = ($r->{headers}{'set-cookie'} // '') =~ /=([0-9a-f]{64})/;
+unlike($r->{headers}{'set-cookie'} // '', qr/Secure/, 'over plain HTTP the cookie is not Secure');
+$node->safe_psql('postgres', q{SELECT invoiceflow.revoke_api_key('web-reviewer')});
+is(req('GET', '/api/v1/invoices?limit=1', headers => { Cookie => "invoiceflow_session=$token" })->{status}, 401,
+	'revoking the key ends its sessions');
+is(req('POST', '/api/v1/session', body => '{"key": 1}')->{status}, 400, 'sign-in without a key string: 400');
+
+# static files: plain names of known types only
+is(req('GET', '/web/%2e%2e%2fMakefile')->{status}, 404, 'no path out of the web folder');
+is(req('GET', '/web/index.exe')->{status}, 404, 'no unknown file types');
+$r = req('GET', '/web/vendor/pdf.min.mjs');
+is($r->{headers}{'content-type'}, 'text/javascript; charset=utf-8', 'pdf.js is served as JavaScript');
+
 $proc->stop;
 $gw->stop;
+unlike($gw->stderr_text, qr/ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:/, 'the gateway ran clean under ASan/UBSan');
 done_testing();

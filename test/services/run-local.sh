@@ -135,6 +135,7 @@ SQL
   pids+=($!)
   echo "  REST:     http://$HOST:$PORT  (API key for local use, scopes ingest, read, review, admin: $key)"
   echo "            curl -H 'Authorization: Bearer $key' -F file=@test/fixtures/sample-invoice.pdf http://$HOST:$PORT/api/v1/ingest/upload"
+  echo "  Web page: http://$HOST:$PORT/  (sign in with the key above)"
 fi
 PROCESSOR="$ROOT/sidecar/processor/invoiceflow-processor"
 if [ -x "$PROCESSOR" ]; then
