@@ -37,7 +37,8 @@ const text_label text_labels[] = {
 	{"date facture", LT_ISSUE, 5, 0}, {"fecha de factura", LT_ISSUE, 5, 0}, {"fecha factura", LT_ISSUE, 5, 0},
 	{"fecha de emision", LT_ISSUE, 5, 0}, {"fecha", LT_ISSUE, 2, 0}, {"data fattura", LT_ISSUE, 5, 0},
 	{"data della fattura", LT_ISSUE, 5, 0}, {"data di emissione", LT_ISSUE, 5, 0}, {"data documento", LT_ISSUE, 4, 0},
-	{"datum", LT_ISSUE, 2, 0}, {"date", LT_ISSUE, 2, 0}, {"dated", LT_ISSUE, 2, 0},
+	{"datum", LT_ISSUE, 2, 0}, {"data", LT_ISSUE, 2, 0}, {"data consegna", LT_IGNORE, 0, 0}, {"data ordine", LT_IGNORE, 0, 0},
+	{"data scadenza", LT_DUE, 5, 0}, {"date", LT_ISSUE, 2, 0}, {"dated", LT_ISSUE, 2, 0},
 
 	/* ---- due date ---- */
 	{"due date", LT_DUE, 5, 0}, {"payment due", LT_DUE, 4, 0}, {"date due", LT_DUE, 5, 0}, {"due on", LT_DUE, 4, 0},
@@ -49,7 +50,7 @@ const text_label text_labels[] = {
 	{"vervaldatum", LT_DUE, 5, 0}, {"uiterste betaaldatum", LT_DUE, 5, 0}, {"te betalen voor", LT_DUE, 4, 0},
 	{"betalen voor", LT_DUE, 4, 0}, {"fecha de vencimiento", LT_DUE, 5, 0}, {"vencimiento", LT_DUE, 4, 0},
 	{"data di scadenza", LT_DUE, 5, 0}, {"scadenza", LT_DUE, 4, 0},
-	{"data scadenza", LT_DUE, 5, 0}, {"vervaldag", LT_DUE, 4, 0}, {"regler d'ici", LT_DUE, 4, 0}, {"payer d'ici", LT_DUE, 4, 0},
+	{"vervaldag", LT_DUE, 4, 0}, {"regler d'ici", LT_DUE, 4, 0}, {"payer d'ici", LT_DUE, 4, 0},
 	{"a regler le", LT_DUE, 4, 0}, {"pagar antes de", LT_DUE, 4, 0}, {"please pay by", LT_DUE, 5, 0},
 
 	/* ---- total ---- */

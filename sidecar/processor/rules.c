@@ -64,6 +64,7 @@ const rule_info reader_rules[R_COUNT] = {
 		"jw_Moxy_FrankfurtAirport_227638" },
 	[R_NO_TAX]            = { "no-tax", "no tax printed: net = total, tax 0 (low confidence)", "i2d_QualityHosting" },
 	[R_TAX_TABLE]         = { "tax-table", "VAT breakdown table: base x rate = tax, sums check the totals", "" },
+	[R_LINES_SUM]         = { "lines-sum", "item lines adding up to the net confirm the amounts", "" },
 	[R_CURRENCY_AMOUNT]   = { "currency-amount", "amount with a currency sign needs no decimals", "credimi_FatturaPA_FPA02_123" },
 	[R_PARTY_LABEL]       = { "party-label", "block after a seller/buyer label",
 		"adsi_invoice-maker_es,"

@@ -17,6 +17,7 @@ typedef enum {
 	R_AMOUNT_DERIVE,	/* a missing amount from the other two */
 	R_NO_TAX,		/* no tax amount printed: net = total, tax 0 (low confidence) */
 	R_TAX_TABLE,		/* the VAT breakdown table: base x rate = tax per row, sums check the totals */
+	R_LINES_SUM,		/* item lines adding up to the net confirm the amounts */
 	R_CURRENCY_AMOUNT,	/* "25€", "$48": an amount with a currency sign needs no decimals */
 	R_PARTY_LABEL,		/* "Bill to:", "Kunde", "Dati cliente": the block under/after it */
 	R_ENVELOPE,		/* window-envelope sender line "Name - Street 1 - 12345 City", addressee below */

@@ -611,12 +611,23 @@ static void field_amounts(tctx *c, invoice *inv)
 			goto due;
 		}
 	}
+	/* two labelled amounts and the third derived: sure when the derived one is printed too
+	 * ("Totale prodotti e servizi 25€" over "Totale IVA 5,5€" and "Totale 30,5€") */
+	int derived_printed = 0;
+	if (!consistent && rule_on(R_AMOUNT_DERIVE)) {
+		long long want = -1;
+		if (ti >= 0 && xi >= 0 && ni < 0 && !T.v[ti].below && !X.v[xi].below) want = T.v[ti].cents - X.v[xi].cents;
+		else if (ti >= 0 && ni >= 0 && xi < 0 && !T.v[ti].below && !N.v[ni].below && N.v[ni].cents != T.v[ti].cents)
+			want = T.v[ti].cents - N.v[ni].cents;
+		if (want > 0 && amount_printed_outside(c, want, -1, -1)) { derived_printed = 1; conf = 0.8; }
+	}
 	if (ti >= 0) set_amount(inv, F_TOTAL, T.v[ti].cents, conf);
 	if (ni >= 0) set_amount(inv, F_NET, N.v[ni].cents, conf);
 	if (xi >= 0) set_amount(inv, F_TAX, X.v[xi].cents, conf);
+	double dc = derived_printed ? 0.8 : 0.6;
 	if (!rule_on(R_AMOUNT_DERIVE)) ;
-	else if (ti >= 0 && ni >= 0 && xi < 0) set_amount(inv, F_TAX, T.v[ti].cents - N.v[ni].cents, 0.6);
-	else if (ti >= 0 && xi >= 0 && ni < 0) set_amount(inv, F_NET, T.v[ti].cents - X.v[xi].cents, 0.6);
+	else if (ti >= 0 && ni >= 0 && xi < 0) set_amount(inv, F_TAX, T.v[ti].cents - N.v[ni].cents, dc);
+	else if (ti >= 0 && xi >= 0 && ni < 0) set_amount(inv, F_NET, T.v[ti].cents - X.v[xi].cents, dc);
 	else if (ni >= 0 && xi >= 0 && ti < 0) set_amount(inv, F_TOTAL, N.v[ni].cents + X.v[xi].cents, 0.6);
 	if (ti >= 0 && ni < 0 && xi < 0 && !c->tax_amount_seen && rule_on(R_NO_TAX)) {
 		/* no tax amount printed anywhere: prices without VAT */
@@ -1097,6 +1108,25 @@ static double layout_noise(tctx *c)
 	return n ? (double) bad / (double) n : 0;
 }
 
+/* Item lines whose sum matched the net (text_lines.c sets 0.85+ then) confirm a consistent
+ * net + tax = total that the labels alone left unsure. */
+static void confirm_by_lines(invoice *inv)
+{
+	if (!rule_on(R_LINES_SUM) || inv->nlines == 0 || inv->lines_conf < 0.85) return;
+	long long n, t, g;
+	if (!inv->f[F_NET].value || !inv->f[F_TAX].value || !inv->f[F_TOTAL].value) return;
+	if (!amount_cents(inv->f[F_NET].value, &n) || !amount_cents(inv->f[F_TAX].value, &t) ||
+		!amount_cents(inv->f[F_TOTAL].value, &g) || n + t != g) return;
+	long long sum = 0, v;
+	for (size_t i = 0; i < inv->nlines; i++) {
+		if (!inv->lines[i].net_amount || !amount_cents(inv->lines[i].net_amount, &v)) return;
+		sum += v;
+	}
+	if (sum != n) return;
+	static const field_id f[] = { F_NET, F_TAX, F_TOTAL };
+	for (int i = 0; i < 3; i++) if (inv->f[f[i]].conf < 0.8) inv->f[f[i]].conf = 0.8;
+}
+
 void text_extract_fields(const tlayout *l, invoice *inv)
 {
 	if (!l || l->nsegs == 0) return;
@@ -1126,6 +1156,7 @@ void text_extract_fields(const tlayout *l, invoice *inv)
 	field_payment(&c, inv);
 	text_extract_lines(l, inv);
 	inv->source = SRC_TEXT;
+	confirm_by_lines(inv);
 
 	/* a value that looks misread, or a page full of misreadings, is returned for review */
 	int noisy_page = layout_noise(&c) > 0.05;
