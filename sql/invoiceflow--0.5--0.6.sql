@@ -2094,6 +2094,230 @@ GRANT EXECUTE ON FUNCTION invoiceflow._review_info(uuid), invoiceflow._invoice_o
 
 -- ===== end review =====
 
+-- ===== observe: metrics() and trace context (issue 11, items 3 and 4) =====
+/*
+ * metrics(): the pipeline at a glance for the reader role and the gateway's
+ * /metrics, at a cost independent of the table sizes: outbox depth and oldest
+ * item per sink from the partial "pending" indexes (as large as the backlog),
+ * delivery totals and latency histograms from shared-memory counters kept by
+ * a row trigger on the outbox tables (observe.c), ingestion states from
+ * stats_counters, extraction outcomes from extraction_counters (sharded like
+ * stats_counters, kept by statement triggers on extractions).
+ *
+ * Tracing: ingestions.traceparent keeps the W3C trace context of the request
+ * that created the row: the session setting invoiceflow.traceparent (checked
+ * by its GUC check hook), else a new one. The gateway passes its request's
+ * through the 5-argument ingest(); the worker sends it on as the RabbitMQ
+ * "traceparent" header and the S3 object's x-amz-meta-traceparent, and
+ * traceparent(request_id) gives it to processors and readers.
+ */
+
+CREATE FUNCTION invoiceflow._traceparent() RETURNS text
+	AS 'MODULE_PATHNAME', 'invoiceflow_traceparent' LANGUAGE C VOLATILE;
+CREATE FUNCTION invoiceflow._traceparent_valid(text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'invoiceflow_traceparent_valid' LANGUAGE C IMMUTABLE STRICT;
+
+-- rows from before 0.6 keep NULL (no rewrite); new rows get the session's trace or a new one
+ALTER TABLE invoiceflow.ingestions ADD COLUMN traceparent text;
+ALTER TABLE invoiceflow.ingestions ALTER COLUMN traceparent SET DEFAULT invoiceflow._traceparent();
+
+/*
+ * ingest() with the caller's trace context: the same as the 4-argument form
+ * (which stays as it is: mail, webhooks and applications call it), with
+ * invoiceflow.traceparent set for the call. A malformed traceparent is 22023.
+ */
+CREATE FUNCTION invoiceflow.ingest(filename text, content bytea, source text, idempotency_key text,
+								   traceparent text)
+RETURNS TABLE (request_id uuid, status text, duplicate boolean)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+DECLARE
+	v_old text := pg_catalog.current_setting('invoiceflow.traceparent');
+BEGIN
+	IF ingest.traceparent IS NOT NULL AND NOT invoiceflow._traceparent_valid(ingest.traceparent) THEN
+		PERFORM invoiceflow._bad_input('traceparent must be a W3C trace context',
+			'Expected 00-<32 hex digits>-<16 hex digits>-<2 hex digits>, lower case, ids not all zeros.');
+	END IF;
+	PERFORM pg_catalog.set_config('invoiceflow.traceparent', coalesce(ingest.traceparent, ''), true);
+	RETURN QUERY SELECT g.request_id, g.status, g.duplicate
+		FROM invoiceflow.ingest(ingest.filename, ingest.content, ingest.source, ingest.idempotency_key) g;
+	PERFORM pg_catalog.set_config('invoiceflow.traceparent', v_old, true);
+END
+$$;
+
+CREATE FUNCTION invoiceflow.traceparent(request_id uuid) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+	SELECT i.traceparent FROM invoiceflow.ingestions i WHERE i.id = traceparent.request_id
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Delivery counters (shared memory, observe.c)
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION invoiceflow._delivery_counted() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'invoiceflow_delivery_counted' LANGUAGE C;
+CREATE FUNCTION invoiceflow._delivery_counters(OUT sink text, OUT delivered bigint, OUT failed bigint,
+											   OUT retried bigint, OUT latency_sum double precision,
+											   OUT latency_le double precision[], OUT latency_buckets bigint[])
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'invoiceflow_delivery_counters' LANGUAGE C VOLATILE;
+
+-- a row that leaves 'pending' (done, failed) or is tried once more; nothing else pays a call
+CREATE TRIGGER outbox_delivery_counted
+	AFTER UPDATE OF state, tries ON invoiceflow.outbox
+	FOR EACH ROW WHEN (OLD.state = 'pending' AND (NEW.state <> OLD.state OR NEW.tries > OLD.tries))
+	EXECUTE FUNCTION invoiceflow._delivery_counted();
+CREATE TRIGGER webhook_deliveries_delivery_counted
+	AFTER UPDATE OF state, tries ON invoiceflow.webhook_deliveries
+	FOR EACH ROW WHEN (OLD.state = 'pending' AND (NEW.state <> OLD.state OR NEW.tries > OLD.tries))
+	EXECUTE FUNCTION invoiceflow._delivery_counted('webhook');
+
+-- ---------------------------------------------------------------------------
+-- Extraction outcomes: counters per (extracted_from, needs_review), sharded by
+-- backend as stats_counters is (derived data: not dumped, rebuilt by the
+-- triggers as a restore inserts the extractions)
+-- ---------------------------------------------------------------------------
+CREATE TABLE invoiceflow.extraction_counters (
+	extracted_from text NOT NULL,
+	needs_review boolean NOT NULL,
+	shard integer NOT NULL,
+	n bigint NOT NULL DEFAULT 0,
+	PRIMARY KEY (extracted_from, needs_review, shard)
+) WITH (fillfactor = 50, autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_scale_factor = 0,
+		autovacuum_vacuum_cost_delay = 0);
+
+CREATE FUNCTION invoiceflow._extraction_count(p_rows jsonb, p_sign integer) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+DECLARE
+	v_shard integer := pg_backend_pid() % 64;
+	d record;
+BEGIN
+	FOR d IN SELECT x.f, x.r, x.n FROM jsonb_to_recordset(p_rows) AS x(f text, r boolean, n bigint)
+			 ORDER BY 1, 2
+	LOOP
+		UPDATE invoiceflow.extraction_counters SET n = n + p_sign * d.n
+			WHERE extracted_from = d.f AND needs_review = d.r AND shard = v_shard;
+		IF NOT FOUND THEN
+			INSERT INTO invoiceflow.extraction_counters AS c (extracted_from, needs_review, shard, n)
+				VALUES (d.f, d.r, v_shard, p_sign * d.n)
+				ON CONFLICT (extracted_from, needs_review, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
+		END IF;
+	END LOOP;
+END
+$$;
+
+-- the outcome of one extraction: where its values came from, and whether it awaits review
+CREATE FUNCTION invoiceflow._extraction_key(invoice jsonb, OUT f text, OUT r boolean)
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT CASE WHEN invoice ->> 'source' IN ('xml', 'text', 'ocr') THEN invoice ->> 'source' ELSE 'unknown' END,
+		   coalesce(invoice ->> 'needs_review' = 'true', false)
+$$;
+
+CREATE FUNCTION invoiceflow._extractions_counted() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+BEGIN
+	IF TG_OP IN ('DELETE', 'UPDATE') THEN
+		PERFORM invoiceflow._extraction_count(
+			(SELECT jsonb_agg(c) FROM (SELECT k.f, k.r, count(*) AS n FROM old_rows o,
+				LATERAL invoiceflow._extraction_key(o.invoice) k GROUP BY 1, 2) c), -1);
+	END IF;
+	IF TG_OP IN ('INSERT', 'UPDATE') THEN
+		PERFORM invoiceflow._extraction_count(
+			(SELECT jsonb_agg(c) FROM (SELECT k.f, k.r, count(*) AS n FROM new_rows o,
+				LATERAL invoiceflow._extraction_key(o.invoice) k GROUP BY 1, 2) c), 1);
+	END IF;
+	RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER extractions_counted_insert AFTER INSERT ON invoiceflow.extractions
+	REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._extractions_counted();
+CREATE TRIGGER extractions_counted_update AFTER UPDATE ON invoiceflow.extractions
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._extractions_counted();
+CREATE TRIGGER extractions_counted_delete AFTER DELETE ON invoiceflow.extractions
+	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._extractions_counted();
+
+-- what is there already (one scan, at upgrade time)
+INSERT INTO invoiceflow.extraction_counters (extracted_from, needs_review, shard, n)
+	SELECT k.f, k.r, 0, count(*) FROM invoiceflow.extractions e,
+		LATERAL invoiceflow._extraction_key(e.invoice) k GROUP BY 1, 2;
+
+-- ---------------------------------------------------------------------------
+-- metrics()
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION invoiceflow.metrics() RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+	WITH q AS (
+		-- the partial indexes on pending rows: as cheap as the backlog is small
+		SELECT o.sink, count(*) AS depth, min(o.created_at) AS oldest
+		FROM invoiceflow.outbox o WHERE o.state = 'pending' GROUP BY o.sink
+		UNION ALL
+		SELECT 'webhook', count(*), min(w.created_at)
+		FROM invoiceflow.webhook_deliveries w WHERE w.state = 'pending'),
+	sinks AS (
+		SELECT c.sink,
+			   CASE WHEN c.sink = 'webhook'
+					THEN EXISTS (SELECT 1 FROM invoiceflow.webhook_subscriptions s WHERE s.active)
+					ELSE c.sink = ANY (invoiceflow._configured_sinks()) END AS configured,
+			   coalesce(q.depth, 0) AS depth,
+			   coalesce(extract(epoch FROM now() - q.oldest), 0)::double precision AS oldest_age,
+			   c.delivered, c.failed, c.retried, c.latency_sum, c.latency_le, c.latency_buckets,
+			   b.state AS breaker
+		FROM invoiceflow._delivery_counters() c
+		LEFT JOIN q ON q.sink = c.sink
+		LEFT JOIN invoiceflow._breakers() b ON b.dependency = c.sink),
+	ex AS (
+		SELECT e.extracted_from, e.needs_review, sum(e.n)::bigint AS n
+		FROM invoiceflow.extraction_counters e GROUP BY 1, 2)
+	SELECT jsonb_build_object(
+		'sinks', (SELECT jsonb_object_agg(s.sink, jsonb_build_object(
+					'configured', s.configured,
+					'outbox_depth', s.depth,
+					'oldest_age_seconds', round(s.oldest_age::numeric, 3),
+					'delivered_total', s.delivered,
+					'failed_total', s.failed,
+					'retries_total', s.retried,
+					-- the webhook sink keeps a breaker per receiving host, in each worker
+					'breaker', s.breaker,
+					'latency_seconds', jsonb_build_object('le', to_jsonb(s.latency_le),
+						'buckets', to_jsonb(s.latency_buckets),
+						'sum', round(s.latency_sum::numeric, 6), 'count', s.delivered)))
+				  FROM sinks s),
+		'ingestions', invoiceflow.stats(),
+		'pending_oldest_age_seconds', coalesce(round(extract(epoch FROM now() - (
+			SELECT min(i.created_at) FROM invoiceflow.ingestions i WHERE i.status = 'PENDING'))::numeric, 3), 0),
+		'expired_leases', (SELECT count(*) FROM invoiceflow.ingestions i
+						   WHERE i.status = 'PROCESSING' AND i.lease_expires_at < now()),
+		'extractions', jsonb_build_object(
+			'total', (SELECT coalesce(sum(n), 0) FROM ex),
+			'needs_review', (SELECT coalesce(sum(n), 0) FROM ex WHERE ex.needs_review),
+			'by_extracted_from', (SELECT jsonb_object_agg(f.name, coalesce(
+										(SELECT sum(n) FROM ex WHERE ex.extracted_from = f.name), 0))
+								  FROM unnest(ARRAY['xml', 'text', 'ocr', 'unknown']) f(name))))
+$$;
+
+DO $$
+DECLARE
+	o text;
+BEGIN
+	ALTER TABLE invoiceflow.extraction_counters OWNER TO invoiceflow_owner;
+	REVOKE ALL ON invoiceflow.extraction_counters FROM PUBLIC;
+	FOREACH o IN ARRAY ARRAY['invoiceflow._traceparent()', 'invoiceflow._traceparent_valid(text)',
+			'invoiceflow.ingest(text,bytea,text,text,text)', 'invoiceflow.traceparent(uuid)',
+			'invoiceflow._delivery_counted()', 'invoiceflow._delivery_counters()',
+			'invoiceflow._extraction_count(jsonb,integer)', 'invoiceflow._extraction_key(jsonb)',
+			'invoiceflow._extractions_counted()', 'invoiceflow.metrics()'] LOOP
+		EXECUTE format('ALTER FUNCTION %s OWNER TO invoiceflow_owner', o);
+		EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', o);
+	END LOOP;
+END
+$$;
+-- a new ingestion's default calls it, whoever inserts
+GRANT EXECUTE ON FUNCTION invoiceflow._traceparent(), invoiceflow._traceparent_valid(text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION invoiceflow.metrics(), invoiceflow.traceparent(uuid) TO invoiceflow_reader;
+GRANT EXECUTE ON FUNCTION invoiceflow.traceparent(uuid) TO invoiceflow_worker;
+GRANT EXECUTE ON FUNCTION invoiceflow.ingest(text, bytea, text, text, text) TO invoiceflow_writer;
+-- ===== end observe =====
+
 -- ===== mail: inbound messages (issue 12) =====
 
 -- Every message the mail sidecar (invoiceflow-mail) took, from an IMAP folder or

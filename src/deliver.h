@@ -29,7 +29,7 @@ extern bool if_s3_configured(void);
 extern void if_s3_reset(void);	/* configuration changed: drop the client */
 extern IfResult if_s3_put(const char *key, const unsigned char *data, size_t len,
 						  const char *request_id, const char *filename, const char *sha256_hex,
-						  const char *md5_hex);
+						  const char *md5_hex, const char *traceparent);
 extern IfResult if_s3_delete(const char *key);
 extern IfResult if_s3_probe(void);	/* HEAD bucket */
 
@@ -37,7 +37,7 @@ extern IfResult if_s3_probe(void);	/* HEAD bucket */
 extern bool if_amqp_configured(void);
 extern void if_amqp_reset(void);
 extern IfResult if_amqp_publish(const char *routing_key, const char *message_id,
-								const char *body, size_t len);
+								const char *body, size_t len, const char *traceparent);
 extern IfResult if_amqp_probe(void);
 
 /*

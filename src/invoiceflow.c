@@ -6,6 +6,7 @@
  * exist before any session reads them.
  */
 #include "invoiceflow.h"
+#include "observe.h"
 
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -26,6 +27,7 @@ _PG_init(void)
 				 errhint("Add 'invoiceflow' to shared_preload_libraries in postgresql.conf and restart the server.")));
 
 	invoiceflow_define_gucs();
+	invoiceflow_observe_init();	/* delivery counters, traceparent (observe.c) */
 
 	/* shared memory and the hooks every backend needs */
 	invoiceflow_shmem_init_hooks();

@@ -19,6 +19,7 @@
  */
 #include "invoiceflow.h"
 #include "deliver.h"
+#include "observe.h"
 
 #include <math.h>
 
@@ -68,6 +69,7 @@ typedef struct OutboxItem
 	bool		had_bytes;		/* put: PostgreSQL still had the bytes */
 	int64		size_bytes;
 	char	   *created_at;		/* ISO 8601 UTC */
+	char	   *traceparent;	/* the ingestion's W3C trace context, or NULL */
 	bool		ingestion_exists;
 	bool		skipped;		/* not tried (breaker opened meanwhile) */
 	IfResult	result;
@@ -358,7 +360,7 @@ static const char *claim_sql =
 "   coalesce(i.s3_key, u.s3_key), i.filename, encode(i.sha256, 'hex'),"
 "   NULL::text, NULL::bytea,"	/* put: the bytes are read one file at a time */
 "   i.size_bytes, invoiceflow._iso(i.created_at),"
-"   i.id IS NOT NULL"
+"   i.id IS NOT NULL, i.traceparent"
 " FROM u LEFT JOIN invoiceflow.ingestions i ON i.id = u.ingestion_id"
 " ORDER BY u.id";
 
@@ -415,6 +417,7 @@ claim_batch(bool allowed[IF_DEP_COUNT], OutboxItem **items_out)
 		it->size_bytes = DatumGetInt64(SPI_getbinval(tup, desc, 13, &isnull));
 		it->created_at = copy_text(tup, desc, 14);
 		it->ingestion_exists = DatumGetBool(SPI_getbinval(tup, desc, 15, &isnull));
+		it->traceparent = copy_text(tup, desc, 16);
 	}
 	tx_commit();
 	*items_out = items;
@@ -477,7 +480,7 @@ deliver(OutboxItem *it)
 		pgstat_report_activity(STATE_RUNNING, activity);
 		it->result = if_s3_put(it->s3_key, (unsigned char *) VARDATA_ANY(it->content),
 							   VARSIZE_ANY_EXHDR(it->content), it->ingestion_id, it->filename,
-							   it->sha256_hex, it->md5_hex);
+							   it->sha256_hex, it->md5_hex, it->traceparent);
 		/* free the bytes now; record_one only needs to know there were some */
 		pfree(it->content);
 		it->content = NULL;
@@ -507,7 +510,7 @@ deliver(OutboxItem *it)
 		}
 		snprintf(activity, sizeof(activity), "AMQP publish %s", message_id);
 		pgstat_report_activity(STATE_RUNNING, activity);
-		it->result = if_amqp_publish(it->event, message_id, body, strlen(body));
+		it->result = if_amqp_publish(it->event, message_id, body, strlen(body), it->traceparent);
 		free(body);				/* jansson's allocation: malloc */
 	}
 }
@@ -638,7 +641,9 @@ record_one(OutboxItem *it)
 	Oid			t3[3] = {INT8OID, TEXTOID, FLOAT8OID};
 	Oid			tu[2] = {INT8OID, UUIDOID};
 	Datum		v[3];
+	char		trace_id[33];
 
+	if_trace_id(it->traceparent, trace_id);
 	v[0] = Int64GetDatum(it->id);
 	/* cancelled by a purge while in flight: the claim ends now, not at its expiry */
 	spi_exec("UPDATE invoiceflow.outbox SET claimed_by = NULL, claimed_until = NULL"
@@ -651,6 +656,11 @@ record_one(OutboxItem *it)
 		spi_exec("UPDATE invoiceflow.outbox SET state = 'done', tries = tries + 1, done_at = now(),"
 				 " last_error = NULL, claimed_by = NULL, claimed_until = NULL"
 				 " WHERE id = $1 AND state = 'pending'", 1, t3, v);
+		if (invoiceflow_log_deliveries)
+			ereport(LOG,
+					(errmsg("%s delivered %s %s%s%s of %s trace_id=%s", my_name, if_dep_name(it->dep),
+							it->action, it->event ? " " : "", it->event ? it->event : "",
+							it->ingestion_id, trace_id)));
 		if (strcmp(it->action, "put") == 0 && it->had_bytes && !invoiceflow_keep_files_in_database)
 		{
 			/* S3 holds a verified copy (ETag = MD5 of these bytes): drop ours */
@@ -685,7 +695,7 @@ record_one(OutboxItem *it)
 			ereport(LOG,
 					(errmsg("%s: %s %s for %s still fails after %d quick retries; retrying with capped backoff",
 							my_name, if_dep_name(it->dep), it->action, it->ingestion_id, it->tries + 1),
-					 errdetail("Last error: %s", it->result.error)));
+					 errdetail("Last error: %s (trace_id=%s)", it->result.error, trace_id)));
 	}
 	else
 	{
@@ -721,14 +731,14 @@ record_one(OutboxItem *it)
 			ereport(WARNING,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("invoiceflow could not index %s in OpenSearch", it->ingestion_id),
-					 errdetail("%s", msg),
+					 errdetail("%s (trace_id=%s)", msg, trace_id),
 					 errhint("The ingestion keeps its status. Fix the index \"%s\", then reload the configuration: the document is sent again.",
 							 IF_OS_INDEX)));
 		else
 			ereport(WARNING,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("invoiceflow delivery of %s failed permanently", it->ingestion_id),
-					 errdetail("%s", msg),
+					 errdetail("%s (trace_id=%s)", msg, trace_id),
 					 errhint("Fix the configuration, then call invoiceflow.retry('%s').", it->ingestion_id)));
 	}
 }

@@ -93,7 +93,8 @@ get_client(IfResult *r)
 }
 
 IfResult
-if_amqp_publish(const char *routing_key, const char *message_id, const char *body, size_t len)
+if_amqp_publish(const char *routing_key, const char *message_id, const char *body, size_t len,
+				const char *traceparent)
 {
 	IfResult	r = {0};
 	amqpc_error err;
@@ -103,7 +104,8 @@ if_amqp_publish(const char *routing_key, const char *message_id, const char *bod
 	if (c == NULL)
 		return r;
 	memset(&err, 0, sizeof(err));
-	st = amqpc_publish(c, NULL, routing_key, message_id, "application/json", body, len, &err);
+	st = amqpc_publish_traced(c, NULL, routing_key, message_id, "application/json", traceparent,
+							  body, len, &err);
 	result_from(&r, st, &err);
 	/* a broken connection is reopened on the next call */
 	if (st != AMQPC_OK && !amqpc_usable(c))

@@ -103,7 +103,7 @@ get_client(IfResult *r)
 IfResult
 if_s3_put(const char *key, const unsigned char *data, size_t len,
 		  const char *request_id, const char *filename, const char *sha256_hex,
-		  const char *md5_hex)
+		  const char *md5_hex, const char *traceparent)
 {
 	IfResult	r = {0};
 	s3c_put_options opt;
@@ -120,6 +120,7 @@ if_s3_put(const char *key, const unsigned char *data, size_t len,
 	opt.request_id = request_id;
 	opt.filename = filename;
 	opt.sha256_hex = sha256_hex;
+	opt.traceparent = traceparent;
 	st = s3c_put_object(c, key, data, len, &opt, etag, &err);
 	result_from(&r, st, &err);
 	/*

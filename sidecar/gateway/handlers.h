@@ -20,6 +20,8 @@ void		handle_subscription_deliveries(struct request *req, struct reply *out);
 /* handlers_mail.c: the messages the mail sidecar took, and its /metrics lines (issue 12) */
 void		handle_mail_messages(struct request *req, struct reply *out);
 void		metrics_append_mail(const char *request_id, char **text, size_t *len);
+/* the pipeline from invoiceflow.metrics() (metrics_pipeline.c) */
+void		metrics_append_pipeline(const char *request_id, char **text, size_t *len);
 
 /* handlers_ops.c: probes and metrics */
 void		handle_liveness(struct request *req, struct reply *out);

@@ -39,9 +39,9 @@ handle_upload(struct request *req, struct reply *out)
 	const char *filename;
 	size_t		len;
 	const char *key;
-	const char *values[3];
-	int			lengths[3] = {0, 0, 0};
-	int			formats[3] = {0, 1, 0};
+	const char *values[4];
+	int			lengths[4] = {0, 0, 0, 0};
+	int			formats[4] = {0, 1, 0, 0};
 	char		lenbuf[32];
 	struct db_error err;
 	PGresult   *res;
@@ -72,6 +72,7 @@ handle_upload(struct request *req, struct reply *out)
 	values[1] = data;
 	lengths[1] = (int) len;
 	values[2] = key;			/* NULL: no key */
+	values[3] = req->traceparent;	/* kept with the ingestion (trace.c) */
 	snprintf(lenbuf, sizeof(lenbuf), "%zu", len);
 	log_emit(LOG_INFO, "gateway.ingest", req->request_id,
 			 json_pack("{s:s, s:s}", "filename", req->filename, "size_bytes", lenbuf),
@@ -79,8 +80,8 @@ handle_upload(struct request *req, struct reply *out)
 
 	/* the file travels as a binary parameter: no escaping, no text copy */
 	res = db_exec(req->request_id,
-				  "SELECT request_id, status, duplicate FROM invoiceflow.ingest($1, $2, 'upload', $3)",
-				  3, values, lengths, formats, false, &err);
+				  "SELECT request_id, status, duplicate FROM invoiceflow.ingest($1, $2, 'upload', $3, $4)",
+				  4, values, lengths, formats, false, &err);
 	upload_free(req);			/* the buffer is no longer needed */
 	if (!res)
 	{

@@ -58,6 +58,7 @@ handle_metrics(struct request *req, struct reply *out)
 		return;
 	}
 	metrics_append_mail(req->request_id, &text, &len);
+	metrics_append_pipeline(req->request_id, &text, &len);
 	reply_clear(out);
 	out->status = 200;
 	out->content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -10,6 +10,7 @@
 #include "../../src/common/sidecar_log.h"
 #include "metrics.h"
 #include "server.h"
+#include "trace.h"
 #include "upload.h"
 
 #include <jansson.h>
@@ -33,6 +34,7 @@ main(void)
 		return 2;
 	}
 	log_init(cfg.log_level, cfg.log_json, cfg.service_name);
+	trace_init_logging();		/* every line of a request carries its trace_id (trace.c) */
 	json_object_seed(0);
 
 	/* signals are taken by sigwait() below: block them before any thread exists */

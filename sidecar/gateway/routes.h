@@ -29,6 +29,7 @@ struct request
 	const struct route *route;	/* NULL: no route matched */
 	char		param[ROUTE_PARAM_MAX + 1];	/* the {id} path segment, if any */
 	char		request_id[REQUEST_ID_MAX + 1];
+	char		traceparent[56];	/* W3C trace context: the client's, or generated (trace.c) */
 	double		started;		/* monotonic seconds */
 	struct upload *upload;		/* multipart state of an upload route */
 	struct reply reply;

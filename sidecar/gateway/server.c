@@ -29,6 +29,7 @@
 #include "../../src/common/sidecar_log.h"
 #include "metrics.h"
 #include "routes.h"
+#include "trace.h"
 #include "upload.h"
 
 #include <arpa/inet.h>
@@ -85,6 +86,8 @@ request_new(struct MHD_Connection *conn, const char *url, const char *method)
 		snprintf(req->request_id, sizeof(req->request_id), "%s", rid);
 	else
 		uuid_generate_v4(req->request_id);
+	traceparent_take(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "traceparent"), req->traceparent);
+	trace_set_current(req->traceparent);	/* this connection's thread logs for this request now */
 	return req;
 }
 
@@ -173,6 +176,7 @@ send_reply(struct request *req, bool close_after)
 	if (r->content_type)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
 	MHD_add_response_header(resp, "X-Request-ID", req->request_id);
+	MHD_add_response_header(resp, "traceparent", req->traceparent);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");	/* no MIME sniffing of any body */
 	if (r->allow[0])
@@ -399,6 +403,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	log_emit(status >= 500 ? LOG_WARNING : LOG_INFO, "gateway.http", req->request_id, extra,
 			 "%s %s %u %.1fms", method, path, status, secs * 1000.0);
 
+	trace_set_current(NULL);
 	upload_free(req);
 	request_body_free(req);
 	if (req->reply.stream_free)

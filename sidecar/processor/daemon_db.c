@@ -269,7 +269,7 @@ dup_value(PGresult *r, int col)
 
 db_result
 db_fetch(db *d, const char *request_id, unsigned char **bytes, size_t *len,
-		 char **filename, char **s3_key)
+		 char **filename, char **s3_key, char **traceparent)
 {
 	const char *p[1] = {request_id};
 	PGresult   *r;
@@ -277,12 +277,14 @@ db_fetch(db *d, const char *request_id, unsigned char **bytes, size_t *len,
 
 	*bytes = NULL;
 	*len = 0;
-	*filename = *s3_key = NULL;
+	*filename = *s3_key = *traceparent = NULL;
 	/* binary results: the bytea as is, the text columns as plain strings */
 	st = run(d, d->can_status
-			 ? "SELECT invoiceflow.file($1::uuid), s->>'filename', s->>'s3_key'"
+			 ? "SELECT invoiceflow.file($1::uuid), s->>'filename', s->>'s3_key',"
+			 "  invoiceflow.traceparent($1::uuid)"
 			 "  FROM (SELECT invoiceflow.status($1::uuid) AS s) x"
-			 : "SELECT invoiceflow.file($1::uuid), NULL::text, NULL::text", 1, p, 1, &r);
+			 : "SELECT invoiceflow.file($1::uuid), NULL::text, NULL::text,"
+			 "  invoiceflow.traceparent($1::uuid)", 1, p, 1, &r);
 	if (st != DB_OK)
 		return st;
 	if (PQntuples(r) == 1)
@@ -300,6 +302,7 @@ db_fetch(db *d, const char *request_id, unsigned char **bytes, size_t *len,
 		}
 		*filename = dup_value(r, 1);
 		*s3_key = dup_value(r, 2);
+		*traceparent = dup_value(r, 3);
 	}
 	PQclear(r);
 	return DB_OK;

@@ -47,11 +47,12 @@ db_result	db_claim_next(db *d, const char *worker, int max, db_claim *out, int *
 db_result	db_claim_one(db *d, const char *request_id, const char *worker, char lease[37]);
 /*
  * The file's bytes while PostgreSQL keeps them (*bytes NULL otherwise), and,
- * when the role may call status(), its filename and s3_key (else NULL).
+ * when the role may call status(), its filename and s3_key (else NULL), and
+ * its traceparent (NULL for ingestions from before 0.6).
  * Everything returned is malloc'd.
  */
 db_result	db_fetch(db *d, const char *request_id, unsigned char **bytes, size_t *len,
-					 char **filename, char **s3_key);
+					 char **filename, char **s3_key, char **traceparent);
 db_result	db_extend(db *d, const char *request_id, const char *lease);
 db_result	db_release(db *d, const char *request_id, const char *lease);
 db_result	db_complete(db *d, const char *request_id, const char *lease, const char *result_json);

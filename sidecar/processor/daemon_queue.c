@@ -157,6 +157,8 @@ queue_next(queue *q, long timeout_ms, queue_msg *m)
 	m->generation = q->generation;
 	m->redelivered = d->redelivered;
 	m->message_id = d->message_id ? strdup(d->message_id) : NULL;
+	if (d->traceparent && strlen(d->traceparent) < sizeof(m->traceparent))
+		snprintf(m->traceparent, sizeof(m->traceparent), "%s", d->traceparent);
 	queue_parse_body((const char *) d->body, d->body_len, m);
 	amqpc_delivery_free(d);
 	return true;

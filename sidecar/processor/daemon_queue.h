@@ -22,6 +22,7 @@ typedef struct queue_msg
 	char	   *filename;		/* malloc'd, may be NULL */
 	char	   *s3_key;			/* malloc'd, may be NULL */
 	char	   *message_id;		/* malloc'd, may be NULL */
+	char		traceparent[56];	/* the "traceparent" header, "" when absent */
 	bool		redelivered;
 	char		why[160];
 } queue_msg;

@@ -138,6 +138,7 @@ slot_done(daemon_state *d, slot *s)
 	}
 	child_outcome_free(&s->out);
 	free(s->filename);
+	plog_trace_clear(s->rid);
 	memset(s, 0, sizeof *s);
 	s->st = SLOT_FREE;
 	/* embedded: a free slot may take more work at once; with RabbitMQ the queue
@@ -189,13 +190,15 @@ start_document(daemon_state *d, slot *s, double now)
 {
 	unsigned char *bytes = NULL;
 	size_t		len = 0;
-	char	   *filename = NULL, *s3_key = NULL, *err = NULL;
+	char	   *filename = NULL, *s3_key = NULL, *err = NULL, *traceparent = NULL;
 	char		key[64];
 	child_job	job;
-	db_result	r = db_fetch(d->db, s->rid, &bytes, &len, &filename, &s3_key);
+	db_result	r = db_fetch(d->db, s->rid, &bytes, &len, &filename, &s3_key, &traceparent);
 
 	if (r == DB_GONE)
 		return;					/* try again once reconnected */
+	plog_trace_set(s->rid, traceparent);	/* this document's lines carry its trace_id */
+	free(traceparent);
 	if (r != DB_OK)
 	{
 		plog(LOG_ERROR, s->rid, NULL, "reading the file failed: %s", db_error(d->db));
@@ -257,6 +260,16 @@ take(daemon_state *d, slot *s, const char *rid, const char *lease, const char *v
 	s->out.pages = -1;
 }
 
+/* a message we did not take: its trace id goes, unless a slot works on that request */
+static void
+forget_trace(daemon_state *d, const char *rid)
+{
+	for (int i = 0; i < d->cfg.concurrency; i++)
+		if (d->slots[i].st != SLOT_FREE && strcmp(d->slots[i].rid, rid) == 0)
+			return;
+	plog_trace_clear(rid);
+}
+
 /* A delivery and a free slot: claim() decides whether it is ours. */
 static void
 handle_message(daemon_state *d, slot *s, queue_msg *m, double now)
@@ -272,10 +285,12 @@ handle_message(daemon_state *d, slot *s, queue_msg *m, double now)
 		queue_msg_free(m);
 		return;
 	}
+	plog_trace_set(m->request_id, m->traceparent);	/* the message's trace, before SQL's */
 	r = db_claim_one(d->db, m->request_id, d->worker, lease);
 	if (r == DB_GONE)
 	{
 		queue_requeue(d->q, m);	/* comes back later; claim_next covers a loss */
+		forget_trace(d, m->request_id);
 		queue_msg_free(m);
 		return;
 	}
@@ -288,6 +303,7 @@ handle_message(daemon_state *d, slot *s, queue_msg *m, double now)
 													  "redelivered", m->redelivered),
 				 "message skipped: not PENDING (processed already, or another worker has it)");
 		queue_ack(d->q, m);
+		forget_trace(d, m->request_id);
 		queue_msg_free(m);
 		return;
 	}
@@ -591,6 +607,7 @@ cmd_run(int argc, char **argv)
 		return 2;
 	}
 	log_init(d.cfg.log_level, d.cfg.log_json, d.cfg.service_name);
+	plog_trace_init();
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 	{
 		fprintf(stderr, "invoiceflow-processor run: libcurl initialisation failed\n");

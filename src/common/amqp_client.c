@@ -487,7 +487,17 @@ amqpc_publish(amqpc_client *c, const char *exchange, const char *routing_key,
 			  const char *message_id, const char *content_type,
 			  const void *body, size_t len, amqpc_error *err)
 {
+	return amqpc_publish_traced(c, exchange, routing_key, message_id, content_type, NULL,
+								body, len, err);
+}
+
+amqpc_status
+amqpc_publish_traced(amqpc_client *c, const char *exchange, const char *routing_key,
+					 const char *message_id, const char *content_type, const char *traceparent,
+					 const void *body, size_t len, amqpc_error *err)
+{
 	amqp_basic_properties_t props;
+	amqp_table_entry_t header;
 	amqp_bytes_t payload;
 	amqp_frame_t frame;
 	uint64_t	seq;
@@ -523,6 +533,16 @@ amqpc_publish(amqpc_client *c, const char *exchange, const char *routing_key,
 	props.message_id = amqp_cstring_bytes(message_id);
 	props.timestamp = (uint64_t) time(NULL);
 	props.app_id = amqp_cstring_bytes("invoiceflow");
+	if (traceparent != NULL && traceparent[0] != '\0')
+	{
+		/* the W3C trace context as an application header, as AMQP tracing conventions do */
+		header.key = amqp_cstring_bytes("traceparent");
+		header.value.kind = AMQP_FIELD_KIND_UTF8;
+		header.value.value.bytes = amqp_cstring_bytes(traceparent);
+		props.headers.num_entries = 1;
+		props.headers.entries = &header;
+		props._flags |= AMQP_BASIC_HEADERS_FLAG;
+	}
 	payload.len = len;
 	payload.bytes = (void *) body;
 
@@ -652,6 +672,7 @@ amqpc_delivery_free(amqpc_delivery *d)
 	free(d->routing_key);
 	free(d->message_id);
 	free(d->content_type);
+	free(d->traceparent);
 	free(d->body);
 	free(d);
 }
@@ -675,6 +696,16 @@ copy_envelope(const amqp_envelope_t *env)
 		d->content_type = dup_bytes(p->content_type, &oom);
 	if (p->_flags & AMQP_BASIC_DELIVERY_MODE_FLAG)
 		d->delivery_mode = p->delivery_mode;
+	if (p->_flags & AMQP_BASIC_HEADERS_FLAG)
+		for (int i = 0; i < p->headers.num_entries; i++)
+		{
+			const amqp_table_entry_t *h = &p->headers.entries[i];
+
+			if (h->key.len == 11 && memcmp(h->key.bytes, "traceparent", 11) == 0 &&
+				(h->value.kind == AMQP_FIELD_KIND_UTF8 || h->value.kind == AMQP_FIELD_KIND_BYTES) &&
+				d->traceparent == NULL)
+				d->traceparent = dup_bytes(h->value.value.bytes, &oom);
+		}
 	d->body = (unsigned char *) dup_bytes(env->message.body, &oom);
 	d->body_len = env->message.body.len;
 	if (oom)

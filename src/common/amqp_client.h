@@ -111,6 +111,11 @@ extern amqpc_status amqpc_publish(amqpc_client *c, const char *exchange,
 								  const char *routing_key, const char *message_id,
 								  const char *content_type,
 								  const void *body, size_t len, amqpc_error *err);
+/* the same with a "traceparent" application header (W3C trace context; NULL: none) */
+extern amqpc_status amqpc_publish_traced(amqpc_client *c, const char *exchange,
+										 const char *routing_key, const char *message_id,
+										 const char *content_type, const char *traceparent,
+										 const void *body, size_t len, amqpc_error *err);
 
 /* ------------------------------------------------------------------ consumer */
 
@@ -122,6 +127,7 @@ typedef struct amqpc_delivery
 	char	   *routing_key;
 	char	   *message_id;		/* NULL when the message has none */
 	char	   *content_type;	/* NULL when the message has none */
+	char	   *traceparent;	/* the "traceparent" header, NULL when absent */
 	uint8_t		delivery_mode;	/* 2 = persistent; 0 when absent */
 	unsigned char *body;		/* NUL-terminated beyond body_len */
 	size_t		body_len;

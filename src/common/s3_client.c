@@ -872,6 +872,11 @@ s3c_put_object(s3c_client *c, const char *key, const void *body, size_t len,
 	if (!add_header(&headers, "x-amz-meta-sha256: %s",
 					opt && opt->sha256_hex ? opt->sha256_hex : sha_hex))
 		goto oom;
+	/* only a well-formed trace context: nothing else may reach a header line */
+	if (opt && opt->traceparent && opt->traceparent[0] &&
+		strspn(opt->traceparent, "0123456789abcdef-") == strlen(opt->traceparent) &&
+		!add_header(&headers, "x-amz-meta-traceparent: %s", opt->traceparent))
+		goto oom;
 
 	memset(&r, 0, sizeof(r));
 	r.method = "PUT";
@@ -1022,6 +1027,8 @@ s3c_head_object(s3c_client *c, const char *key, s3c_object_info *info, s3c_error
 		snprintf(info->request_id, sizeof(info->request_id), "%s", v);
 	if ((v = response_header(c, "x-amz-meta-sha256")) != NULL)
 		snprintf(info->sha256, sizeof(info->sha256), "%s", v);
+	if ((v = response_header(c, "x-amz-meta-traceparent")) != NULL)
+		snprintf(info->traceparent, sizeof(info->traceparent), "%s", v);
 	if ((v = response_header(c, "x-amz-meta-filename")) != NULL)
 	{
 		char	   *dec = pe_decode_alloc(v, NULL);

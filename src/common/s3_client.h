@@ -92,6 +92,7 @@ typedef struct s3c_put_options
 	const char *request_id;		/* x-amz-meta-request-id */
 	const char *filename;		/* UTF-8; sent percent-encoded as x-amz-meta-filename */
 	const char *sha256_hex;		/* x-amz-meta-sha256; NULL: computed from the body */
+	const char *traceparent;	/* x-amz-meta-traceparent (W3C trace context), or NULL */
 } s3c_put_options;
 
 /*
@@ -131,6 +132,7 @@ typedef struct s3c_object_info
 	char		last_modified[64];	/* as sent (RFC 7231 date) */
 	char		request_id[64]; /* x-amz-meta-request-id */
 	char		sha256[72];		/* x-amz-meta-sha256 */
+	char		traceparent[64];	/* x-amz-meta-traceparent */
 	char		filename[1024]; /* x-amz-meta-filename, percent-decoded (truncated
 								 * if longer) */
 } s3c_object_info;

@@ -13,6 +13,13 @@
 static int	min_level = LOG_INFO;
 static bool as_json = true;
 static const char *service = "invoiceflow";
+static log_trace_fn trace_fn = NULL;
+
+void
+log_set_trace_source(log_trace_fn fn)
+{
+	trace_fn = fn;
+}
 
 void
 log_init(int level, bool json, const char *service_name)
@@ -109,6 +116,14 @@ log_emit(int level, const char *logger, const char *request_id, json_t *extra, c
 	va_start(ap, fmt);
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* the trace this line belongs to (W3C trace id), unless the caller named one */
+	if (trace_fn && !(extra && json_object_get(extra, "trace_id")))
+	{
+		const char *tid = trace_fn(request_id);
+
+		if (tid && tid[0] && (extra || (extra = json_object()) != NULL))
+			json_object_set_new(extra, "trace_id", json_string(tid));
+	}
 	/* invalid UTF-8 (a client's file name) must not lose the line */
 	utf8_sanitize(raw, msg, sizeof(msg));
 	timestamp(ts, sizeof(ts));

@@ -33,6 +33,15 @@ extern int	log_parse_level(const char *s);
 extern void log_emit(int level, const char *logger, const char *request_id, json_t *extra,
 					 const char *fmt,...) __attribute__((format(printf, 5, 6)));
 
+/*
+ * The trace id (32 hex digits of a W3C traceparent) a line belongs to, given
+ * its request_id (may be NULL); NULL: none. When set, every line gets a
+ * "trace_id" field: the gateway answers with its thread's request, the
+ * processor with the document being worked on.
+ */
+typedef const char *(*log_trace_fn) (const char *request_id);
+extern void log_set_trace_source(log_trace_fn fn);
+
 #define log_debug(logger, rid, ...) log_emit(LOG_DEBUG, logger, rid, NULL, __VA_ARGS__)
 #define log_info(logger, rid, ...) log_emit(LOG_INFO, logger, rid, NULL, __VA_ARGS__)
 #define log_warning(logger, rid, ...) log_emit(LOG_WARNING, logger, rid, NULL, __VA_ARGS__)
