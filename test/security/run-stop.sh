@@ -6,6 +6,8 @@
 #   SIGTERM to its process group   (a supervisor, `kill -TERM -- -PGID`)
 #   SIGHUP to its process group    (the terminal closes)
 #   closing its output pipe        (the reader of `make run | ...` goes away alone)
+#   SIGKILL to the gateway alone   (a sidecar that ends, crashed or stopped by a
+#                                   signal the script itself had to ignore)
 # and checks that no process of it is left (make, the script, PostgreSQL, gateway,
 # processor, tee) within STOP_SECONDS (default 12); prints the time each took.
 # Runs as root (make test) or as any user who can run make run.
@@ -48,10 +50,14 @@ sig_int()    { kill -INT  -- "-$RUN_SID"; }
 sig_term()   { kill -TERM -- "-$RUN_SID"; }
 sig_hup()    { kill -HUP  -- "-$RUN_SID"; }
 close_pipe() { exec 3<&-; }
+kill_gateway() {
+  pkill -KILL -s "$RUN_SID" -f "/sidecar/gateway/invoiceflow-gateway" || echo "# no gateway to kill"
+}
 
 stop_case "SIGINT to make run | tee's process group" tee sig_int
 stop_case "SIGTERM to make run | tee's process group" tee sig_term
 stop_case "SIGHUP to make run | tee's process group" tee sig_hup
 stop_case "make run's output pipe closed" fifo close_pipe
+stop_case "make run's gateway killed" tee kill_gateway
 [ -f "$DIR.figures" ] && { echo "# time to stop:"; sed 's/^/#   /' "$DIR.figures"; }
 summary

@@ -151,9 +151,17 @@ if [ -x "$MAILER" ] && { [ -n "${MAIL_IMAP_URL:-}" ] || [ -n "${MAIL_ACCOUNTS_FI
   echo "  mail:     taking invoices from MAIL_IMAP_URL / MAIL_ACCOUNTS_FILE (pid $!)"
 fi
 echo "Press Ctrl-C to stop."
-# stay in the foreground until a signal arrives, the output is closed or the server
-# dies (waiting on a background sleep lets a signal's trap run at once)
-while [ -f "$CLUSTER/data/postmaster.pid" ] && ! output_closed; do
+# stay in the foreground until a signal arrives, the output is closed, the server
+# dies or a sidecar ends (a sidecar can end alone: a signal that this script had
+# to ignore, as a background job of a script does SIGINT, or a crash); waiting on
+# a background sleep lets a signal's trap run at once
+sidecars_up() {
+  local p
+  for p in "${pids[@]}"; do
+    kill -0 "$p" 2>/dev/null || { say "run: a sidecar (pid $p) has ended"; return 1; }
+  done
+}
+while [ -f "$CLUSTER/data/postmaster.pid" ] && ! output_closed && sidecars_up; do
   sleep 1 & sleeper=$!
   wait "$sleeper" || true
   sleeper=
