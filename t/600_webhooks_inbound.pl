@@ -9,6 +9,8 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use MIME::Base64 qw(encode_base64);
+use IO::Socket::INET;
+use Time::HiRes qw(sleep);
 use InvoiceflowTest;
 use GatewayTest;
 use WebhookTest;
@@ -189,4 +191,21 @@ $r = $http->get($gw->url . "/api/v1/subscriptions/$sub->{id}/deliveries");
 is($r->{status}, 404, 'deliveries of a deleted subscription: 404');
 
 $gw->stop;
+
+# --- a webhook body takes an upload slot: MAX_CONCURRENT_UPLOADS bounds both ----------
+# (the held upload outlives the 5 s a request waits for a slot)
+my $gw1 = start_gateway($node, MAX_CONCURRENT_UPLOADS => 1, UPLOAD_TIMEOUT_SECONDS => 20, MAX_FILE_SIZE_MB => 1,
+	GATEWAY_UPLOAD_MIN_BYTES_PER_SECOND => 0);
+my $held = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $gw1->{port}) or die "connect: $!";
+print $held "POST /api/v1/ingest/upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=holdtheslot0123456789\r\n"
+  . "Content-Length: 100000\r\n\r\n--holdtheslot0123456789\r\n";
+sleep 0.5;
+my $t_slot = time();
+$r = wh_post($gw1, 'fast', $fast, make_pdf('slot'), headers => { 'X-Filename' => 'slot.pdf' });
+is($r->{status}, 503, 'the only upload slot is taken: a webhook waits, then 503');
+is($r->{headers}{'retry-after'}, '1', '... with Retry-After');
+close $held;
+$r = wh_post($gw1, 'fast', $fast, make_pdf('slot free'), headers => { 'X-Filename' => 'slot2.pdf' });
+is($r->{status}, 202, 'the slot free again: 202');
+$gw1->stop;
 done_testing();

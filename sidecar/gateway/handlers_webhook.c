@@ -421,6 +421,13 @@ handle_webhook_ingest(struct request *req, struct reply *out)
 	bool		duplicate;
 	json_t	   *body;
 
+	if (req->body_no_slot)
+	{
+		reply_problem(out, 503, req->request_id, "too many uploads in progress; retry shortly");
+		out->retry_after = 1;
+		snprintf(req->note, sizeof(req->note), "MAX_CONCURRENT_UPLOADS reached");
+		return;
+	}
 	if (req->body_too_large)
 	{
 		reply_problem(out, 413, req->request_id, "file is too large (at most %d MB)", cfg.max_file_size_mb);

@@ -7,6 +7,7 @@
 #include "routes.h"
 #include "handlers.h"
 #include "config.h"
+#include "upload.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,14 @@ request_body_append(struct request *req, const char *data, size_t n)
 {
 	size_t		max = req->route && (req->route->flags & ROUTE_FILE_BODY) ? route_file_body_max() : ROUTE_BODY_MAX;
 
+	/* a file-sized body takes an upload slot, so uploads' memory bound holds */
+	if (max > ROUTE_BODY_MAX && !req->body_slot && !req->body_no_slot)
+	{
+		req->body_slot = upload_slot_take();
+		req->body_no_slot = !req->body_slot;
+	}
+	if (req->body_no_slot)
+		return;
 	if (req->body_too_large || req->body_len + n > max)
 	{
 		req->body_too_large = true;
@@ -98,6 +107,9 @@ route_file_body_max(void)
 void
 request_body_free(struct request *req)
 {
+	if (req->body_slot)
+		upload_slot_give();
+	req->body_slot = false;
 	free(req->body);
 	req->body = NULL;
 	req->body_len = 0;

@@ -41,6 +41,8 @@ struct request
 	char	   *body;			/* a ROUTE_BODY route's body (malloc'd, NUL-terminated) */
 	size_t		body_len;
 	size_t		body_cap;		/* allocated size of a large body (ROUTE_FILE_BODY) */
+	bool		body_slot;		/* ROUTE_FILE_BODY: holds an upload slot (upload.c) */
+	bool		body_no_slot;	/* ROUTE_FILE_BODY: no slot came free; the body is dropped */
 	bool		body_too_large;	/* more than ROUTE_BODY_MAX bytes came */
 	unsigned int scopes;		/* the caller's scopes (SCOPE_*), once auth_route() allowed it */
 	char		actor[128];		/* a web session's key name (session.c), or "" */

@@ -186,6 +186,19 @@ slot_give(void)
 	pthread_mutex_unlock(&slot_lock);
 }
 
+/* A slot for another file-sized body (a webhook's): the same bound as uploads. */
+bool
+upload_slot_take(void)
+{
+	return slot_take(SLOT_WAIT_MS < cfg.upload_timeout * 1000 ? SLOT_WAIT_MS : cfg.upload_timeout * 1000);
+}
+
+void
+upload_slot_give(void)
+{
+	slot_give();
+}
+
 const char *
 upload_check_content_type(const char *ct)
 {

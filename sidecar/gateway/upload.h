@@ -40,6 +40,14 @@ bool		upload_feed(struct request *req, const char *data, size_t len);
 bool		upload_finish(struct request *req, struct reply *out,
 						  const char **data, size_t *len, const char **filename);
 
+/*
+ * One of the MAX_CONCURRENT_UPLOADS slots for a file-sized body that is not a
+ * multipart upload (ROUTE_FILE_BODY: webhooks), waiting as an upload does;
+ * false when none came free. Give it back with upload_slot_give().
+ */
+bool		upload_slot_take(void);
+void		upload_slot_give(void);
+
 /* Frees the buffer and gives the slot back; safe to call twice. */
 void		upload_free(struct request *req);
 
