@@ -119,7 +119,8 @@ rate_take(const char *sender)
 
 struct file_in
 {
-	char	   *data;			/* malloc'd */
+	char	   *data;			/* malloc'd, unless borrowed */
+	bool		borrowed;		/* data is the request's own body (application/pdf) */
 	size_t		len;
 	size_t		cap;
 	bool		too_large;
@@ -266,10 +267,8 @@ read_body(struct request *req, struct reply *out, struct file_in *f)
 			f->too_large = true;
 			return false;
 		}
-		if (req->body_len && !(f->data = malloc(req->body_len)))
-			return false;
-		if (req->body_len)
-			memcpy(f->data, req->body, req->body_len);
+		f->data = req->body;	/* the body is the file: no second copy */
+		f->borrowed = true;
 		f->len = req->body_len;
 		return true;
 	}
@@ -518,7 +517,8 @@ handle_webhook_ingest(struct request *req, struct reply *out)
 	PQclear(res);
 	reply_json(out, 202, body);
 done:
-	free(f.data);
+	if (!f.borrowed)
+		free(f.data);
 	free(f.metadata);
 }
 
