@@ -27,6 +27,13 @@ static int is_colon(const char *t)
 	return strcmp(t, ":") == 0 || strcmp(t, "\xef\xbc\x9a") == 0;	/* ':' or U+FF1A */
 }
 
+/* A lone '>' or ';' after a label is a colon Tesseract misread ("Nummer > 123"):
+ * nothing on an invoice prints those alone between two words. */
+static void fix_colon(ocr_word *w)
+{
+	if (strcmp(w->text, ">") == 0 || strcmp(w->text, ";") == 0) strcpy(w->text, ":");
+}
+
 static void words_to_segs(ocr_word *w, size_t n, float sx, float sy, float ox, float oy, int pg,
 						  tseg **out, size_t *nout)
 {
@@ -35,10 +42,14 @@ static void words_to_segs(ocr_word *w, size_t n, float sx, float sy, float ox, f
 	size_t i = 0;
 	while (i < n) {
 		size_t j = i + 1;
+		if (j < n && w[j].line == w[i].line) fix_colon(&w[j]);
 		float lh = (float) (w[i].ly1 - w[i].ly0);
 		float size = lh / 0.8f;
 		while (j < n && w[j].line == w[i].line &&
-			   ((float) (w[j].x0 - w[j - 1].x1) <= 1.2f * size || is_colon(w[j].text))) j++;
+			   ((float) (w[j].x0 - w[j - 1].x1) <= 1.2f * size || is_colon(w[j].text))) {
+			j++;
+			if (j < n && w[j].line == w[i].line) fix_colon(&w[j]);
+		}
 		sbuf b; sb_init(&b);
 		tseg *s = &v[k];
 		memset(s, 0, sizeof *s);
