@@ -186,6 +186,19 @@ is(req('GET', '/api/v1/invoices?limit=1', headers => { Cookie => "invoiceflow_se
 	'revoking the key ends its sessions');
 is(req('POST', '/api/v1/session', body => '{"key": 1}')->{status}, 400, 'sign-in without a key string: 400');
 
+# the audit log names the key behind uploads, purges and key changes made over REST
+$r = req('POST', '/api/v1/keys', key => $key, body => '{"name": "web-made", "scopes": ["read"]}');
+is($r->{status}, 201, 'an admin key makes a key');
+is(req('DELETE', '/api/v1/keys/web-made', key => $key)->{status}, 200, '... and revokes it');
+is(req('DELETE', "/api/v1/invoices/$b_id", key => $key)->{status}, 200, 'an admin key purges an invoice');
+is($node->safe_psql('postgres', qq{SELECT string_agg(action || ':' || actor, ' ' ORDER BY id) FROM invoiceflow.audit
+	WHERE action IN ('key_create', 'key_revoke', 'purge') AND (request_id = '$b_id' OR detail ->> 'name' = 'web-made')}),
+	'key_create:web-clerk key_revoke:web-clerk purge:web-clerk', 'the audit log names the key behind key changes and purges');
+is($node->safe_psql('postgres', qq{SELECT actor FROM invoiceflow.audit WHERE action = 'upload' AND request_id = '$a_id'}),
+	'web-clerk', 'and behind an upload made in the page');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM invoiceflow.audit WHERE actor = 'invoiceflow_gateway'}), '0',
+	'no entry falls back to the gateway\'s login role');
+
 # static files: plain names of known types only
 is(req('GET', '/web/%2e%2e%2fMakefile')->{status}, 404, 'no path out of the web folder');
 is(req('GET', '/web/index.exe')->{status}, 404, 'no unknown file types');

@@ -28,6 +28,7 @@ struct cache_entry
 	uint64_t	hash;
 	double		expires;
 	unsigned int scopes;		/* 0: unknown or revoked */
+	char		name[128];		/* the key's name: the actor of what it does (audit log) */
 	size_t		len;
 	char		key[API_KEY_MAX];
 };
@@ -108,7 +109,7 @@ now_monotonic(void)
 
 /* the cached scopes (0: invalid key), or -1 when not cached */
 static long
-cache_get(uint64_t h, const char *key, size_t len)
+cache_get(uint64_t h, const char *key, size_t len, char *name, size_t namesz)
 {
 	struct cache_entry *e;
 	long		r = -1;
@@ -119,13 +120,17 @@ cache_get(uint64_t h, const char *key, size_t len)
 	e = &cache[h % CACHE_SLOTS];
 	if (e->hash == h && e->len == len && memcmp(e->key, key, len) == 0 &&
 		e->expires > now_monotonic())
+	{
 		r = (long) e->scopes;
+		if (name && namesz)
+			snprintf(name, namesz, "%s", e->name);
+	}
 	pthread_mutex_unlock(&cache_lock);
 	return r;
 }
 
 static void
-cache_put(uint64_t h, const char *key, size_t len, unsigned int scopes)
+cache_put(uint64_t h, const char *key, size_t len, unsigned int scopes, const char *name)
 {
 	struct cache_entry *e;
 
@@ -137,6 +142,7 @@ cache_put(uint64_t h, const char *key, size_t len, unsigned int scopes)
 	e->len = len;
 	memcpy(e->key, key, len);
 	e->scopes = scopes;
+	snprintf(e->name, sizeof(e->name), "%s", name);
 	e->expires = now_monotonic() + cache_seconds;
 	pthread_mutex_unlock(&cache_lock);
 }
@@ -206,7 +212,7 @@ auth_format_scopes(unsigned int scopes, char *out, size_t outsz)
 
 enum auth_result
 auth_check(const char *authorization, const char *request_id, unsigned int *scopes,
-		   struct db_error *err)
+		   char *name, size_t namesz, struct db_error *err)
 {
 	const char *token;
 	size_t		len;
@@ -218,10 +224,12 @@ auth_check(const char *authorization, const char *request_id, unsigned int *scop
 	unsigned int bits = 0;
 
 	*scopes = 0;
+	if (name && namesz)
+		name[0] = '\0';
 	if (!auth_parse_bearer(authorization, &token, &len))
 		return AUTH_MISSING;
 	h = fnv1a(token, len);
-	if ((cached = cache_get(h, token, len)) >= 0)
+	if ((cached = cache_get(h, token, len, name, namesz)) >= 0)
 	{
 		*scopes = (unsigned int) cached;
 		return cached ? AUTH_OK : AUTH_INVALID;
@@ -230,15 +238,19 @@ auth_check(const char *authorization, const char *request_id, unsigned int *scop
 	memcpy(key, token, len);
 	key[len] = '\0';
 	values[0] = key;
-	res = db_exec(request_id, "SELECT invoiceflow.check_api_key_scopes($1)", 1, values, NULL, NULL,
-				  true, err);
+	res = db_exec(request_id, "SELECT invoiceflow.check_api_key_scopes($1), invoiceflow._api_key_name($1)",
+				  1, values, NULL, NULL, true, err);
 	explicit_bzero(key, sizeof(key));
 	if (!res)
 		return AUTH_UNAVAILABLE;
 	if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+	{
 		bits = auth_parse_scopes(PQgetvalue(res, 0, 0));
+		if (name && namesz)
+			snprintf(name, namesz, "%s", PQgetvalue(res, 0, 1));
+	}
+	cache_put(h, token, len, bits, bits ? PQgetvalue(res, 0, 1) : "");
 	PQclear(res);
-	cache_put(h, token, len, bits);
 	*scopes = bits;
 	return bits ? AUTH_OK : AUTH_INVALID;
 }
@@ -263,7 +275,7 @@ auth_route(struct request *req, struct reply *out)
 		if (!session_auth(req, out))
 			return false;
 	}
-	else switch (auth_check(h, req->request_id, &req->scopes, &err))
+	else switch (auth_check(h, req->request_id, &req->scopes, req->actor, sizeof(req->actor), &err))
 	{
 		case AUTH_OK:
 			break;

@@ -32,9 +32,9 @@ bool		auth_parse_bearer(const char *header, const char **token, size_t *len);
 
 void		auth_init(int cache_seconds);
 void		auth_shutdown(void);
-/* Checks the header's key; AUTH_OK sets *scopes (SCOPE_* bits). */
+/* Checks the header's key; AUTH_OK sets *scopes (SCOPE_* bits) and name (the key's name; NULL: not wanted). */
 enum auth_result auth_check(const char *authorization, const char *request_id,
-							unsigned int *scopes, struct db_error *err);
+							unsigned int *scopes, char *name, size_t namesz, struct db_error *err);
 
 /* Forgets every cached answer (after a key is revoked through the gateway). */
 void		auth_cache_flush(void);

@@ -34,6 +34,15 @@ void		handle_purge(struct request *req, struct reply *out);
 void		handle_key_create(struct request *req, struct reply *out);
 void		handle_key_revoke(struct request *req, struct reply *out);
 
+/*
+ * The audit log's actor (issue 14): a statement that starts with SQL_WITH_ACTOR("$n")
+ * and reads FROM actor sets invoiceflow.actor to parameter n (the caller's key
+ * name, req->actor; "" or NULL: the login role) for its own transaction, before
+ * the call after it runs (a MATERIALIZED CTE is read before the select list).
+ */
+#define SQL_WITH_ACTOR(param) \
+	"WITH actor AS MATERIALIZED (SELECT set_config('invoiceflow.actor', coalesce(" param "::text, ''), true)) "
+
 /* handlers_review.c, handlers_session.c, static_files.c: review and the web page (issue 14) */
 void		handle_invoice_correct(struct request *req, struct reply *out);
 void		handle_invoice_approve(struct request *req, struct reply *out);

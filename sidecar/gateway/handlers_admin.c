@@ -29,7 +29,7 @@ void
 handle_retry(struct request *req, struct reply *out)
 {
 	char		id[UUID_TEXT_LEN + 1];
-	const char *values[1] = {id};
+	const char *values[2] = {id, req->actor};
 	struct db_error err;
 	PGresult   *res;
 
@@ -39,8 +39,8 @@ handle_retry(struct request *req, struct reply *out)
 					  "request_id must be a UUID such as 123e4567-e89b-42d3-a456-426614174000");
 		return;
 	}
-	if (!(res = db_exec(req->request_id, "SELECT invoiceflow.retry($1::uuid)", 1, values, NULL, NULL,
-						false, &err)))
+	if (!(res = db_exec(req->request_id, SQL_WITH_ACTOR("$2") "SELECT invoiceflow.retry($1::uuid) FROM actor",
+						2, values, NULL, NULL, false, &err)))
 	{
 		reply_db_error(req, out, &err);
 		return;
@@ -54,7 +54,7 @@ void
 handle_purge(struct request *req, struct reply *out)
 {
 	char		id[UUID_TEXT_LEN + 1];
-	const char *values[1] = {id};
+	const char *values[2] = {id, req->actor};
 	struct db_error err;
 	PGresult   *res;
 	bool		found;
@@ -65,8 +65,8 @@ handle_purge(struct request *req, struct reply *out)
 					  "invoice id must be a UUID such as 123e4567-e89b-42d3-a456-426614174000");
 		return;
 	}
-	if (!(res = db_exec(req->request_id, "SELECT invoiceflow.purge($1::uuid)", 1, values, NULL, NULL,
-						false, &err)))
+	if (!(res = db_exec(req->request_id, SQL_WITH_ACTOR("$2") "SELECT invoiceflow.purge($1::uuid) FROM actor",
+						2, values, NULL, NULL, false, &err)))
 	{
 		reply_db_error(req, out, &err);
 		return;
@@ -91,7 +91,7 @@ handle_key_create(struct request *req, struct reply *out)
 	json_t	   *scope_list;
 	json_error_t jerr;
 	char	   *scopes_json = NULL;
-	const char *values[2];
+	const char *values[3];
 	struct db_error err;
 	PGresult   *res;
 	unsigned int bits = 0;
@@ -132,12 +132,14 @@ handle_key_create(struct request *req, struct reply *out)
 	}
 	/* jansson gives valid UTF-8 strings: the scopes go as a JSON array, never as SQL text */
 	values[0] = json_string_value(name);
+	values[1] = NULL;
 	if (scopes)
 		values[1] = scopes_json = json_dumps(scopes, JSON_COMPACT);
+	values[2] = req->actor;
 	res = db_exec(req->request_id, scopes
-				  ? "SELECT invoiceflow.create_api_key($1, ARRAY(SELECT jsonb_array_elements_text($2::jsonb)))"
-				  : "SELECT invoiceflow.create_api_key($1)",
-				  scopes ? 2 : 1, values, NULL, NULL, false, &err);
+				  ? SQL_WITH_ACTOR("$3") "SELECT invoiceflow.create_api_key($1, ARRAY(SELECT jsonb_array_elements_text($2::jsonb))) FROM actor"
+				  : SQL_WITH_ACTOR("$3") "SELECT invoiceflow.create_api_key($1) FROM actor WHERE $2::text IS NULL",
+				  3, values, NULL, NULL, false, &err);
 	free(scopes_json);
 	if (!res)
 	{
@@ -162,7 +164,7 @@ handle_key_create(struct request *req, struct reply *out)
 void
 handle_key_revoke(struct request *req, struct reply *out)
 {
-	const char *values[1] = {req->param};
+	const char *values[2] = {req->param, req->actor};
 	struct db_error err;
 	PGresult   *res;
 	bool		found;
@@ -172,8 +174,8 @@ handle_key_revoke(struct request *req, struct reply *out)
 		reply_problem(out, 400, req->request_id, "key name must be valid UTF-8");
 		return;
 	}
-	if (!(res = db_exec(req->request_id, "SELECT invoiceflow.revoke_api_key($1)", 1, values, NULL, NULL,
-						false, &err)))
+	if (!(res = db_exec(req->request_id, SQL_WITH_ACTOR("$2") "SELECT invoiceflow.revoke_api_key($1) FROM actor",
+						2, values, NULL, NULL, false, &err)))
 	{
 		reply_db_error(req, out, &err);
 		return;

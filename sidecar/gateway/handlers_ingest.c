@@ -39,9 +39,9 @@ handle_upload(struct request *req, struct reply *out)
 	const char *filename;
 	size_t		len;
 	const char *key;
-	const char *values[4];
-	int			lengths[4] = {0, 0, 0, 0};
-	int			formats[4] = {0, 1, 0, 0};
+	const char *values[5];
+	int			lengths[5] = {0, 0, 0, 0, 0};
+	int			formats[5] = {0, 1, 0, 0, 0};
 	char		lenbuf[32];
 	struct db_error err;
 	PGresult   *res;
@@ -73,6 +73,7 @@ handle_upload(struct request *req, struct reply *out)
 	lengths[1] = (int) len;
 	values[2] = key;			/* NULL: no key */
 	values[3] = req->traceparent;	/* kept with the ingestion (trace.c) */
+	values[4] = req->actor;		/* the audit log's actor: the key's name */
 	snprintf(lenbuf, sizeof(lenbuf), "%zu", len);
 	log_emit(LOG_INFO, "gateway.ingest", req->request_id,
 			 json_pack("{s:s, s:s}", "filename", req->filename, "size_bytes", lenbuf),
@@ -80,8 +81,9 @@ handle_upload(struct request *req, struct reply *out)
 
 	/* the file travels as a binary parameter: no escaping, no text copy */
 	res = db_exec(req->request_id,
-				  "SELECT request_id, status, duplicate FROM invoiceflow.ingest($1, $2, 'upload', $3, $4)",
-				  4, values, lengths, formats, false, &err);
+				  SQL_WITH_ACTOR("$5") "SELECT (r).request_id, (r).status, (r).duplicate FROM "
+				  "(SELECT invoiceflow.ingest($1, $2, 'upload', $3, $4) AS r FROM actor OFFSET 0) s",
+				  5, values, lengths, formats, false, &err);
 	upload_free(req);			/* the buffer is no longer needed */
 	if (!res)
 	{

@@ -187,8 +187,8 @@ try {
   check(rest.body.reviewed_by === KEY_NAME && !!rest.body.reviewed_at, 'REST: reviewed_by / reviewed_at');
   const audit = await api(`/api/v1/audit?request_id=${idA}`);
   const actions = (audit.body.items || []).map((a) => `${a.action}:${a.actor}`);
-  check(actions.includes(`correct:${KEY_NAME}`) && actions.includes(`approve:${KEY_NAME}`) && actions.some((a) => a.startsWith('upload:')),
-    'the audit log has the upload, the correction and the approval', actions.join(' '));
+  check(actions.includes(`correct:${KEY_NAME}`) && actions.includes(`approve:${KEY_NAME}`) && actions.includes(`upload:${KEY_NAME}`),
+    'the audit log has the upload, the correction and the approval, each by the key\'s name', actions.join(' '));
   await page.click('#nav a[data-view=audit]');
   await page.waitForSelector('#audit-table tr[data-action=correct]', { timeout: 10000 })
     .then(() => check(true, 'the audit view shows the correction'), () => check(false, 'the audit view shows the correction'));
