@@ -11,8 +11,9 @@
 #     when they are built, with an API key for local use and fresh database
 #     passwords in $INVOICEFLOW_RUN_DIR/pgpass (mode 0600, the invoking user's)
 # SIGINT (Ctrl-C), SIGTERM and SIGHUP, to this script or its whole process group,
-# and a closed output pipe (`make run | tee run.log`, then Ctrl-C) all stop
-# everything it started: the sidecars, then PostgreSQL.
+# a closed output pipe (`make run | tee run.log`, then Ctrl-C) and a sidecar that
+# ends on its own all stop everything it started: the sidecars, then PostgreSQL
+# (test/security/run-stop.sh).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/test/services/lib.sh"
@@ -20,9 +21,7 @@ SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
 export PGPORT=${PGPORT:-55433}
 export HOST=${HOST:-127.0.0.1} PORT=${PORT:-8003}
 DB=${INVOICEFLOW_DATABASE:-invoiceflow}
-RUN=${INVOICEFLOW_RUN_DIR:-$ROOT/.run}
-CLUSTER="$RUN/pg"
-PASSFILE="$RUN/pgpass"
+RUN=${INVOICEFLOW_RUN_DIR:-$ROOT/.run}   # the state folder: cluster, passwords
 
 if [ -z "${RUN_SKIP_BUILD:-}" ]; then
   bash "$ROOT/test/services/install-deps.sh"
