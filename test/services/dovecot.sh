@@ -119,6 +119,8 @@ service stats {
   }
 }
 imap_idle_notify_interval = 2 mins
+# the tests open a session per check, many per second
+mail_max_userip_connections = 200
 mailbox_idle_check_interval = 1 secs
 namespace inbox {
   inbox = yes
