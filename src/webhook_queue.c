@@ -205,8 +205,15 @@ harvest(int wait_ms)
 		if (it->result.outcome == IF_TRANSIENT)
 		{
 			if (++b->failures >= invoiceflow_breaker_failures)
+			{
+				if (b->open_until < GetCurrentTimestamp())
+					ereport(LOG,
+							(errmsg("invoiceflow webhook destination %s: circuit open for %d s after %d consecutive failures",
+									it->host, invoiceflow_breaker_cooldown_seconds, b->failures),
+							 errdetail("Last error: %s", it->result.error)));
 				b->open_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 															invoiceflow_breaker_cooldown_seconds * 1000);
+			}
 		}
 		else if (it->http_status > 0)
 			b->failures = 0;	/* the host answered */

@@ -79,6 +79,8 @@ $wait->(10, "SELECT bool_and(tries >= 2 AND state = 'pending') FROM invoiceflow.
 	. " WHERE subscription_id = '$sub_b'", 'receiver down: retried, still pending');
 like($q->("SELECT last_error FROM invoiceflow.webhook_deliveries WHERE subscription_id = '$sub_b' LIMIT 1"),
 	qr/connect|Connection refused|Couldn't/i, 'the log says why');
+ok($node->wait_for_log(qr/webhook destination 127\.0\.0\.1:$port: circuit open for 1 s after 3 consecutive failures/),
+	'the destination\'s circuit breaker opened');
 my %ids_before = map { $_ => 1 } split /\n/, $q->("SELECT webhook_id FROM invoiceflow.webhook_deliveries WHERE subscription_id = '$sub_b'");
 my $b = start_receiver('b', $port);
 $b->secrets($secret_b);
