@@ -1520,8 +1520,11 @@ CREATE TABLE invoiceflow.review_state (
 	reviewed_at timestamp with time zone
 );
 
+-- plain sequences, not identity columns: pg_dump keeps a config sequence's value (the outbox's pattern)
+CREATE SEQUENCE invoiceflow.corrections_id_seq;
+CREATE SEQUENCE invoiceflow.audit_id_seq;
 CREATE TABLE invoiceflow.corrections (
-	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	id bigint PRIMARY KEY DEFAULT nextval('invoiceflow.corrections_id_seq'),
 	ingestion_id uuid NOT NULL REFERENCES invoiceflow.ingestions (id) ON DELETE CASCADE,
 	field text NOT NULL,
 	old_value jsonb,
@@ -1533,7 +1536,7 @@ CREATE INDEX corrections_ingestion_idx ON invoiceflow.corrections (ingestion_id,
 
 -- No foreign key: the record of a purge outlives the ingestion.
 CREATE TABLE invoiceflow.audit (
-	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	id bigint PRIMARY KEY DEFAULT nextval('invoiceflow.audit_id_seq'),
 	at timestamp with time zone NOT NULL DEFAULT now(),
 	actor text NOT NULL,
 	action text NOT NULL CHECK (action IN ('upload', 'correct', 'approve', 'retry', 'purge',
@@ -1560,6 +1563,10 @@ CREATE INDEX web_sessions_expiry_idx ON invoiceflow.web_sessions (expires_at);
 SELECT pg_catalog.pg_extension_config_dump('invoiceflow.review_state', '');
 SELECT pg_catalog.pg_extension_config_dump('invoiceflow.corrections', '');
 SELECT pg_catalog.pg_extension_config_dump('invoiceflow.audit', '');
+SELECT pg_catalog.pg_extension_config_dump('invoiceflow.corrections_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('invoiceflow.audit_id_seq', '');
+ALTER SEQUENCE invoiceflow.corrections_id_seq OWNED BY invoiceflow.corrections.id;
+ALTER SEQUENCE invoiceflow.audit_id_seq OWNED BY invoiceflow.audit.id;
 
 -- ---------------------------------------------------------------------------
 -- The audit log: append-only, written by triggers and by correct()/approve()
@@ -1583,6 +1590,11 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
 	SELECT coalesce(nullif(left(current_setting('invoiceflow.actor', true), 200), ''), session_user::text)
 $$;
 
+/*
+ * An upload is a row made now (created_at defaults to the transaction's time):
+ * rows a restore puts back (pg_restore, with their old times) are not uploads
+ * again, and their audit rows come back from the dump.
+ */
 CREATE FUNCTION invoiceflow._audit_ingestions() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
 BEGIN
@@ -1590,7 +1602,7 @@ BEGIN
 		INSERT INTO invoiceflow.audit (actor, action, request_id, detail)
 			SELECT invoiceflow._actor(), 'upload', n.id,
 				   jsonb_build_object('filename', n.filename, 'source', n.source, 'size_bytes', n.size_bytes)
-			FROM new_rows n ORDER BY n.created_at, n.id;
+			FROM new_rows n WHERE n.created_at = now() ORDER BY n.created_at, n.id;
 	ELSIF TG_OP = 'UPDATE' THEN
 		INSERT INTO invoiceflow.audit (actor, action, request_id, detail)
 			SELECT invoiceflow._actor(), 'retry', n.id, jsonb_build_object('attempt', n.attempt)
@@ -1616,8 +1628,10 @@ CREATE FUNCTION invoiceflow._audit_api_keys() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
 BEGIN
 	IF TG_OP = 'INSERT' THEN
-		INSERT INTO invoiceflow.audit (actor, action, detail)
-			VALUES (invoiceflow._actor(), 'key_create', jsonb_build_object('name', NEW.name, 'scopes', NEW.scopes));
+		IF NEW.created_at = now() THEN	-- not a restored key (as uploads above)
+			INSERT INTO invoiceflow.audit (actor, action, detail)
+				VALUES (invoiceflow._actor(), 'key_create', jsonb_build_object('name', NEW.name, 'scopes', NEW.scopes));
+		END IF;
 	ELSIF TG_OP = 'DELETE' THEN
 		INSERT INTO invoiceflow.audit (actor, action, detail)
 			VALUES (invoiceflow._actor(), 'key_delete', jsonb_build_object('name', OLD.name));
@@ -2065,7 +2079,7 @@ DECLARE
 	o text;
 BEGIN
 	FOREACH o IN ARRAY ARRAY['invoiceflow.review_state', 'invoiceflow.corrections', 'invoiceflow.audit',
-							 'invoiceflow.web_sessions'] LOOP
+							 'invoiceflow.web_sessions', 'invoiceflow.corrections_id_seq', 'invoiceflow.audit_id_seq'] LOOP
 		EXECUTE format('ALTER TABLE %s OWNER TO invoiceflow_owner', o);
 		EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', o);
 	END LOOP;

@@ -20,6 +20,17 @@ $node->safe_psql('postgres', q{
 	SELECT count(*) FROM invoiceflow.claim_next('w', 2);
 	SELECT invoiceflow.create_api_key('dump-key');
 });
+# review (issue 14): a correction, an approval, their audit rows
+$node->safe_psql('postgres', q{
+	SELECT invoiceflow.correct(ingestion_id, '{"currency": "EUR"}', 'dumper') FROM invoiceflow.extractions LIMIT 1;
+	SELECT invoiceflow.approve(ingestion_id, 'dumper') FROM invoiceflow.extractions LIMIT 1;
+});
+my $review_snapshot = q{
+	SELECT md5(string_agg(x, '|' ORDER BY x)) FROM (
+	  SELECT format('%s %s %s %s %s %s', id, at, actor, action, request_id, detail) AS x FROM invoiceflow.audit
+	  UNION ALL SELECT format('%s %s %s %s', id, ingestion_id, field, new_value) FROM invoiceflow.corrections
+	  UNION ALL SELECT format('%s %s %s', ingestion_id, patch, reviewed_by) FROM invoiceflow.review_state) s};
+my $review_before = $node->safe_psql('postgres', $review_snapshot);
 
 my $snapshot = q{
 	SELECT md5(string_agg(x, '|' ORDER BY x)) FROM (
@@ -37,6 +48,8 @@ $node->safe_psql('postgres', 'CREATE DATABASE restored');
 $node->command_ok(['pg_restore', '--exit-on-error', '-d', $node->connstr('restored'), $dump], 'pg_restore into a fresh database');
 
 is($node->safe_psql('restored', $snapshot), $before, 'every row of every table is restored');
+is($node->safe_psql('restored', $review_snapshot), $review_before,
+	'the audit log, corrections and review state are restored as they were (no upload logged twice)');
 is($node->safe_psql('restored', 'SELECT invoiceflow.stats()'), $stats_before, 'stats() after restore equals stats() before');
 is($node->safe_psql('restored', q{SELECT invoiceflow.stats() = jsonb_build_object(
 	'pending', count(*) FILTER (WHERE status = 'PENDING'), 'processing', count(*) FILTER (WHERE status = 'PROCESSING'),
@@ -47,6 +60,8 @@ is($node->safe_psql('restored', q{SELECT count(*) FROM invoiceflow.ingestions WH
 my $id = $node->safe_psql('restored', q{SELECT id FROM invoiceflow.ingestions WHERE status = 'FAILED' LIMIT 1});
 $node->safe_psql('restored', "SELECT invoiceflow.retry('$id')");
 is($node->safe_psql('restored', "SELECT invoiceflow.status('$id')->>'status'"), 'PENDING', 'retry works after restore');
+is($node->safe_psql('restored', q{SELECT count(*) FROM invoiceflow.audit WHERE action = 'retry'}), 1,
+	'... and is audited once (no id collision with the restored log)');
 my ($ret, $out, $err) = $node->psql('restored',
 	q{UPDATE invoiceflow.ingestions SET status = 'PENDING' WHERE status = 'COMPLETED'});
 like($err, qr/invalid status transition from COMPLETED to PENDING/, 'state machine enforced after restore');
