@@ -155,10 +155,11 @@ ok(wait_until(10, sub { my $f = imap_flags($dc, 'other', 'INBOX'); 2 == grep { /
 $m->stop('TERM');
 is($m->wait_exit(20), 0, 'poll mode: clean exit');
 
-# --- an accounts file others may read is refused -----------------------------------------------
+# --- an accounts file: two accounts at once; refused while others may read it -------------------
 my $af = "$PostgreSQL::Test::Utils::tmp_check/accounts";
 open(my $fh, '>', $af) or die;
-print $fh "imaps://invoices:secret\@127.0.0.1:$dc->{imaps_port}/INBOX\n";
+print $fh "# two mailboxes\nimaps://invoices:secret\@127.0.0.1:$dc->{imaps_port}/INBOX\n\n"
+  . "imap://other:secret\@127.0.0.1:$dc->{imap_port}/INBOX\n";
 close $fh;
 chmod 0644, $af;
 $m = start_mail($node, $dc, url => undef, env => { MAIL_ACCOUNTS_FILE => $af });
@@ -166,9 +167,13 @@ is($m->wait_exit(10), 2, 'an accounts file readable by others: refused (exit 2)'
 like($m->stderr, qr/read by others/, '... saying why');
 chmod 0600, $af;
 $m = start_mail($node, $dc, url => undef, env => { MAIL_ACCOUNTS_FILE => $af });
-ok(wait_until(20, sub { $m->log_has(qr/watching/) }), 'mode 0600: accepted');
+ok(wait_until(20, sub { $m->log_has(qr/watching/) >= 2 }), 'mode 0600: accepted, both accounts watched');
+imap_append($dc, 'invoices', 'INBOX', msgs(2, 'multi-a'));
+imap_append($dc, 'other', 'INBOX', msgs(2, 'multi-b'));
+ok(wait_until(30, sub { email_count('multi-%') == 4 }), 'two accounts: both taken');
+once('multi', 4, 'two accounts');
 $m->stop('TERM');
 is($m->wait_exit(20), 0, 'clean exit');
 
-is(email_count(), 1000 + 150 + 3 + 2 + 2 + 1, 'nothing else ingested');
+is(email_count(), 1000 + 150 + 3 + 2 + 2 + 1 + 4, 'nothing else ingested');
 done_testing();
