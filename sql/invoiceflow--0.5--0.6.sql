@@ -2040,17 +2040,21 @@ END
 $$;
 
 -- The session's key name, scopes and CSRF token; no row when unknown, expired or its key revoked.
+-- Its idle deadline moves on at most every 15 seconds (a page polling every 2 s writes little).
 CREATE FUNCTION invoiceflow._session_check(token text, idle_seconds integer DEFAULT 1800,
 	max_seconds integer DEFAULT 43200)
 RETURNS TABLE (name text, scopes text[], csrf text)
 LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
-	UPDATE invoiceflow.web_sessions s
+	WITH s AS (
+		SELECT w.token_hash, w.key_name, k.scopes, w.csrf, w.last_seen
+		FROM invoiceflow.web_sessions w JOIN invoiceflow.api_keys k ON k.name = w.key_name AND k.revoked_at IS NULL
+		WHERE w.token_hash = sha256(convert_to(_session_check.token, 'UTF8')) AND w.expires_at > now()),
+	touch AS (
+		UPDATE invoiceflow.web_sessions w
 		SET last_seen = now(),
-			expires_at = least(s.created_at + make_interval(secs => max_seconds), now() + make_interval(secs => idle_seconds))
-		FROM invoiceflow.api_keys k
-		WHERE s.token_hash = sha256(convert_to(_session_check.token, 'UTF8')) AND s.expires_at > now()
-		  AND k.name = s.key_name AND k.revoked_at IS NULL
-		RETURNING s.key_name, k.scopes, s.csrf
+			expires_at = least(w.created_at + make_interval(secs => max_seconds), now() + make_interval(secs => idle_seconds))
+		FROM s WHERE w.token_hash = s.token_hash AND s.last_seen < now() - interval '15 seconds')
+	SELECT s.key_name, s.scopes, s.csrf FROM s
 $$;
 
 CREATE FUNCTION invoiceflow._session_end(token text) RETURNS boolean

@@ -168,6 +168,10 @@ try {
   await shot('07-invoice');
   if (process.env.DOCS_SHOT) copyFileSync(join(OUT, '07-invoice.png'), process.env.DOCS_SHOT);
 
+  const dl = await page.$eval('#download', (a) => ({ href: a.getAttribute('href'), download: a.getAttribute('download') }));
+  const file = await page.request.get(BASE + dl.href);
+  check(file.status() === 200 && file.headers()['content-type'] === 'application/pdf' && dl.download === 'webshop-invoice.pdf'
+    && (await file.body()).subarray(0, 5).toString() === '%PDF-', 'Download original: the PDF with the session', `${file.status()} ${JSON.stringify(dl)}`);
   await page.fill('input[data-field="totals.total"]', '119.00');
   await page.click('#save');
   await waitFor(() => /totals\.total/.test(document.querySelector('#corrections').textContent), null, { timeout: 10000 })
