@@ -85,6 +85,7 @@ const rule_info reader_rules[R_COUNT] = {
 		"i2d_AmazonWebServices,"
 		"kosit_XR_04.01a_MeierHandwerk_12345,"
 		"kosit_XR_maxRechnung_1234567890" },
+	[R_ADDRESS_BLOCKS]    = { "address-blocks", "two address blocks: the one with contact details is the sender", "" },
 	[R_ENVELOPE]          = { "envelope", "window-envelope sender line, addressee below", "" },
 	[R_LEGAL_FORM]        = { "legal-form", "name with a legal form in the letterhead", "jw_Madison_505050" },
 	[R_NAME_BLOCK]        = { "name-block", "name-over-address blocks, sender first",

@@ -20,6 +20,7 @@ typedef enum {
 	R_LINES_SUM,		/* item lines adding up to the net confirm the amounts */
 	R_CURRENCY_AMOUNT,	/* "25€", "$48": an amount with a currency sign needs no decimals */
 	R_PARTY_LABEL,		/* "Bill to:", "Kunde", "Dati cliente": the block under/after it */
+	R_ADDRESS_BLOCKS,	/* two address blocks: the one with phone/bank/VAT details is the sender */
 	R_ENVELOPE,		/* window-envelope sender line "Name - Street 1 - 12345 City", addressee below */
 	R_LEGAL_FORM,		/* a name with a legal form (GmbH, Ltd, SARL...) in the letterhead */
 	R_NAME_BLOCK,		/* name-over-address blocks in reading order: sender first */

@@ -896,6 +896,69 @@ static void party_from_heading(tctx *c, int h, party_cand *pc, int mark_region)
 	}
 }
 
+/* Sender details: a line like these belongs to the sender's block, rarely to the recipient's. */
+static int contact_line(const char *f)
+{
+	static const char *w[] = { "tel", "fon", "fax", "phone", "e-mail", "email", "@", "www.", "http", "iban", "bic",
+		"kvk", "siret", "siren", "vat", "ust", "btw", "tva", "iva", "hrb", "hra", "registr", "p.iva", "cif", "nif", NULL };
+	for (int i = 0; w[i]; i++) {
+		const char *p = strstr(f, w[i]);
+		if (p && (p == f || !isalpha((unsigned char) p[-1]))) return 1;
+	}
+	return 0;
+}
+
+typedef struct { int seg[8]; int n, addr, contact; } ablock;
+
+/*
+ * Address blocks in the top half of page 1: a name line over 2-7 left-aligned lines, one of
+ * them an address (a number with words).  Returns how many were found (at most max).
+ */
+static int address_blocks(tctx *c, ablock *out, int max)
+{
+	const tlayout *l = c->l;
+	float ph = l->pages > 0 && l->page_h[0] > 0 ? l->page_h[0] : 842;
+	unsigned char *used = xcalloc(l->nsegs + 1, 1);
+	int nb = 0;
+	for (size_t s = 0; s < l->nsegs && nb < max; s++) {
+		const tseg *sg = &l->segs[s];
+		if (sg->page > 0 || sg->y0 > ph * 0.5f) break;
+		if (used[s] || !name_ok(sg->text) || starts_with_label(c, (int) s) || key_value(sg->text) ||
+			is_title_word(c->fold[s]) || addr_like(sg->text) || contact_line(c->fold[s])) continue;
+		int words = 1;
+		for (const char *p = sg->text; *p; p++) words += *p == ' ';
+		if (words > 6) continue;	/* prose, not a name */
+		ablock b; memset(&b, 0, sizeof b);
+		b.seg[b.n++] = (int) s;
+		int cur = (int) s;
+		int amounts = 0;
+		while (b.n < 7) {
+			int nx = seg_below(c, cur, 2, 0);
+			if (nx < 0 || used[nx] || fabsf(l->segs[nx].x0 - sg->x0) > 2 * (sg->size > 0 ? sg->size : 10)) break;
+			/* lines of one block: the gap between them at most two line heights */
+			float lh = l->segs[cur].y1 - l->segs[cur].y0 > 4 ? l->segs[cur].y1 - l->segs[cur].y0 : l->segs[cur].size;
+			if (l->segs[nx].y0 - l->segs[cur].y1 > 1.5f * lh) break;
+			/* one block, one type size (a slogan or title above is not its name line) */
+			float a = l->segs[nx].size, z = l->segs[cur].size;
+			if (a > 0 && z > 0 && (a > 1.34f * z || z > 1.34f * a)) break;
+			if (starts_with_label(c, nx) && !contact_line(c->fold[nx])) break;
+			char tmp[64][64];
+			if (amounts_in(l->segs[nx].text, tmp, 64) > 0) amounts = 1;	/* a table, not an address */
+			b.seg[b.n++] = nx;
+			cur = nx;
+		}
+		for (int i = 1; i < b.n; i++) {
+			if (addr_like(l->segs[b.seg[i]].text) && !contact_line(c->fold[b.seg[i]])) b.addr = 1;
+			if (contact_line(c->fold[b.seg[i]])) b.contact = 1;
+		}
+		if (b.n < 3 || !b.addr || amounts) continue;
+		for (int i = 0; i < b.n; i++) used[b.seg[i]] = 1;
+		out[nb++] = b;
+	}
+	free(used);
+	return nb;
+}
+
 static void field_parties(tctx *c, invoice *inv)
 {
 	const tlayout *l = c->l;
@@ -925,6 +988,21 @@ static void field_parties(tctx *c, invoice *inv)
 		if (m->type == LT_SELLER && m->start == 0 && rule_on(R_PARTY_LABEL)) {
 			if ((m->flags & LF_COLON) && !colon_or_alone(orig_at(c, m->seg, m->end))) continue;
 			party_from_label(c, m, &seller, 3, 0);
+		}
+	}
+	/* two address blocks at the top, one with the sender's details (phone, e-mail, bank, VAT
+	 * or register number), the other without: sender and recipient */
+	if (rule_on(R_ADDRESS_BLOCKS)) {
+		ablock bl[6];
+		int nb = address_blocks(c, bl, 6), ns = 0, nr = 0, si = -1, ri = -1;
+		for (int i = 0; i < nb; i++) {
+			if (bl[i].contact) { ns++; si = i; }
+			else { nr++; ri = i; }
+		}
+		if (ns == 1 && nr == 1) {
+			offer(c, &seller, l->segs[bl[si].seg[0]].text, 3, bl[si].seg[0]);
+			for (int i = 0; i < bl[ri].n; i++) c->buyer_region[bl[ri].seg[i]] = 1;
+			offer(c, &buyer, l->segs[bl[ri].seg[0]].text, 2.6, bl[ri].seg[0]);
 		}
 	}
 	/* window-envelope sender line: "Name - Street 1 - 12345 City" */
