@@ -11,8 +11,8 @@ use InvoiceflowTest;
 my $node = new_node('twodb');
 $node->safe_psql('postgres', 'CREATE DATABASE second');
 $node->safe_psql('second', 'CREATE EXTENSION invoiceflow');
-is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_roles WHERE rolname LIKE 'invoiceflow\_%'}), 6,
-	'six roles, created once for both databases');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_roles WHERE rolname LIKE 'invoiceflow\_%'}), 7,
+	'seven roles (with invoiceflow_mail), created once for both databases');
 
 my $pdf = unpack('H*', make_pdf('two databases'));
 for my $db ('postgres', 'second') {
