@@ -26,8 +26,9 @@ _PG_init(void)
 				 errdetail("Its background workers and shared memory can only be set up when the server starts."),
 				 errhint("Add 'invoiceflow' to shared_preload_libraries in postgresql.conf and restart the server.")));
 
-	invoiceflow_define_gucs();
+	/* before invoiceflow_define_gucs(), which reserves the prefix (placeholders of later ones are dropped) */
 	invoiceflow_observe_init();	/* delivery counters, traceparent (observe.c) */
+	invoiceflow_define_gucs();
 
 	/* shared memory and the hooks every backend needs */
 	invoiceflow_shmem_init_hooks();

@@ -1,7 +1,8 @@
 /*
  * amqp_drain URL QUEUE [IDLE_MS]: consumes (and acks) every message of QUEUE
  * until none arrives for IDLE_MS (default 1000), printing each as one JSON line:
- *   {"routing_key", "message_id", "delivery_mode", "content_type", "redelivered",
+ *   {"routing_key", "message_id", "traceparent" (when the message has one),
+ *    "delivery_mode", "content_type", "redelivered",
  *    "recv_us" (arrival, microseconds since the epoch), "body"}
  * For the delivery tests (t/1NN_*.pl) and the benchmark. Exit 0, or 1 with a
  * message on stderr.
@@ -57,8 +58,9 @@ main(int argc, char **argv)
 		if (d == NULL)
 			break;
 		gettimeofday(&tv, NULL);
-		o = json_pack("{s:s, s:s?, s:i, s:s?, s:b, s:I, s:s%}",
+		o = json_pack("{s:s, s:s?, s:s?, s:i, s:s?, s:b, s:I, s:s%}",
 					  "routing_key", d->routing_key, "message_id", d->message_id,
+					  "traceparent", d->traceparent,
 					  "delivery_mode", (int) d->delivery_mode, "content_type", d->content_type,
 					  "redelivered", d->redelivered,
 					  "recv_us", (json_int_t) tv.tv_sec * 1000000 + tv.tv_usec, "body", (const char *) d->body, d->body_len);
