@@ -28,7 +28,6 @@ my $node = new_node('web');
 my $key = $node->safe_psql('postgres',
 	q{SELECT invoiceflow.create_api_key('web-clerk', '{ingest,read,review,admin}')});
 my $gw = start_gateway($node, REQUIRE_API_KEY => 'true', GATEWAY_UPLOAD_MIN_BYTES_PER_SECOND => 0);
-my $proc = start_processor($node, env => { PROCESSOR_CONCURRENCY => 2 });
 
 # --- the PDFs: A's total does not add up (needs review), B is clean, X is the probe ---
 my $dir = "$PostgreSQL::Test::Utils::tmp_check/web";
@@ -72,11 +71,17 @@ for my $k (keys %pdf) {
 	close $fh;
 }
 
+# a FAILED one for the page's retry (failed before the processor starts)
+my $failed_id = ingest_file($node, 'failed-once.pdf', invoice_pdf(seller => 'Retry Ltd', number => 'RT-7',
+	date => '2025-01-05', item => 'Ink', net => '50.00', tax => '9.50', total => '59.50'));
+$node->safe_psql('postgres', qq{SELECT invoiceflow.fail('$failed_id', invoiceflow.claim('$failed_id', 'test'), 'made to fail')});
+my $proc = start_processor($node, env => { PROCESSOR_CONCURRENCY => 2 });
+
 # --- the browser run ---------------------------------------------------------------------
 my $shots = $ENV{WEB_SCREENSHOTS} // "$dir/screenshots";
 my %env = (
 	BASE_URL => $gw->url, API_KEY => $key, KEY_NAME => 'web-clerk',
-	PDF_A => $file{A}, PDF_B => $file{B}, PDF_X => $file{X}, OUT_DIR => $shots,
+	PDF_A => $file{A}, PDF_B => $file{B}, PDF_X => $file{X}, OUT_DIR => $shots, FAILED_ID => $failed_id,
 	HOME => $dir,	# chromium writes beside its profile (a fresh --user-data-dir in TMPDIR)
 	($ENV{WEB_DOCS_SHOT} ? (DOCS_SHOT => $ENV{WEB_DOCS_SHOT}) : ()));
 my ($out, $err) = ('', '');
@@ -196,6 +201,8 @@ is($node->safe_psql('postgres', qq{SELECT string_agg(action || ':' || actor, ' '
 	'key_create:web-clerk key_revoke:web-clerk purge:web-clerk', 'the audit log names the key behind key changes and purges');
 is($node->safe_psql('postgres', qq{SELECT actor FROM invoiceflow.audit WHERE action = 'upload' AND request_id = '$a_id'}),
 	'web-clerk', 'and behind an upload made in the page');
+is($node->safe_psql('postgres', qq{SELECT actor FROM invoiceflow.audit WHERE action = 'retry' AND request_id = '$failed_id'}),
+	'web-clerk', 'and behind the retry made in the page');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM invoiceflow.audit WHERE actor = 'invoiceflow_gateway'}), '0',
 	'no entry falls back to the gateway\'s login role');
 

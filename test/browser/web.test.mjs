@@ -146,6 +146,17 @@ try {
     async () => check(false, 'a click on the seller facet narrows the results to that seller', await page.textContent('#search-results')));
   await shot('05-search-facet');
 
+  // --- a FAILED one: the admin retries it from its page and sees it complete --------------------
+  const failedId = env('FAILED_ID');
+  await page.goto(`${BASE}/#/invoice/${failedId}`);
+  await page.waitForSelector('#retry', { timeout: 10000 }).then(() => check(true, 'a failed invoice shows Retry to an admin, with its error'),
+    () => check(false, 'a failed invoice shows Retry to an admin'));
+  check(/made to fail/.test(await page.textContent('#view')), 'the failure\'s reason is shown');
+  await shot('06a-invoice-failed');
+  await page.click('#retry');
+  await waitFor(() => /COMPLETED/.test(document.querySelector('.inv-head').textContent), null, { timeout: 60000 })
+    .then(() => check(true, 'after Retry the page follows it to COMPLETED'), async () => check(false, 'after Retry the page follows it to COMPLETED', await page.textContent('.inv-head')));
+
   // --- the review queue has A (its total does not add up) --------------------------------
   await page.click('#nav a[data-view=review]');
   await waitFor((id) => !!document.querySelector(`#review-list li[data-id="${id}"]`), idA, { timeout: 10000 })

@@ -13,6 +13,7 @@
 #include "problem.h"
 #include "request_id.h"
 #include "routes.h"
+#include "session.h"
 #include "upload.h"
 #include "../../src/common/webhook_sign.h"
 
@@ -361,6 +362,31 @@ test_webhook_sign(void)
 	  "webhook: no signature fails");
 }
 
+/* the web page (issue 14): which files are served, and the CSRF comparison */
+static void
+test_web(void)
+{
+	const struct route *r;
+	char		param[ROUTE_PARAM_MAX + 1];
+	char		allow[64];
+
+	T(strcmp(static_content_type("app.js"), "text/javascript; charset=utf-8") == 0, "web: .js type");
+	T(strcmp(static_content_type("pdf.worker.min.mjs"), "text/javascript; charset=utf-8") == 0, "web: .mjs type");
+	T(strcmp(static_content_type("app.css"), "text/css; charset=utf-8") == 0, "web: .css type");
+	T(strcmp(static_content_type("index.html"), "text/html; charset=utf-8") == 0, "web: .html type");
+	T(!static_content_type(".htaccess.css") && !static_content_type("a b.js") && !static_content_type("x.exe") &&
+	  !static_content_type("noext") && !static_content_type("") && !static_content_type("..%2fx.js"),
+	  "web: hidden, spaced, unknown or encoded names refused");
+	T(route_find(routes, n_routes, "GET", "/web/../Makefile", &r, param, sizeof(param), allow, sizeof(allow))
+	  == ROUTE_NOT_FOUND, "web: no route takes a path with a slash in the file name");
+	T(route_find(routes, n_routes, "PATCH", "/api/v1/invoices/x", &r, param, sizeof(param), allow, sizeof(allow))
+	  == ROUTE_FOUND && r->scope == SCOPE_REVIEW, "web: PATCH invoices needs review");
+	T(route_find(routes, n_routes, "GET", "/api/v1/audit", &r, param, sizeof(param), allow, sizeof(allow))
+	  == ROUTE_FOUND && r->scope == SCOPE_ADMIN, "web: the audit log needs admin");
+	T(session_csrf_matches("abc", "abc") && !session_csrf_matches("abc", "abd") && !session_csrf_matches("abc", "ab")
+	  && !session_csrf_matches("abc", NULL) && !session_csrf_matches("", ""), "web: CSRF token comparison");
+}
+
 int
 main(void)
 {
@@ -375,6 +401,7 @@ main(void)
 	test_invoices();
 	test_metrics();
 	test_webhook_sign();
+	test_web();
 	config_free();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
