@@ -6,8 +6,8 @@ export function uploadView(root) {
   const input = el('input', { type: 'file', id: 'upload-input', multiple: true, accept: 'application/pdf,.pdf' });
   const list = el('ul', { class: 'uploads', id: 'upload-list', 'aria-live': 'polite' });
   const zone = el('div', { class: 'dropzone', id: 'dropzone' },
-    el('p', {}, 'Drop PDF files here, or '),
-    el('label', { for: 'upload-input', class: 'button' }, 'choose files'), input);
+    el('p', {}, 'Drop PDF files here'),
+    el('label', { for: 'upload-input' }, 'or choose them: '), input);
 
   function send(files) {
     for (const file of files) {
