@@ -21,7 +21,7 @@ OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c) $(filter-out $(SIDEC
 DATA        = $(wildcard sql/$(EXTENSION)--*.sql)
 
 REGRESS     = 00_setup 01_upgrade 02_validation 03_ingest 04_states 05_leases \
-              06_stats 07_roles 08_purge_file 09_apikeys 10_outbox 20_search 21_scopes 22_downloads 30_webhooks 40_review 50_mail
+              06_stats 07_roles 08_purge_file 09_apikeys 10_outbox 20_search 21_scopes 22_downloads 30_webhooks 40_review 50_mail 60_observe
 REGRESS_OPTS = $(if $(REGRESS_OUTDIR),--outputdir=$(REGRESS_OUTDIR))
 
 PG_CONFIG  ?= pg_config
