@@ -4,17 +4,26 @@ import { get, query } from './api.js';
 import { el, field, select, snippet, statusBadge, clear } from './dom.js';
 
 export function searchView(root) {
-  const params = { q: '', status: '', currency: '', seller: '', needs_review: '', source: '', issued_from: '', issued_to: '' };
+  const params = { q: '', status: '', currency: '', seller: '', buyer: '', needs_review: '', source: '', extracted_from: '',
+    issued_from: '', issued_to: '', total_min: '', total_max: '', sort: '' };
   const q = el('input', { type: 'search', name: 'q', id: 'search-q', placeholder: 'invoice number, seller, words…' });
   const seller = el('input', { type: 'text', name: 'seller' });
+  const buyer = el('input', { type: 'text', name: 'buyer' });
   const currency = el('input', { type: 'text', name: 'currency', maxlength: '3', size: '4' });
+  const amount = (name) => el('input', { type: 'text', name, inputmode: 'decimal', size: '8' });
+  const date = (name) => el('input', { type: 'date', name });
   const form = el('form', { class: 'filters', role: 'search' },
     field('Search', q),
     field('Status', select('status', [['', 'Any'], ['pending', 'Pending'], ['processing', 'Processing'],
       ['failed', 'Failed'], ['completed', 'Completed']])),
-    field('Seller starts with', seller), field('Currency', currency),
+    field('Seller starts with', seller), field('Buyer starts with', buyer), field('Currency', currency),
+    field('Issued from', date('issued_from')), field('Issued to', date('issued_to')),
+    field('Total from', amount('total_min')), field('Total to', amount('total_max')),
     field('Channel', select('source', [['', 'Any'], ['upload', 'Upload'], ['email', 'Email'], ['webhook', 'Webhook']])),
+    field('Read from', select('extracted_from', [['', 'Any'], ['xml', 'XML'], ['text', 'Text layer'], ['ocr', 'OCR']])),
     field('Needs review', select('needs_review', [['', 'Any'], ['true', 'Yes'], ['false', 'No']])),
+    field('Sort', select('sort', [['', 'Best match / newest'], ['-created_at', 'Newest'], ['created_at', 'Oldest'],
+      ['-issue_date', 'Issue date, newest'], ['issue_date', 'Issue date, oldest'], ['-total', 'Total, highest'], ['total', 'Total, lowest']])),
     el('button', { type: 'submit' }, 'Search'));
   const facets = el('aside', { class: 'facets', 'aria-label': 'Facets' });
   const results = el('ol', { class: 'results', id: 'search-results' });
