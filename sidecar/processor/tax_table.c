@@ -30,8 +30,11 @@ int row_amounts(const char *s, long long *vals, int max, int *rate_bp)
 		if (!amount_cents(v, &c)) { i += len - 1; continue; }
 		if (s[j] == '%') {
 			if (*rate_bp < 0 && c > 0 && c <= 3000) *rate_bp = (int) c;
-		} else if (strchr(v, '.') && n < max) {
-			vals[n++] = c;		/* decimal amounts only: counts and ids are not money */
+		} else if (n < max && (strchr(v, '.') || !isdigit((unsigned char) s[i]) ||
+							   (unsigned char) s[i + len] >= 0x80 || s[i + len] == '$')) {
+			/* decimal amounts, or whole ones with a currency sign ("25€", "$48"):
+			 * bare counts and ids are not money */
+			vals[n++] = c;
 		}
 		i += len - 1;
 	}

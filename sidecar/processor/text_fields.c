@@ -1065,7 +1065,10 @@ static void field_parties(tctx *c, invoice *inv)
 		if (sg->page > 0 || sg->y0 > ph * 0.5f) break;
 		if (starts_with_label(c, (int) s) || is_title_word(c->fold[s]) || !name_ok(sg->text) || key_value(sg->text)) continue;
 		if (addr_like(sg->text) || isdigit((unsigned char) sg->text[0])) continue;	/* a street, not a name */
+		if (is_salutation(c->fold[s])) continue;	/* "T.a.v. ...", "Attn": the name is above it */
 		int b = seg_below(c, (int) s, 1, 0);
+		/* an attention line between the name and the street ("AttOra / T.a.v. Crediteuren / Street 94") */
+		if (b >= 0 && is_salutation(c->fold[b])) b = seg_below(c, b, 1, 0);
 		if (b < 0 || !addr_like(l->segs[b].text) || key_value(l->segs[b].text)) continue;
 		if (blocks == 0 && !c->buyer_region[s]) offer(c, &seller, sg->text, 1.5, (int) s);
 		else if (blocks == 1 || c->buyer_region[s]) offer(c, &buyer, sg->text, 1.5, (int) s);
