@@ -194,7 +194,10 @@ const char *
 if_trace_id(const char *traceparent, char *out)
 {
 	if (traceparent != NULL && strlen(traceparent) >= 35)
-		memcpy(out, traceparent + 3, 32), out[32] = '\0';
+	{
+		memcpy(out, traceparent + 3, 32);
+		out[32] = '\0';
+	}
 	else
 		strcpy(out, "-");
 	return out;
@@ -215,7 +218,7 @@ sink_index(const char *name)
 	return -1;
 }
 
-/* counts one delivery of sink, commit_to_done_s after its outbox row was written */
+/* counts one delivery of sink s, seconds after its outbox row was written */
 static void
 count_delivered(int s, double seconds)
 {

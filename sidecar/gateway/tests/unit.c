@@ -14,6 +14,7 @@
 #include "request_id.h"
 #include "routes.h"
 #include "session.h"
+#include "trace.h"
 #include "upload.h"
 #include "../../src/common/webhook_sign.h"
 
@@ -114,6 +115,31 @@ test_ids(void)
 		big[REQUEST_ID_MAX] = '\0';
 		T(request_id_acceptable(big), "128 bytes accepted");
 	}
+}
+
+/* W3C traceparent: version 00, ids not all zeros, lower-case hex; a new one otherwise */
+static void
+test_traceparent(void)
+{
+	char		out[TRACEPARENT_LEN + 1];
+	char		other[TRACEPARENT_LEN + 1];
+	const char *ok = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+	T(traceparent_valid(ok), "traceparent valid");
+	T(!traceparent_valid(NULL) && !traceparent_valid(""), "none refused");
+	T(!traceparent_valid("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), "version 01 refused");
+	T(!traceparent_valid("00-00000000000000000000000000000000-00f067aa0ba902b7-01"), "zero trace id refused");
+	T(!traceparent_valid("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01"), "zero parent id refused");
+	T(!traceparent_valid("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"), "upper case refused");
+	T(!traceparent_valid("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-"), "trailing text refused");
+	T(!traceparent_valid("00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01"), "non-hex refused");
+	T(!traceparent_valid("00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), "separator checked");
+	T(!traceparent_valid("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g"), "flags hex");
+	T(traceparent_take(ok, out) && strcmp(out, ok) == 0, "a valid one is taken as is");
+	T(!traceparent_take("garbage", out) && traceparent_valid(out), "garbage replaced by a valid one");
+	T(!traceparent_take(NULL, other) && traceparent_valid(other) && strcmp(out, other) != 0,
+	  "generated ones differ");
+	T(strcmp(out + 52, "-01") == 0, "generated: sampled");
 }
 
 static void
@@ -393,6 +419,7 @@ main(void)
 	log_init(LOG_CRITICAL, true, "unit");
 	test_routes();
 	test_ids();
+	test_traceparent();
 	test_bearer();
 	test_content_type();
 	test_sqlstate();
