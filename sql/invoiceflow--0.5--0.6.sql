@@ -1892,9 +1892,20 @@ BEGIN
 			|| CASE WHEN d.source = 'email' THEN invoiceflow._mail_tsv(d.id) ELSE ''::tsvector END
 	FROM invoiceflow.extractions e
 	WHERE d.id = p_id AND e.ingestion_id = p_id;
+	/*
+	 * OpenSearch: the ingestion's index row is sent again (one row per ingestion,
+	 * as the back-fill expects); a new one only when the row is in flight now,
+	 * since its worker may have read the document before this change.
+	 */
 	IF invoiceflow._opensearch_enabled() THEN
-		INSERT INTO invoiceflow.outbox (ingestion_id, sink, action, attempt)
-			SELECT i.id, 'opensearch', 'index', i.attempt FROM invoiceflow.ingestions i WHERE i.id = p_id;
+		UPDATE invoiceflow.outbox x SET state = 'pending', tries = 0, next_attempt_at = now(), last_error = NULL,
+				done_at = NULL
+			WHERE x.ingestion_id = p_id AND x.sink = 'opensearch' AND x.action = 'index'
+			  AND (x.claimed_until IS NULL OR x.claimed_until < now());
+		IF NOT FOUND THEN
+			INSERT INTO invoiceflow.outbox (ingestion_id, sink, action, attempt)
+				SELECT i.id, 'opensearch', 'index', i.attempt FROM invoiceflow.ingestions i WHERE i.id = p_id;
+		END IF;
 		PERFORM invoiceflow._wake_at_commit();
 	END IF;
 END
@@ -2072,6 +2083,16 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, invoiceflow, 
 	WHERE k.key_hash = sha256(convert_to(_api_key_name.key, 'UTF8')) AND k.revoked_at IS NULL
 $$;
 
+-- search() through OpenSearch: each completed item gets "review" as the embedded backend gives it
+CREATE FUNCTION invoiceflow._review_items(p_result jsonb) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, invoiceflow, pg_temp AS $$
+	SELECT CASE WHEN jsonb_typeof(p_result -> 'items') = 'array' THEN jsonb_set(p_result, '{items}',
+		(SELECT coalesce(jsonb_agg(x.i || jsonb_build_object('review', CASE WHEN x.i ->> 'status' = 'COMPLETED'
+					THEN invoiceflow._review_info((x.i ->> 'request_id')::uuid) END) ORDER BY x.n), '[]'::jsonb)
+		 FROM jsonb_array_elements(p_result -> 'items') WITH ORDINALITY AS x (i, n)))
+		ELSE p_result END
+$$;
+
 -- The outbox carries the new event to RabbitMQ
 ALTER TABLE invoiceflow.outbox DROP CONSTRAINT outbox_event_check;
 ALTER TABLE invoiceflow.outbox ADD CONSTRAINT outbox_event_check
@@ -2096,7 +2117,7 @@ BEGIN
 			'invoiceflow._review_announce(uuid,integer,text[])', 'invoiceflow._review_target(uuid,text)',
 			'invoiceflow.correct(uuid,jsonb,text)', 'invoiceflow.approve(uuid,text)',
 			'invoiceflow._session_create(text,integer,integer)', 'invoiceflow._session_check(text,integer,integer)',
-			'invoiceflow._session_end(text)', 'invoiceflow._api_key_name(text)'] LOOP
+			'invoiceflow._session_end(text)', 'invoiceflow._api_key_name(text)', 'invoiceflow._review_items(jsonb)'] LOOP
 		EXECUTE format('ALTER FUNCTION %s OWNER TO invoiceflow_owner', o);
 		EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', o);
 	END LOOP;
@@ -2793,8 +2814,9 @@ BEGIN
 			PERFORM invoiceflow._bad_input('the sender filter needs the embedded search backend',
 				'invoiceflow.search_backend is opensearch, whose documents do not carry the webhook sender.');
 		END IF;
-		RETURN invoiceflow._search_opensearch(v_q, p_status, p_seller, p_buyer, p_currency, p_from, p_to,
-			p_tmin, p_tmax, p_review, p_source, p_from_x, v_sort, v_limit, v_cursor, search.facets);
+		-- review (section "review"): "review" in each item, as below
+		RETURN invoiceflow._review_items(invoiceflow._search_opensearch(v_q, p_status, p_seller, p_buyer, p_currency,
+			p_from, p_to, p_tmin, p_tmax, p_review, p_source, p_from_x, v_sort, v_limit, v_cursor, search.facets));
 	END IF;
 
 	/*

@@ -104,6 +104,17 @@ my $found = $q->(q{SET invoiceflow.search_backend = 'opensearch';
 	SELECT string_agg(i ->> 'request_id', ',') FROM jsonb_array_elements(invoiceflow.search(q => 'zeppelinalpha') -> 'items') i});
 is(join(',', sort split /,/, $found), join(',', sort @a), 'search() on OpenSearch finds the indexed invoices');
 
+# --- a correction (issue 14) is indexed again through the outbox: OpenSearch follows it
+$q->(qq{SELECT invoiceflow.correct('$a[1]', '{"totals": {"total": "4242.00"}, "seller": {"name": "Corrected AG"}}', 'reviewer')});
+ok($node->poll_query_until('postgres', "SELECT NOT EXISTS (SELECT 1 FROM invoiceflow.outbox WHERE ingestion_id = '$a[1]'
+	AND sink = 'opensearch' AND state = 'pending')"), 'the correction was delivered to OpenSearch');
+my $corrected = os_doc($a[1]);
+ok($corrected && $corrected->{total} eq '4242.00' && $corrected->{seller_name} eq 'Corrected AG',
+	'the document has the corrected total and seller');
+my $item = decode_json($q->(qq{SET invoiceflow.search_backend = 'opensearch';
+	SELECT i FROM jsonb_array_elements(invoiceflow.search(q => 'zeppelinalpha') -> 'items') i WHERE i ->> 'request_id' = '$a[1]'}) || 'null');
+ok($item && $item->{review}{corrections}[0]{actor} eq 'reviewer', 'search() on OpenSearch has the review history too');
+
 # --- purge deletes the document
 $q->("SELECT invoiceflow.purge('$a[2]')");
 ok($node->poll_query_until('postgres', "SELECT NOT EXISTS (SELECT 1 FROM invoiceflow.outbox WHERE ingestion_id = '$a[2]')"),
