@@ -100,6 +100,7 @@ extern bool if_wh_start(IfWhItem *it, long timeout_ms, bool allow_private);
 /* drives the transfers up to wait_ms; returns the finished ones (their result set) */
 extern int	if_wh_poll(int wait_ms, IfWhItem **done, int max);
 extern int	if_wh_in_flight(void);
+extern void if_wh_reset(void);	/* settings reloaded: no cached connection is reused */
 extern void if_wh_abandon(IfWhItem *it);	/* stops its transfer, if any */
 extern bool if_wh_host(const char *url, char *out, size_t outsz);
 extern bool if_wh_address_private(const struct sockaddr *sa);

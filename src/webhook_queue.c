@@ -80,11 +80,12 @@ item_free(IfWhItem *it)
 	free(it);
 }
 
-/* on reload: the breakers start afresh (transfers in flight finish) */
+/* on reload: the breakers start afresh, no connection of the old settings is reused */
 void
 if_webhook_reset(void)
 {
 	memset(hosts, 0, sizeof(hosts));
+	if_wh_reset();
 }
 
 void

@@ -33,6 +33,7 @@
 
 static CURLM *multi = NULL;
 static int	in_flight = 0;
+static bool stale = false;		/* settings changed: no cached connection is reused */
 
 struct IfWhTransfer
 {
@@ -189,6 +190,13 @@ if_wh_start(IfWhItem *it, long timeout_ms, bool allow_private)
 	memset(&it->result, 0, sizeof(it->result));
 	it->http_status = 0;
 	it->latency_ms = 0;
+	if (stale && multi != NULL && in_flight == 0)
+	{
+		/* a new handle, so connections checked under the old settings close */
+		curl_multi_cleanup(multi);
+		multi = NULL;
+		stale = false;
+	}
 	if (multi == NULL)
 	{
 		curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -240,6 +248,8 @@ if_wh_start(IfWhItem *it, long timeout_ms, bool allow_private)
 	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, progress_cb);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, it);
+	if (stale)
+		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);	/* its own connection, checked now */
 	if (!allow_private)
 	{
 		curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
@@ -323,6 +333,18 @@ if_wh_poll(int wait_ms, IfWhItem **done, int max)
 		done[n++] = it;
 	}
 	return n;
+}
+
+/*
+ * The configuration was reloaded (webhook_allow_private may be off now): a
+ * connection opened under the old settings is never reused. Transfers in
+ * flight finish; new ones open fresh connections until the multi handle, and
+ * its connection cache, is replaced at the next start with nothing in flight.
+ */
+void
+if_wh_reset(void)
+{
+	stale = multi != NULL;
 }
 
 int

@@ -184,9 +184,14 @@ my $f = start_receiver('f');
 my ($sub_f) = subscribe($f, '{invoice.uploaded}');
 # "localhost" resolves to 127.0.0.1: the check is on the address, not the name
 my ($sub_f2) = split /\|/, $q->("SELECT id FROM invoiceflow.create_subscription('http://localhost:$f->{port}/name', '{invoice.uploaded}')");
+# receiver e served 1,000 events just before: the worker has connections to it in its cache,
+# opened while private addresses were allowed; none may be reused now
+my $e_hits = scalar(@{ $e->log });
+my ($sub_e2) = subscribe($e, '{invoice.uploaded}');
 $q->(q{SELECT invoiceflow.ingest('p.pdf', pdf('private'))});
-$wait->(10, "SELECT count(*) = 2 FROM invoiceflow.webhook_deliveries WHERE state = 'failed' AND subscription_id IN ('$sub_f', '$sub_f2')",
+$wait->(10, "SELECT count(*) = 3 FROM invoiceflow.webhook_deliveries WHERE state = 'failed' AND subscription_id IN ('$sub_f', '$sub_f2', '$sub_e2')",
 	'a loopback destination fails by default');
+is(scalar(@{ $e->log }), $e_hits, 'no connection opened while private addresses were allowed is reused');
 like($q->("SELECT last_error FROM invoiceflow.webhook_deliveries WHERE subscription_id = '$sub_f2'"),
 	qr/127\.0\.0\.1|::1/, 'the error names the resolved address');
 is(scalar(@{ $f->log }), 0, 'the receiver got nothing');
