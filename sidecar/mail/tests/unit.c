@@ -224,6 +224,36 @@ test_no_pdf_and_not_mail(void)
 	}
 }
 
+/* hostile nesting: 20,000 multiparts, 5,000 forwarded messages deep; must neither crash nor loop */
+static void
+test_deep_nesting(void)
+{
+	struct mail_message m;
+	size_t		cap = 4 * 1024 * 1024,
+				n = 0;
+	char	   *s = malloc(cap);
+	const unsigned char *pdf_part;
+
+	n += (size_t) snprintf(s + n, cap - n, "From: a@b.example\r\nMIME-Version: 1.0\r\n");
+	for (int i = 0; i < 20000; i++)
+		n += (size_t) snprintf(s + n, cap - n, "Content-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n--b%d\r\n", i, i);
+	n += (size_t) snprintf(s + n, cap - n, "Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n%s\r\n", pdf_b64);
+	CHECK(mime_parse((const unsigned char *) s, n, &m, (char[64]){0}, 64), "20,000 nested multiparts parse");
+	pdf_part = m.nparts ? m.parts[0].data : NULL;
+	CHECK(m.nparts == 0 || (pdf_part && memcmp(pdf_part, "%PDF-", 5) == 0),
+		  "and give at most the PDF (beyond the depth limit: nothing), got %zu", m.nparts);
+	mail_message_free(&m);
+
+	n = 0;
+	for (int i = 0; i < 5000; i++)
+		n += (size_t) snprintf(s + n, cap - n, "From: a@b.example\r\nContent-Type: message/rfc822\r\n\r\n");
+	n += (size_t) snprintf(s + n, cap - n, "From: z@b.example\r\n\r\nbody\r\n");
+	CHECK(mime_parse((const unsigned char *) s, n, &m, (char[64]){0}, 64) && m.nparts == 0,
+		  "5,000 forwarded messages deep parse, no PDF");
+	mail_message_free(&m);
+	free(s);
+}
+
 static void
 test_filename_clean(void)
 {
@@ -370,6 +400,7 @@ main(void)
 	test_nested_forwarded_inline_octet();
 	test_filenames_encoded();
 	test_no_pdf_and_not_mail();
+	test_deep_nesting();
 	test_filename_clean();
 	test_keys();
 	test_accounts_file();
