@@ -162,4 +162,17 @@ is(email_ingestions($node)->{'later.pdf'}, 1, 'deliver: taken once after the ret
 is($node->safe_psql('postgres', q{SELECT count(*) FROM invoiceflow.ingestions WHERE source = 'email'}),
 	keys(%expect) + 3 + 2, 'nothing else ingested');
 
+# --- pg_dump keeps the mail tables: a restore gives back the messages, the email of
+# each ingestion and the search by sender (search_docs is rebuilt by the triggers)
+my $dump = "$PostgreSQL::Test::Utils::tmp_check/500_mail.dump";
+$node->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('postgres') ], 'pg_dump');
+$node->safe_psql('postgres', 'CREATE DATABASE restored');
+$node->command_ok([ 'pg_restore', '-d', $node->connstr('restored'), $dump ], 'pg_restore');
+my $q = q{SELECT (SELECT count(*) FROM invoiceflow.mail_messages) || '/' || (SELECT count(*) FROM invoiceflow.mail_ingestions)
+	|| '/' || jsonb_array_length(invoiceflow.search(q => 'billing@acme.example', "limit" => 100) -> 'items')};
+is($node->safe_psql('restored', $q), $node->safe_psql('postgres', $q), 'restored: messages, email metadata, sender search');
+$node->safe_psql('restored', q{SELECT invoiceflow.mail_record('x', 'mid:after-restore', NULL, NULL, NULL, NULL, '[]')});
+is($node->safe_psql('restored', q{SELECT count(*) FROM invoiceflow.mail_messages}),
+	$node->safe_psql('postgres', q{SELECT count(*) FROM invoiceflow.mail_messages}) + 1, 'restored: the id sequence goes on');
+
 done_testing();
