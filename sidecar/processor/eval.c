@@ -19,7 +19,7 @@
  * --cv      the text view again, each file read with the rules switched off that
  *           only its own vendor needed (rules.c: needed_by; vendor = the expected
  *           issuer name), beside the normal figure
- * --ablate  each rule switched off alone: which files lose or gain fields;
+ * --ablate  each rule switched off alone: which files lose fields (or straight-through) or gain fields;
  *           differences from rules.c's needed_by are flagged
  */
 #include "eval_match.h"
@@ -59,6 +59,7 @@ typedef struct {
 	json_t *exp;		/* the corpus JSON */
 	unsigned char *pdf; size_t len;
 	int    good[NF];	/* text view: field matched (for --ablate) */
+	int    straight;	/* text view: needs_review false */
 } cfile;
 
 static unsigned char *slurp(const char *path, size_t *len)
@@ -212,7 +213,7 @@ static void cross_validate(cfile *files, size_t nf, const vstats *plain)
 
 static void ablate(cfile *files, size_t nf)
 {
-	printf("\nablation: each rule switched off alone (text view); needed by = files that lose a field\n");
+	printf("\nablation: each rule switched off alone (text view); needed by = files that lose a field or go to review\n");
 	for (int r = 0; r < R_COUNT; r++) {
 		unsigned char off[R_COUNT] = {0};
 		off[r] = 1;
@@ -227,6 +228,8 @@ static void ablate(cfile *files, size_t nf)
 			score(&one, &files[i], res, good, NULL, NULL, "ablate");
 			int l = 0, g = 0;
 			for (int k = 0; k < NF; k++) { l += files[i].good[k] && !good[k]; g += !files[i].good[k] && good[k]; }
+			/* a rule that only raises confidence is needed when, without it, a file is reviewed */
+			if (files[i].straight && !one.straight) l++;
 			if (l) { sb_printf(&lose, "%s%s", nl ? "," : "", files[i].stem); nl++; }
 			if (g) sb_printf(&gain, " %s(+%d)", files[i].stem, g);
 			json_decref(res);
@@ -321,7 +324,9 @@ int main(int argc, char **argv)
 			int run = view_run[v];
 			json_t *inv = json_object_get(res[run], "invoice");
 			sbuf row; sb_init(&row);
+			int before = st[v].straight;
 			score(&st[v], cf, res[run], v == V_TEXT ? cf->good : NULL, &row, &misses, view_name[v]);
+			if (v == V_TEXT) cf->straight = st[v].straight > before;
 			printf("%-58s %-7s%s%s%s\n", cf->stem, view_name[v], row.s, errs[run] ? "  error: " : "",
 				   errs[run] ? errs[run] : "");
 			sb_free(&row);

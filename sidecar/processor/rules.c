@@ -10,7 +10,8 @@
 #include <string.h>
 
 const rule_info reader_rules[R_COUNT] = {
-	[R_VALUE_RIGHT]       = { "value-right", "a label's value right of it on its row",
+	[R_VALUE_RIGHT] = { "value-right", "a label's value right of it on its row",
+		"adsi_invoice-maker_fr,"
 		"akretion_invoice_EN16931,"
 		"credimi_FatturaPA_FPA02_123,"
 		"ferd211_BASIC_Taxifahrt,"
@@ -26,7 +27,6 @@ const rule_info reader_rules[R_COUNT] = {
 		"ferd24_EXT_SubInvoiceLines_Kaffee_50099877,"
 		"i2d_AmazonWebServices,"
 		"i2d_AzureInterior,"
-		"i2d_FlipkartInvoice,"
 		"i2d_QualityHosting,"
 		"i2d_coolblue1,"
 		"i2d_coolblue2,"
@@ -37,36 +37,40 @@ const rule_info reader_rules[R_COUNT] = {
 		"kosit_XR_04.01a_MeierHandwerk_12345,"
 		"kosit_XR_maxRechnung_1234567890,"
 		"oca_efff_ExactOnline_16117778" },
-	[R_VALUE_BELOW]       = { "value-below", "a label's value below it in its column",
+	[R_VALUE_BELOW] = { "value-below", "a label's value below it in its column",
 		"akretion_invoice_EN16931,"
 		"ferd211_BASIC_Taxifahrt,"
 		"ferd211_EXTENDED_Fremdwaehrung,"
 		"ferd24_EN16931_Kleinunternehmer_123,"
+		"ferd24_EXT_Bau_1_Abschlagsrechnung_210111,"
+		"ferd24_EXT_SubInvoiceLines_Hardware_99877,"
+		"ferd24_EXT_SubInvoiceLines_Kaffee_50099877,"
 		"i2d_AzureInterior,"
-		"jw_Madison_505050,"
 		"oca_efff_ExactOnline_16117778" },
-	[R_NUMBER_INLINE]     = { "number-inline", "title word followed by the number (\"Invoice INV-1\")", "i2d_AzureInterior,mustang_GnuaccountingRE-20170509_505" },
+	[R_NUMBER_INLINE] = { "number-inline", "title word followed by the number (\"Invoice INV-1\")", "i2d_AzureInterior,mustang_GnuaccountingRE-20170509_505" },
 	[R_DATE_AFTER_NUMBER] = { "date-after-number", "\"No. 1 of/vom/du DATE\"",
 		"ferd211_BASIC_Taxifahrt,"
 		"ferd211_EN16931_Einfach,"
 		"ferd211_EN16931_Haftpflichtversicherung_Versicherungssteuer,"
+		"ferd211_EN16931_Miete,"
 		"ferd211_EN16931_Rechnungskorrektur,"
 		"ferd211_EXTENDED_Fremdwaehrung,"
 		"ferd24_EN16931_Kleinunternehmer_123,"
+		"ferd24_EXT_Bau_1_Abschlagsrechnung_210111,"
 		"ferd24_EXT_Bau_Schlussrechnung_210113,"
 		"ferd24_EXT_SubInvoiceLines_Hardware_99877,"
 		"ferd24_EXT_SubInvoiceLines_Kaffee_50099877" },
-	[R_FIRST_DATE]        = { "first-date", "no issue-date label: first date on page 1 (low confidence)", "credimi_FatturaPA_FPA02_123" },
-	[R_AMOUNT_TRIPLE]     = { "amount-triple", "net + tax = total picks among candidates", "" },
-	[R_AMOUNT_DERIVE]     = { "amount-derive", "a missing amount derived from the other two",
+	[R_FIRST_DATE] = { "first-date", "no issue-date label: first date on page 1 (low confidence)", "" },
+	[R_AMOUNT_TRIPLE] = { "amount-triple", "net + tax = total picks among candidates", "" },
+	[R_AMOUNT_DERIVE] = { "amount-derive", "a missing amount derived from the other two",
 		"credimi_FatturaPA_FPA02_123,"
 		"i2d_AmazonWebServices,"
 		"jw_Moxy_FrankfurtAirport_227638" },
-	[R_NO_TAX]            = { "no-tax", "no tax printed: net = total, tax 0 (low confidence)", "i2d_QualityHosting" },
-	[R_TAX_TABLE]         = { "tax-table", "VAT breakdown table: base x rate = tax, sums check the totals", "" },
-	[R_LINES_SUM]         = { "lines-sum", "item lines adding up to the net confirm the amounts", "" },
-	[R_CURRENCY_AMOUNT]   = { "currency-amount", "amount with a currency sign needs no decimals", "credimi_FatturaPA_FPA02_123" },
-	[R_PARTY_LABEL]       = { "party-label", "block after a seller/buyer label",
+	[R_NO_TAX] = { "no-tax", "no tax printed: net = total, tax 0 (low confidence)", "i2d_QualityHosting" },
+	[R_TAX_TABLE] = { "tax-table", "VAT breakdown table: base x rate = tax, sums check the totals", "jw_MotelOne_534719706" },
+	[R_LINES_SUM] = { "lines-sum", "item lines adding up to the net confirm the amounts", "i2d_QualityHosting" },
+	[R_CURRENCY_AMOUNT] = { "currency-amount", "amount with a currency sign needs no decimals", "credimi_FatturaPA_FPA02_123" },
+	[R_PARTY_LABEL] = { "party-label", "block after a seller/buyer label",
 		"adsi_invoice-maker_es,"
 		"adsi_invoice-maker_fr,"
 		"akretion_invoice_EN16931,"
@@ -85,16 +89,13 @@ const rule_info reader_rules[R_COUNT] = {
 		"i2d_AmazonWebServices,"
 		"kosit_XR_04.01a_MeierHandwerk_12345,"
 		"kosit_XR_maxRechnung_1234567890" },
-	[R_ADDRESS_BLOCKS]    = { "address-blocks", "two address blocks: the one with contact details is the sender", "" },
-	[R_ENVELOPE]          = { "envelope", "window-envelope sender line, addressee below", "" },
-	[R_LEGAL_FORM]        = { "legal-form", "name with a legal form in the letterhead", "jw_Madison_505050" },
-	[R_NAME_BLOCK]        = { "name-block", "name-over-address blocks, sender first",
-		"akretion_invoice_EN16931,"
-		"i2d_AzureInterior,"
-		"oca_efff_ExactOnline_16117778" },
-	[R_FIRST_LINE]        = { "first-line", "first name-like line is the sender (last resort)", "" },
-	[R_US_DATES]          = { "us-dates", "month-first dates for USD / US addresses", "" },
-	[R_CREDIT_NOTE]       = { "credit-note", "credit-note title on page 1", "" },
+	[R_ADDRESS_BLOCKS] = { "address-blocks", "two address blocks: the one with contact details is the sender", "i2d_coolblue1" },
+	[R_ENVELOPE] = { "envelope", "window-envelope sender line, addressee below", "jw_MotelOne_534719706" },
+	[R_LEGAL_FORM] = { "legal-form", "name with a legal form in the letterhead", "jw_Madison_505050" },
+	[R_NAME_BLOCK] = { "name-block", "name-over-address blocks, sender first", "akretion_invoice_EN16931,i2d_AzureInterior" },
+	[R_FIRST_LINE] = { "first-line", "first name-like line is the sender (last resort)", "" },
+	[R_US_DATES] = { "us-dates", "month-first dates for USD / US addresses", "" },
+	[R_CREDIT_NOTE] = { "credit-note", "credit-note title on page 1", "" },
 };
 
 static unsigned char rule_off[R_COUNT];
