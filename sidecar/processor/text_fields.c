@@ -1241,6 +1241,16 @@ void text_extract_fields(const tlayout *l, invoice *inv)
 
 	/* a value that looks misread, or a page full of misreadings, is returned for review */
 	int noisy_page = layout_noise(&c) > 0.05;
+	/* words from OCR: letters can be misread ("Müller" -> "Miller") where no check catches
+	 * it, so names and numbers read from them are for review; amounts and dates keep the
+	 * confidence their arithmetic and format checks gave them */
+	size_t nocr = 0;
+	for (size_t s = 0; s < l->nsegs; s++) nocr += l->segs[s].ocr != 0;
+	if (nocr * 2 > l->nsegs) {
+		static const field_id textual[] = { F_INVOICE_NUMBER, F_SELLER_NAME, F_BUYER_NAME, F_PURCHASE_ORDER, F_REFERENCE };
+		for (size_t i = 0; i < sizeof textual / sizeof textual[0]; i++)
+			if (inv->f[textual[i]].value && inv->f[textual[i]].conf > 0.65) inv->f[textual[i]].conf = 0.65;
+	}
 	for (int f = 0; f < F_COUNT; f++) {
 		inv_field *fl = &inv->f[f];
 		if (!fl->value || f == F_DOCUMENT_TYPE) continue;

@@ -372,6 +372,7 @@ static void build_layout(tlayout *l, const tcell *const *rows, size_t nrows)
 		for (; c->text; c++) {
 			l->segs = realloc(l->segs, (l->nsegs + 1) * sizeof *l->segs);
 			tseg *s = &l->segs[l->nsegs++];
+			memset(s, 0, sizeof *s);
 			s->text = strdup(c->text);
 			s->x0 = c->x0; s->x1 = c->x1; s->y0 = y; s->y1 = y + 8; s->size = 8; s->page = page;
 			s->row = (int) l->nrows;
@@ -479,14 +480,20 @@ static void test_table_reader(void)
 
 /* ---- field reader on synthetic layouts (not corpus files) ---- */
 
-static void read_fields(const tcell *const *rows, size_t nrows, invoice *inv)
+static void read_fields_src(const tcell *const *rows, size_t nrows, invoice *inv, int ocr)
 {
 	tlayout l;
 	build_layout(&l, rows, nrows);
+	for (size_t i = 0; i < l.nsegs; i++) l.segs[i].ocr = (unsigned char) ocr;
 	invoice_init(inv);
 	text_extract_fields(&l, inv);
 	invoice_review(inv);
 	tlayout_free(&l);
+}
+
+static void read_fields(const tcell *const *rows, size_t nrows, invoice *inv)
+{
+	read_fields_src(rows, nrows, inv, 0);
 }
 
 static void field_is(const invoice *inv, field_id id, const char *want, double min_conf, const char *what)
@@ -526,6 +533,21 @@ static void test_field_reader(void)
 	field_is(&inv, F_TOTAL, "119.00", 0.7, "DE total");
 	field_is(&inv, F_CURRENCY, "EUR", 0.7, "DE currency");
 	CHECK(!inv.needs_review, "DE: everything consistent and labelled goes straight through");
+	invoice_free(&inv);
+	/* the same words from OCR: names and the number may hold misread letters -> review;
+	 * the amounts keep the confidence their arithmetic gave them */
+	read_fields_src(t1, 13, &inv, 1);
+	field_is(&inv, F_SELLER_NAME, "Holzbau Beispiel GmbH", 0.5, "DE seller from OCR");
+	CHECK(inv.f[F_SELLER_NAME].conf < REVIEW_MIN_CONF, "OCR seller name is unsure (%.2f)", inv.f[F_SELLER_NAME].conf);
+	field_is(&inv, F_TOTAL, "119.00", 0.7, "DE total from OCR");
+	CHECK(inv.needs_review, "OCR words: names for review");
+	invoice_free(&inv);
+	/* a misread text layer ("Consu!t!ng") is unsure too */
+	static const tcell n4[] = { {50, 100, "Name:"}, {300, 400, "Kunde Zw!e! AG"}, {0, 0, NULL} };
+	const tcell *t1n[] = { r0, r1, r2, r3, r4, r5, r6, n4, r8, r9, r10, r11, r12 };
+	read_fields(t1n, 13, &inv);
+	CHECK(inv.f[F_BUYER_NAME].value && inv.f[F_BUYER_NAME].conf < REVIEW_MIN_CONF && inv.needs_review,
+		  "misread buyer name goes to review (%.2f)", inv.f[F_BUYER_NAME].conf);
 	invoice_free(&inv);
 
 	/* Italian: amounts printed with a currency sign and no decimals ("25€") */
