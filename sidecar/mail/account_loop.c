@@ -131,6 +131,9 @@ scan(struct loop_state *st, char *err, size_t errsz)
 			ok = false;
 			break;
 		}
+		/* a long backlog still reports in, or health() would call the account silent */
+		if (time(NULL) - st->last_heartbeat >= al->cfg->heartbeat_seconds)
+			heartbeat(st, true, NULL);
 	}
 	membuf_free(&raw);
 	free(uids);
