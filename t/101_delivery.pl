@@ -87,6 +87,13 @@ is($node->safe_psql('postgres', "SELECT invoiceflow.file('$one') IS NULL"), 't',
 $node->safe_psql('postgres', q{SELECT invoiceflow.complete(request_id, lease, '{"invoice": {}}') FROM invoiceflow.claim_next('w', 1)});
 ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM invoiceflow.outbox WHERE event = 'invoice.completed' AND state = 'done'}),
 	'complete() publishes invoice.completed');
+# correct() publishes invoice.corrected (issue 14), one message per correction
+my $done = $node->safe_psql('postgres', q{SELECT ingestion_id FROM invoiceflow.outbox WHERE event = 'invoice.completed'});
+$node->safe_psql('postgres', qq{SELECT invoiceflow.correct('$done', '{"invoice_number": "C-1"}', 't101')});
+$node->safe_psql('postgres', qq{SELECT invoiceflow.correct('$done', '{"invoice_number": "C-2"}', 't101')});
+ok($node->poll_query_until('postgres', qq{SELECT array_agg(attempt ORDER BY attempt) = '{1,2}' FROM invoiceflow.outbox
+	WHERE ingestion_id = '$done' AND event = 'invoice.corrected' AND state = 'done'}),
+	'correct() publishes invoice.corrected, confirmed by the broker, once per correction');
 # a release (return to PENDING) publishes a new invoice.uploaded with the next attempt
 my $rel = $node->safe_psql('postgres', q{SELECT request_id || ' ' || lease FROM invoiceflow.claim_next('w', 1)});
 my ($rid, $lease) = split / /, $rel;

@@ -18,7 +18,7 @@ ev_event_name_valid(const char *event)
 {
 	return event != NULL &&
 		(strcmp(event, EV_UPLOADED) == 0 || strcmp(event, EV_COMPLETED) == 0 ||
-		 strcmp(event, EV_FAILED) == 0);
+		 strcmp(event, EV_FAILED) == 0 || strcmp(event, EV_CORRECTED) == 0);
 }
 
 /* adds key: string (or null when s is NULL and nullable); false on failure */

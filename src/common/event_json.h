@@ -23,6 +23,7 @@
 #define EV_UPLOADED			"invoice.uploaded"
 #define EV_COMPLETED		"invoice.completed"
 #define EV_FAILED			"invoice.failed"
+#define EV_CORRECTED		"invoice.corrected"	/* a correction (issue 14) */
 
 typedef struct ev_event
 {
