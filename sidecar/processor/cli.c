@@ -124,7 +124,6 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
 	{ "extract", cmd_extract, "extract FILE.pdf [--no-xml] [--ocr=auto|force|off] [--ocr-dpi=N] [--pretty]   print the result JSON" },
 	{ "layout", cmd_layout, "layout FILE.pdf                          print the text rows with positions (debugging)" },
 	{ "run", cmd_run, "run                                      the daemon: claim documents and extract them (run --help)" },
-	{ SANDBOX_CHILD_COMMAND, cmd_sandbox_child, NULL },	/* the daemon's per-document child */
 	{ "sandbox-run", cmd_sandbox_run, "sandbox-run FILE.pdf [NAME]               one document through the daemon's sandboxed child" },
 };
 
@@ -135,6 +134,6 @@ int main(int argc, char **argv)
 			if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(argc - 2, argv + 2);
 	fprintf(stderr, "usage: invoiceflow-processor COMMAND ...\n");
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		if (commands[i].help) fprintf(stderr, "  %s\n", commands[i].help);
+		fprintf(stderr, "  %s\n", commands[i].help);
 	return 2;
 }

@@ -110,6 +110,22 @@ fetch_s3(const proc_config *cfg, const char *key, size_t *len, int out)
 	return NULL;
 }
 
+bool
+child_program(char *path, size_t sz)
+{
+	char		self[4096];
+	ssize_t		n = readlink("/proc/self/exe", self, sizeof self - 1);
+	char	   *slash;
+
+	if (n <= 0)
+		return false;
+	self[n] = '\0';
+	if (!(slash = strrchr(self, '/')))
+		return false;
+	*slash = '\0';
+	return (size_t) snprintf(path, sz, "%s/invoiceflow-processor-child%s", self, UNDER_ASAN ? "-asan" : "") < sz;
+}
+
 /* The document as a sealed memfd: the re-executed child maps it from fd 0. */
 static int
 document_fd(const unsigned char *buf, size_t len)
@@ -187,7 +203,7 @@ child_main(const proc_config *cfg, const child_job *job, int out, int err, pid_t
 	size_t		len = job->len;
 	sigset_t	none;
 	int			doc, exe, netns;
-	char		errbuf[300], a_cpu[16], a_mem[16], a_netns[4];
+	char		errbuf[300], a_cpu[16], a_mem[16], a_netns[4], program[4096];
 	char	   *argv[10], **envp;
 
 	/* an orphan must not run on: die with the parent (even when it is SIGKILLed) */
@@ -214,10 +230,12 @@ child_main(const proc_config *cfg, const child_job *job, int out, int err, pid_t
 	if (doc < 0)
 		sandbox_failed(out, "memfd", strerror(errno));
 	free(fetched);
-	/* the binary this process runs, opened before root (and /proc/self with it) goes */
-	exe = open("/proc/self/exe", O_PATH | O_CLOEXEC);
+	/* the child's program, opened while the path to it is surely still reachable */
+	if (!child_program(program, sizeof program))
+		sandbox_failed(out, "/proc/self/exe", "cannot tell where the processor is");
+	exe = open(program, O_PATH | O_CLOEXEC);
 	if (exe < 0)
-		sandbox_failed(out, "/proc/self/exe", strerror(errno));
+		sandbox_failed(out, program, strerror(errno));
 	/* 0 the document, 1 the answer, 2 stderr; nothing else survives the exec */
 	if (dup2(doc, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0)
 		sandbox_failed(out, "dup2", strerror(errno));
@@ -236,7 +254,7 @@ child_main(const proc_config *cfg, const child_job *job, int out, int err, pid_t
 	snprintf(a_cpu, sizeof a_cpu, "%d", cfg->cpu_seconds);
 	snprintf(a_mem, sizeof a_mem, "%d", cfg->memory_mb);
 	snprintf(a_netns, sizeof a_netns, "%d", netns);
-	argv[0] = "invoiceflow-processor";
+	argv[0] = "invoiceflow-processor-child";
 	argv[1] = SANDBOX_CHILD_COMMAND;
 	argv[2] = a_cpu;
 	argv[3] = a_mem;

@@ -3,8 +3,8 @@
  *
  * The parent makes a scratch directory and forks; the child fetches the file
  * from S3 when the parent did not pass its bytes, puts it in a sealed memfd,
- * drops what the parser must not have (sandbox.h) and re-executes the binary
- * (sandbox_child.h), which sets its limits (RLIMIT_CPU, RLIMIT_AS, no core
+ * drops what the parser must not have (sandbox.h) and executes
+ * invoiceflow-processor-child (sandbox_child.h), which sets its limits (RLIMIT_CPU, RLIMIT_AS, no core
  * files), confines itself, runs extract_document() and writes one answer to a pipe:
  *   "R <pages> <source>\n<result JSON>"   extracted
  *   "E\n<reason>"                          extract_document()'s error: fail
@@ -64,6 +64,8 @@ typedef struct child_proc
 	char		scratch[256];	/* its private scratch directory, removed after */
 } child_proc;
 
+/* The child's program: invoiceflow-processor-child[-asan] beside this binary. */
+bool		child_program(char *path, size_t sz);
 /* Forks the child. false with *err (malloc'd) when fork or pipe failed. */
 bool		child_start(child_proc *c, const proc_config *cfg, const child_job *job, char **err);
 /* Reads what the pipes hold (non-blocking); true once both reached EOF. */

@@ -616,6 +616,16 @@ cmd_run(int argc, char **argv)
 	if (!s3_config_ok(&d.cfg))
 		return 2;
 	sandbox_protect_parent();
+	{
+		char		program[4096] = "invoiceflow-processor-child";
+
+		if (!child_program(program, sizeof program) || access(program, X_OK) != 0)
+		{
+			fprintf(stderr, "invoiceflow-processor run: the document child's program %s is missing "
+					"(build it with make -C sidecar/processor)\n", program);
+			return 2;
+		}
+	}
 	gethostname(host, sizeof host - 1);
 	snprintf(d.worker, sizeof d.worker, "%s@%.100s:%d", d.cfg.service_name, host, (int) getpid());
 

@@ -2,7 +2,7 @@
  * sandbox.h: the walls around the per-document child (issue 9 item 7).
  *
  * The parent makes a private scratch directory per child and removes it after.
- * The forked child, before it re-executes the processor binary with an empty
+ * The forked child, before it executes invoiceflow-processor-child with an empty
  * environment, enters a network namespace where the kernel allows one, drops
  * root for PROCESSOR_SANDBOX_USER and sets no_new_privs. The re-executed child
  * then confines itself with Landlock (reads beneath a short list of system

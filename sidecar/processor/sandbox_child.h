@@ -1,9 +1,9 @@
 /*
- * sandbox_child.h: the re-executed per-document child.
+ * sandbox_child.h: the per-document child's program (invoiceflow-processor-child).
  *
  * daemon_child.c forks, fetches the file if needed, drops privileges and
- * re-executes the processor binary as
- *   invoiceflow-processor sandbox-child CPU_S MEMORY_MB TEST_FAULTS SCRATCH NETNS [FILENAME]
+ * executes the child's program (child_main.c) as
+ *   invoiceflow-processor-child sandbox-child CPU_S MEMORY_MB TEST_FAULTS SCRATCH NETNS [FILENAME]
  * with an empty environment, the document on fd 0 (a sealed memfd), the
  * answer pipe on fd 1 and the stderr pipe on fd 2. The command sets the
  * limits, confines itself (sandbox.h), runs extract_document() and answers in
