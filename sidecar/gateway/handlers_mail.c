@@ -143,11 +143,10 @@ metrics_append_mail(const char *request_id, char **text, size_t *len)
 		   (long long) json_integer_value(json_object_get(m, "accounts")),
 		   (long long) json_integer_value(json_object_get(m, "accounts_unhealthy")));
 	since = json_object_get(m, "seconds_since_last_success");
-	append(text, len, "# HELP invoiceflow_mail_seconds_since_last_check Seconds since a mail account was last checked successfully (NaN: never).\n"
+	append(text, len, "# HELP invoiceflow_mail_seconds_since_last_check Seconds since a mail account was last checked successfully (no sample until one was).\n"
 		   "# TYPE invoiceflow_mail_seconds_since_last_check gauge\n");
+	/* never checked: no sample (as Prometheus clients do for an unknown gauge), never NaN */
 	if (json_is_number(since))
 		append(text, len, "invoiceflow_mail_seconds_since_last_check %.3f\n", json_number_value(since));
-	else
-		append(text, len, "invoiceflow_mail_seconds_since_last_check NaN\n");
 	json_decref(m);
 }
