@@ -69,4 +69,12 @@ test:
 bench:
 	@bash test/bench/run-all.sh
 
-.PHONY: sidecars clean-sidecars eval run test bench
+# sql/invoiceflow--$(EXTVERSION).sql, the full install script, is generated from the
+# upgrade chain (after `make install`): install-script writes it, check-install-script
+# fails when the committed one is out of date (a step of `make test`).
+install-script:
+	@bash test/tools/make-full-install.sh
+check-install-script:
+	@bash test/tools/make-full-install.sh --check
+
+.PHONY: sidecars clean-sidecars eval run test bench install-script check-install-script

@@ -56,6 +56,8 @@ regress() {
       cat "$WORK/regress/regression.diffs" 2>/dev/null | head -200; return 1; }
 }
 step regress regress
+# the committed full install script is the one the upgrade chain gives
+step "install script" make -C "$SRC" -s check-install-script
 
 for d in "$SRC"/sidecar/*/; do
   [ -f "$d/Makefile" ] && step "unit $(basename "$d")" make -C "$d" -s check
