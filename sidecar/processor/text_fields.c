@@ -942,8 +942,11 @@ static int address_blocks(tctx *c, ablock *out, int max)
 			float a = l->segs[nx].size, z = l->segs[cur].size;
 			if (a > 0 && z > 0 && (a > 1.34f * z || z > 1.34f * a)) break;
 			if (starts_with_label(c, nx) && !contact_line(c->fold[nx])) break;
+			/* a line whose row holds an amount is a table row, not an address */
 			char tmp[64][64];
-			if (amounts_in(l->segs[nx].text, tmp, 64) > 0) amounts = 1;	/* a table, not an address */
+			char *rt = tlayout_row_text(l, (size_t) l->segs[nx].row);
+			if (amounts_in(rt, tmp, 64) > 0) amounts = 1;
+			free(rt);
 			b.seg[b.n++] = nx;
 			cur = nx;
 		}
