@@ -9,6 +9,7 @@
 #include "pdf_doc.h"
 #include "review.h"
 #include "rules.h"
+#include "tax_table.h"
 #include "text_fields.h"
 #include "text_lines.h"
 #include "util.h"
@@ -587,6 +588,68 @@ static void test_field_reader(void)
 		  "EN: an unlabelled date is returned with low confidence (%.2f)", inv.f[F_ISSUE_DATE].conf);
 	CHECK(inv.needs_review, "EN: unsure fields send the document to review");
 	invoice_free(&inv);
+
+	/* Dutch: two address blocks, the one with phone and bank details is the sender */
+	static const tcell b0[] = { {50, 120, "Jan Jansen"}, {400, 480, "Voorbeeld Handel"}, {0, 0, NULL} };
+	static const tcell b1[] = { {50, 120, "Kerkstraat 12"}, {400, 480, "Weena 1"}, {0, 0, NULL} };
+	static const tcell b2[] = { {50, 130, "1011 AB Amsterdam"}, {400, 490, "3012 CN Rotterdam"}, {0, 0, NULL} };
+	static const tcell b3[] = { {400, 490, "Tel. 010 1234567"}, {0, 0, NULL} };
+	static const tcell b4[] = { {400, 520, "IBAN NL50INGB0683251309"}, {0, 0, NULL} };
+	static const tcell b5[] = { {50, 120, "Factuurnummer:"}, {130, 180, "2024-17"}, {0, 0, NULL} };
+	static const tcell b6[] = { {50, 120, "Factuurdatum:"}, {130, 180, "05-03-2024"}, {0, 0, NULL} };
+	static const tcell b7[] = { {300, 400, "Subtotaal"}, {480, 520, "100,00"}, {0, 0, NULL} };
+	static const tcell b8[] = { {300, 400, "BTW 21%"}, {480, 520, "21,00"}, {0, 0, NULL} };
+	static const tcell b9[] = { {300, 400, "Totaal"}, {480, 520, "121,00"}, {0, 0, NULL} };
+	const tcell *t4[] = { b0, b1, b2, b3, b4, b5, b6, b7, b8, b9 };
+	read_fields(t4, 10, &inv);
+	field_is(&inv, F_SELLER_NAME, "Voorbeeld Handel", 0.8, "NL seller (block with phone and bank)");
+	field_is(&inv, F_BUYER_NAME, "Jan Jansen", 0.7, "NL buyer (the other block)");
+	field_is(&inv, F_ISSUE_DATE, "2024-03-05", 0.7, "NL issue date");
+	CHECK(!inv.needs_review, "NL: two clear blocks and consistent totals go straight through");
+	invoice_free(&inv);
+	memset(off, 0, sizeof off);
+	off[R_ADDRESS_BLOCKS] = 1;
+	rules_set_off(off);
+	read_fields(t4, 10, &inv);
+	CHECK(!inv.f[F_SELLER_NAME].value || inv.f[F_SELLER_NAME].conf < REVIEW_MIN_CONF || inv.needs_review,
+		  "NL: without address-blocks the parties are unsure");
+	rules_set_off(NULL);
+	invoice_free(&inv);
+
+	/* VAT breakdown table: two rates, found by base x rate = tax, supplies net and tax */
+	static const tcell v0[] = { {50, 150, "Rechnungsnummer:"}, {160, 200, "R-77"}, {0, 0, NULL} };
+	static const tcell v1[] = { {50, 150, "Rechnungsdatum:"}, {160, 220, "18.11.2019"}, {0, 0, NULL} };
+	static const tcell v2[] = { {50, 150, "Rechnungsbetrag"}, {480, 520, "80,50"}, {0, 0, NULL} };
+	static const tcell v3[] = { {50, 100, "Steuersatz"}, {250, 300, "Netto"}, {350, 400, "Steuer"}, {470, 520, "Brutto"}, {0, 0, NULL} };
+	static const tcell v4[] = { {50, 100, "19,00 %"}, {270, 300, "9,66"}, {380, 400, "1,84"}, {490, 520, "11,50"}, {0, 0, NULL} };
+	static const tcell v5[] = { {50, 100, "7,00 %"}, {270, 300, "64,49"}, {380, 400, "4,51"}, {490, 520, "69,00"}, {0, 0, NULL} };
+	const tcell *t5[] = { v0, v1, v2, v3, v4, v5 };
+	read_fields(t5, 6, &inv);
+	field_is(&inv, F_TOTAL, "80.50", 0.7, "tax table: total");
+	field_is(&inv, F_NET, "74.15", 0.7, "tax table: net = sum of the bases");
+	field_is(&inv, F_TAX, "6.35", 0.7, "tax table: tax = sum of the tax column");
+	invoice_free(&inv);
+	off[R_ADDRESS_BLOCKS] = 0;
+	off[R_TAX_TABLE] = 1;
+	rules_set_off(off);
+	read_fields(t5, 6, &inv);
+	CHECK(!inv.f[F_NET].value || strcmp(inv.f[F_NET].value, "74.15") != 0 || inv.f[F_NET].conf < 0.7,
+		  "tax table off: no confident net 74.15");
+	rules_set_off(NULL);
+	invoice_free(&inv);
+	/* item rows with a tax column repeat their rate: not a breakdown table */
+	static const tcell w0[] = { {50, 100, "Widget"}, {200, 230, "19 %"}, {300, 340, "100,00"}, {400, 440, "19,00"}, {0, 0, NULL} };
+	static const tcell w1[] = { {50, 100, "Gadget"}, {200, 230, "19 %"}, {300, 340, "200,00"}, {400, 440, "38,00"}, {0, 0, NULL} };
+	const tcell *t6[] = { w0, w1 };
+	tlayout tl;
+	build_layout(&tl, t6, 2);
+	tax_table tt;
+	CHECK(!tax_table_find(&tl, &tt), "rows repeating one rate are item lines, not a VAT table");
+	tlayout_free(&tl);
+	build_layout(&tl, t5, 6);
+	CHECK(tax_table_find(&tl, &tt) && tt.rows == 2 && tt.base == 7415 && tt.tax == 635,
+		  "VAT table: 2 rows, base 7415, tax 635 (got %d, %lld, %lld)", tt.rows, tt.base, tt.tax);
+	tlayout_free(&tl);
 
 	/* review decision alone: a consistent, confident invoice passes; one low field does not */
 	invoice_init(&inv);
