@@ -59,7 +59,8 @@ const rule_info reader_rules[R_COUNT] = {
 		"ferd24_EXT_Bau_1_Abschlagsrechnung_210111,"
 		"ferd24_EXT_Bau_Schlussrechnung_210113,"
 		"ferd24_EXT_SubInvoiceLines_Hardware_99877,"
-		"ferd24_EXT_SubInvoiceLines_Kaffee_50099877" },
+		"ferd24_EXT_SubInvoiceLines_Kaffee_50099877,"
+		"mustang_GnuaccountingRE-20170509_505" },
 	[R_FIRST_DATE] = { "first-date", "no issue-date label: first date on page 1 (low confidence)", "" },
 	[R_AMOUNT_TRIPLE] = { "amount-triple", "net + tax = total picks among candidates", "" },
 	[R_AMOUNT_DERIVE] = { "amount-derive", "a missing amount derived from the other two",
@@ -89,8 +90,8 @@ const rule_info reader_rules[R_COUNT] = {
 		"i2d_AmazonWebServices,"
 		"kosit_XR_04.01a_MeierHandwerk_12345,"
 		"kosit_XR_maxRechnung_1234567890" },
-	[R_ADDRESS_BLOCKS] = { "address-blocks", "two address blocks: the one with contact details is the sender", "i2d_coolblue1" },
-	[R_ENVELOPE] = { "envelope", "window-envelope sender line, addressee below", "jw_MotelOne_534719706" },
+	[R_ADDRESS_BLOCKS] = { "address-blocks", "two address blocks: the one with contact details is the sender", "i2d_coolblue1,i2d_coolblue2" },
+	[R_ENVELOPE] = { "envelope", "window-envelope sender line, addressee below", "jw_MotelOne_534719706,mustang_GnuaccountingRE-20170509_505" },
 	[R_LEGAL_FORM] = { "legal-form", "name with a legal form in the letterhead", "jw_Madison_505050" },
 	[R_NAME_BLOCK] = { "name-block", "name-over-address blocks, sender first", "akretion_invoice_EN16931,i2d_AzureInterior" },
 	[R_FIRST_LINE] = { "first-line", "first name-like line is the sender (last resort)", "" },
