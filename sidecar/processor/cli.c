@@ -1,8 +1,11 @@
 /*
- * invoiceflow-processor: command-line front end.
- *   invoiceflow-processor extract FILE.pdf [--no-xml] [--ocr=auto|force|off] [--pretty]
- * The daemon mode (claiming work from PostgreSQL/RabbitMQ) will be another
- * subcommand in this table.
+ * invoiceflow-processor: command-line front end, one subcommand per entry of
+ * commands[] below:
+ *   extract FILE.pdf [...]   the result JSON of one file
+ *   layout FILE.pdf          the text rows with positions (debugging)
+ *   run                      the daemon: claims documents from PostgreSQL or
+ *                            RabbitMQ and extracts them (daemon_run.c)
+ *   sandbox-run FILE.pdf     one document through the daemon's sandboxed child
  */
 #include "daemon_run.h"
 #include "extract.h"

@@ -47,12 +47,6 @@ void inv_set(invoice *inv, field_id id, const char *value, double conf, field_sr
 	inv->f[id].src = src;
 }
 
-void inv_offer(invoice *inv, field_id id, const char *value, double conf, field_src src)
-{
-	if (inv->f[id].value && inv->f[id].conf >= conf) return;
-	inv_set(inv, id, value, conf, src);
-}
-
 void inv_add_tax(invoice *inv, const char *rate, const char *base, const char *amount)
 {
 	inv->taxes = xrealloc(inv->taxes, (inv->ntaxes + 1) * sizeof *inv->taxes);

@@ -46,16 +46,12 @@ void invoice_init(invoice *inv);
 void invoice_free(invoice *inv);
 /* Set a field (takes a copy of value; a NULL or empty value is ignored). */
 void inv_set(invoice *inv, field_id id, const char *value, double conf, field_src src);
-/* Same but only when the field is still unknown or the new confidence is higher. */
-void inv_offer(invoice *inv, field_id id, const char *value, double conf, field_src src);
 void inv_add_tax(invoice *inv, const char *rate, const char *base, const char *amount);
 inv_line *inv_add_line(invoice *inv);
 /* Move everything known in `from` into `to` where `to` is unknown; frees nothing of `to`. */
 void invoice_fill_from(invoice *to, invoice *from);
 
-/* JSON of the invoice object (invoice_json.c); caller frees. */
-char *invoice_to_json(const invoice *inv);
-/* Full processor result {"invoice": {...}, "text": "...", "meta": {...}}. */
+/* Full processor result (invoice_json.c) {"invoice": {...}, "text": "...", "meta": {...}}. */
 char *result_to_json(const invoice *inv, const char *text, int pages, int repaired, const char *xml_name);
 
 #endif

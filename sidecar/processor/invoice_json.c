@@ -99,14 +99,6 @@ static json_t *build(const invoice *inv)
 	return o;
 }
 
-char *invoice_to_json(const invoice *inv)
-{
-	json_t *o = build(inv);
-	char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(o);
-	return s;
-}
-
 char *result_to_json(const invoice *inv, const char *text, int pages, int repaired, const char *xml_name)
 {
 	json_t *r = json_object();

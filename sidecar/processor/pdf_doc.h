@@ -67,8 +67,7 @@ int  pdfsrc_layout(pdf_src *p, int max_pages, tlayout *out, char **error);
 void tlayout_free(tlayout *l);
 /* Sorts the segments and groups them into rows again (after segments were added). */
 void tlayout_build_rows(tlayout *l);
-/* Adds n segments (takes their text) / drops page pg's segments; rows are rebuilt. */
-void tlayout_add_segs(tlayout *l, tseg *segs, size_t n);
+/* Drops page pg's segments; rows are rebuilt. */
 void tlayout_drop_page(tlayout *l, int pg);
 /* A deep copy. */
 void tlayout_copy(tlayout *dst, const tlayout *src);

@@ -293,15 +293,6 @@ void tlayout_free(tlayout *l)
 	memset(l, 0, sizeof *l);
 }
 
-void tlayout_add_segs(tlayout *l, tseg *segs, size_t n)
-{
-	if (!n) return;
-	l->segs = xrealloc(l->segs, (l->nsegs + n) * sizeof *l->segs);
-	memcpy(l->segs + l->nsegs, segs, n * sizeof *segs);
-	l->nsegs += n;
-	tlayout_build_rows(l);
-}
-
 void tlayout_drop_page(tlayout *l, int pg)
 {
 	size_t k = 0;

@@ -120,7 +120,6 @@ typedef struct { int kind; float x0, x1; int pct; } tcol;
 
 typedef struct {
 	int    first, last;		/* band rows */
-	int    anchor;
 	int    page;
 	int    ncol;
 	tcol   col[MAXCOL];
@@ -336,7 +335,7 @@ static int header_at(const tlayout *l, size_t a, theader *h)
 	qsort(hs, (size_t) nh, sizeof *hs, cmp_hseg);
 
 	memset(h, 0, sizeof *h);
-	h->first = (int) first; h->last = (int) last; h->anchor = (int) a; h->page = A->page;
+	h->first = (int) first; h->last = (int) last; h->page = A->page;
 	int ok = 1;
 	for (int i = 0; i < nh && ok; ) {
 		float gx0 = hs[i].x0, gx1 = hs[i].x1;

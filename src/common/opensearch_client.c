@@ -582,12 +582,6 @@ static const char invoice_index_body[] =
 "\"created_at\":{\"type\":\"date\"}"
 "}}}";
 
-const char *
-osc_invoice_index_body(void)
-{
-	return invoice_index_body;
-}
-
 /* OpenSearch index names: lower case, no path or wildcard characters. */
 static bool
 valid_index_name(const char *s)

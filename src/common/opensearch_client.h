@@ -76,11 +76,9 @@ extern osc_status osc_request(osc_client *c, const char *method, const char *pat
 
 /* ------------------------------------------------------------------ index */
 
-/* The invoices index: settings + explicit mapping, as a JSON text (static). */
-extern const char *osc_invoice_index_body(void);
-
 /*
- * Creates index with body (NULL = osc_invoice_index_body()) unless it exists.
+ * Creates index with body (NULL = the invoices index: its settings and explicit
+ * mapping, in opensearch_client.c) unless it exists.
  * An existing index (400 resource_already_exists_exception) is OSC_OK with
  * *created = false; its mapping is not compared.
  */

@@ -40,7 +40,6 @@ struct s3c_client
 	CURLM	   *multi;
 	char	   *endpoint;		/* NULL for AWS */
 	char	   *bucket;
-	char	   *region;
 	char	   *userpwd;		/* key:secret */
 	char	   *sigv4;			/* aws:amz:<region>:s3 */
 	char	   *base_url;
@@ -310,7 +309,6 @@ s3c_client_new(const s3c_config *cfg, s3c_error *err)
 	c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
 	c->skip_etag_check = cfg->skip_etag_check;
 	c->bucket = xstrdup(cfg->bucket);
-	c->region = xstrdup(region);
 	c->userpwd = xasprintf("%s:%s", cfg->access_key_id, cfg->secret_access_key);
 	c->sigv4 = xasprintf("aws:amz:%s:s3", region);
 	if (cfg->endpoint && cfg->endpoint[0])
@@ -326,7 +324,7 @@ s3c_client_new(const s3c_config *cfg, s3c_error *err)
 	}
 	else
 		c->base_url = xasprintf("https://%s.s3.%s.amazonaws.com", cfg->bucket, region);
-	if (!c->bucket || !c->region || !c->userpwd || !c->sigv4 || !c->base_url ||
+	if (!c->bucket || !c->userpwd || !c->sigv4 || !c->base_url ||
 		(cfg->endpoint && cfg->endpoint[0] && !c->endpoint))
 		goto oom;
 	c->easy = curl_easy_init();
@@ -352,7 +350,6 @@ s3c_client_free(s3c_client *c)
 		curl_multi_cleanup(c->multi);
 	free(c->endpoint);
 	free(c->bucket);
-	free(c->region);
 	if (c->userpwd)
 	{
 		/* do not leave the secret in freed memory */
@@ -387,12 +384,6 @@ const char *
 s3c_client_base_url(const s3c_client *c)
 {
 	return c->base_url;
-}
-
-const char *
-s3c_client_bucket(const s3c_client *c)
-{
-	return c->bucket;
 }
 
 /* URL of key (NULL: the bucket itself); malloc'd */

@@ -83,7 +83,6 @@ extern void s3c_client_set_timeouts(s3c_client *c, long connect_timeout_ms, long
 extern void s3c_client_set_abort(s3c_client *c, s3c_abort_fn fn, void *arg);
 /* "<endpoint or https://bucket.s3.region.amazonaws.com>" for logs */
 extern const char *s3c_client_base_url(const s3c_client *c);
-extern const char *s3c_client_bucket(const s3c_client *c);
 
 /* Metadata for a PUT; every field may be NULL. */
 typedef struct s3c_put_options

@@ -29,12 +29,6 @@ log_init(int level, bool json, const char *service_name)
 	service = service_name;
 }
 
-bool
-log_enabled(int level)
-{
-	return level >= min_level;
-}
-
 int
 log_parse_level(const char *s)
 {

@@ -21,7 +21,6 @@ enum log_level
 };
 
 extern void log_init(int level, bool json, const char *service);
-extern bool log_enabled(int level);
 /* "DEBUG", "info", "WARN", "fatal"... -> its level, or -1 */
 extern int	log_parse_level(const char *s);
 
