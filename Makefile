@@ -7,6 +7,7 @@
 #   make eval       extraction accuracy report over CORPUS
 #   make bench      every benchmark under test/bench/
 #   make installcheck   the pg_regress suite against a running server
+#   make install-script   regenerate the full install script from the upgrade chain
 
 EXTENSION   = invoiceflow
 # The version lives in one place: invoiceflow.control.
