@@ -81,10 +81,12 @@ members=$(psql_ -d scratch -At -c "
   SELECT string_agg(format('(%L, %L)', g.rolname, m.rolname), E',\n\t\t\t' ORDER BY g.rolname, m.rolname)
     FROM pg_auth_members a JOIN pg_roles g ON g.oid = a.roleid JOIN pg_roles m ON m.oid = a.member
    WHERE g.rolname !~ '^pg_' AND m.rolname !~ '^pg_' AND m.rolname <> 'postgres'")
+# in the order first registered (as extconfig keeps them), with the last filter given
 configs=$(psql_ -d scratch -At -c "
-  SELECT format('SELECT pg_catalog.pg_extension_config_dump(%L, %L);', rel::text, cond)
-    FROM (SELECT DISTINCT ON (rel) rel, cond, n FROM public.config_dump ORDER BY rel, n DESC) c
-   ORDER BY n")
+  SELECT format('SELECT pg_catalog.pg_extension_config_dump(%L, %L);', rel::text,
+                (array_agg(cond ORDER BY n DESC))[1])
+    FROM public.config_dump WHERE EXISTS (SELECT 1 FROM pg_class WHERE oid = rel)  -- dropped: unregistered
+   GROUP BY rel ORDER BY min(n)")
 
 as_postgres "$PG_BINDIR/pg_dump" -h "$TMP/pg" -p "$port" -U postgres --schema-only -n invoiceflow scratch \
   > "$TMP/dump.sql"
