@@ -71,6 +71,11 @@ LANGUAGE sql AS $$
   UNION ALL
   SELECT 'default acl', defaclrole::regrole || ' ' || defaclobjtype::text, defaclacl::text
     FROM pg_default_acl WHERE defaclnamespace = 'invoiceflow'::regnamespace
+  UNION ALL  -- rows the scripts themselves write (counter slots, a secret...): how many
+  SELECT 'rows', c.oid::regclass::text,
+         (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %s', c.oid::regclass),
+                                              false, true, '')))[1]::text
+    FROM pg_class c WHERE c.relnamespace = 'invoiceflow'::regnamespace AND c.relkind = 'r'
   UNION ALL  -- tables whose rows pg_dump keeps, with their filter
   SELECT 'config', c.rel::regclass::text, coalesce(c.cond, '')
     FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS c(rel, cond) WHERE e.extname = 'invoiceflow'

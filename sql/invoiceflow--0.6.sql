@@ -4031,517 +4031,6 @@ ALTER TABLE ONLY invoiceflow.outbox ALTER COLUMN id SET DEFAULT nextval('invoice
 ALTER TABLE ONLY invoiceflow.webhook_deliveries ALTER COLUMN id SET DEFAULT nextval('invoiceflow.webhook_deliveries_id_seq'::regclass);
 
 --
--- Name: api_keys api_keys_key_hash_key; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.api_keys
-    ADD CONSTRAINT api_keys_key_hash_key UNIQUE (key_hash);
-
---
--- Name: api_keys api_keys_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.api_keys
-    ADD CONSTRAINT api_keys_pkey PRIMARY KEY (name);
-
---
--- Name: audit audit_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.audit
-    ADD CONSTRAINT audit_pkey PRIMARY KEY (id);
-
---
--- Name: corrections corrections_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.corrections
-    ADD CONSTRAINT corrections_pkey PRIMARY KEY (id);
-
---
--- Name: extraction_counters extraction_counters_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.extraction_counters
-    ADD CONSTRAINT extraction_counters_pkey PRIMARY KEY (extracted_from, needs_review, shard);
-
---
--- Name: extractions extractions_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.extractions
-    ADD CONSTRAINT extractions_pkey PRIMARY KEY (ingestion_id);
-
---
--- Name: ingestion_files ingestion_files_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.ingestion_files
-    ADD CONSTRAINT ingestion_files_pkey PRIMARY KEY (ingestion_id);
-
---
--- Name: ingestions ingestions_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.ingestions
-    ADD CONSTRAINT ingestions_pkey PRIMARY KEY (id);
-
---
--- Name: ingestions ingestions_s3_key_key; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.ingestions
-    ADD CONSTRAINT ingestions_s3_key_key UNIQUE (s3_key);
-
---
--- Name: mail_accounts mail_accounts_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.mail_accounts
-    ADD CONSTRAINT mail_accounts_pkey PRIMARY KEY (account);
-
---
--- Name: mail_ingestions mail_ingestions_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.mail_ingestions
-    ADD CONSTRAINT mail_ingestions_pkey PRIMARY KEY (ingestion_id);
-
---
--- Name: mail_messages mail_messages_account_message_key_key; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.mail_messages
-    ADD CONSTRAINT mail_messages_account_message_key_key UNIQUE (account, message_key);
-
---
--- Name: mail_messages mail_messages_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.mail_messages
-    ADD CONSTRAINT mail_messages_pkey PRIMARY KEY (id);
-
---
--- Name: outbox outbox_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.outbox
-    ADD CONSTRAINT outbox_pkey PRIMARY KEY (id);
-
---
--- Name: review_state review_state_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.review_state
-    ADD CONSTRAINT review_state_pkey PRIMARY KEY (ingestion_id);
-
---
--- Name: search_docs search_docs_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.search_docs
-    ADD CONSTRAINT search_docs_pkey PRIMARY KEY (id);
-
---
--- Name: stats_counters stats_counters_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.stats_counters
-    ADD CONSTRAINT stats_counters_pkey PRIMARY KEY (status, shard);
-
---
--- Name: web_sessions web_sessions_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.web_sessions
-    ADD CONSTRAINT web_sessions_pkey PRIMARY KEY (token_hash);
-
---
--- Name: webhook_deliveries webhook_deliveries_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.webhook_deliveries
-    ADD CONSTRAINT webhook_deliveries_pkey PRIMARY KEY (id);
-
---
--- Name: webhook_ingestions webhook_ingestions_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.webhook_ingestions
-    ADD CONSTRAINT webhook_ingestions_pkey PRIMARY KEY (ingestion_id);
-
---
--- Name: webhook_receipts webhook_receipts_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.webhook_receipts
-    ADD CONSTRAINT webhook_receipts_pkey PRIMARY KEY (sender, webhook_id);
-
---
--- Name: webhook_senders webhook_senders_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.webhook_senders
-    ADD CONSTRAINT webhook_senders_pkey PRIMARY KEY (name);
-
---
--- Name: webhook_subscriptions webhook_subscriptions_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.webhook_subscriptions
-    ADD CONSTRAINT webhook_subscriptions_pkey PRIMARY KEY (id);
-
---
--- Name: audit_request_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE INDEX audit_request_idx ON invoiceflow.audit USING btree (request_id, id) WHERE (request_id IS NOT NULL);
-
---
--- Name: corrections_ingestion_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE INDEX corrections_ingestion_idx ON invoiceflow.corrections USING btree (ingestion_id, id);
-
---
--- Name: ingestions_idempotency_key_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE UNIQUE INDEX ingestions_idempotency_key_idx ON invoiceflow.ingestions USING btree (idempotency_key) WHERE (idempotency_key IS NOT NULL);
-
---
--- Name: ingestions_lease_expiry_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE INDEX ingestions_lease_expiry_idx ON invoiceflow.ingestions USING btree (lease_expires_at) WHERE (status = 'PROCESSING'::text);
-
---
--- Name: ingestions_pending_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE INDEX ingestions_pending_idx ON invoiceflow.ingestions USING btree (created_at) WHERE (status = 'PENDING'::text);
-
---
--- Name: ingestions_sha256_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE INDEX ingestions_sha256_idx ON invoiceflow.ingestions USING btree (sha256);
-
---
--- Name: mail_ingestions_sender_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE INDEX mail_ingestions_sender_idx ON invoiceflow.mail_ingestions USING btree (sender);
-
---
--- Name: mail_messages_sender_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE INDEX mail_messages_sender_idx ON invoiceflow.mail_messages USING btree (sender);
-
---
--- Name: outbox_due_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE INDEX outbox_due_idx ON invoiceflow.outbox USING btree (next_attempt_at, id) WHERE (state = 'pending'::text);
-
---
--- Name: outbox_ingestion_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE INDEX outbox_ingestion_idx ON invoiceflow.outbox USING btree (ingestion_id, sink);
-
---
--- Name: search_docs_buyer_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE INDEX search_docs_buyer_idx ON invoiceflow.search_docs USING btree (lower(buyer) text_pattern_ops);
-
---
--- Name: search_docs_created_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE INDEX search_docs_created_idx ON invoiceflow.search_docs USING btree (created_at DESC, id);
-
---
--- Name: search_docs_issue_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE INDEX search_docs_issue_idx ON invoiceflow.search_docs USING btree (issue_key DESC, id);
-
---
--- Name: search_docs_seller_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE INDEX search_docs_seller_idx ON invoiceflow.search_docs USING btree (lower(seller) text_pattern_ops);
-
---
--- Name: search_docs_status_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE INDEX search_docs_status_idx ON invoiceflow.search_docs USING btree (status, created_at DESC, id);
-
---
--- Name: search_docs_total_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE INDEX search_docs_total_idx ON invoiceflow.search_docs USING btree (total_key DESC, id);
-
---
--- Name: search_docs_tsv_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE INDEX search_docs_tsv_idx ON invoiceflow.search_docs USING gin (tsv);
-
---
--- Name: web_sessions_expiry_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE INDEX web_sessions_expiry_idx ON invoiceflow.web_sessions USING btree (expires_at);
-
---
--- Name: webhook_deliveries_due_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE INDEX webhook_deliveries_due_idx ON invoiceflow.webhook_deliveries USING btree (next_attempt_at, id) WHERE (state = 'pending'::text);
-
---
--- Name: webhook_deliveries_subscription_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE INDEX webhook_deliveries_subscription_idx ON invoiceflow.webhook_deliveries USING btree (subscription_id, id);
-
---
--- Name: webhook_ingestions_sender_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE INDEX webhook_ingestions_sender_idx ON invoiceflow.webhook_ingestions USING btree (sender);
-
---
--- Name: api_keys api_keys_audit; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE TRIGGER api_keys_audit AFTER INSERT OR DELETE OR UPDATE ON invoiceflow.api_keys FOR EACH ROW EXECUTE FUNCTION invoiceflow._audit_api_keys();
-
---
--- Name: audit audit_append_only; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE TRIGGER audit_append_only BEFORE DELETE OR UPDATE ON invoiceflow.audit FOR EACH ROW EXECUTE FUNCTION invoiceflow._audit_refuse();
-
---
--- Name: audit audit_no_truncate; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON invoiceflow.audit FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._audit_refuse();
-
---
--- Name: extractions extractions_counted_delete; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE TRIGGER extractions_counted_delete AFTER DELETE ON invoiceflow.extractions REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._extractions_counted();
-
---
--- Name: extractions extractions_counted_insert; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE TRIGGER extractions_counted_insert AFTER INSERT ON invoiceflow.extractions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._extractions_counted();
-
---
--- Name: extractions extractions_counted_update; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE TRIGGER extractions_counted_update AFTER UPDATE ON invoiceflow.extractions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._extractions_counted();
-
---
--- Name: extractions extractions_search_insert; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE TRIGGER extractions_search_insert AFTER INSERT ON invoiceflow.extractions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._search_docs_extraction();
-
---
--- Name: extractions extractions_search_update; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE TRIGGER extractions_search_update AFTER UPDATE ON invoiceflow.extractions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._search_docs_extraction();
-
---
--- Name: ingestions ingestions_audit_delete; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE TRIGGER ingestions_audit_delete AFTER DELETE ON invoiceflow.ingestions REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._audit_ingestions();
-
---
--- Name: ingestions ingestions_audit_insert; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE TRIGGER ingestions_audit_insert AFTER INSERT ON invoiceflow.ingestions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._audit_ingestions();
-
---
--- Name: ingestions ingestions_audit_update; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE TRIGGER ingestions_audit_update AFTER UPDATE ON invoiceflow.ingestions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._audit_ingestions();
-
---
--- Name: ingestions ingestions_check_transition; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE TRIGGER ingestions_check_transition BEFORE UPDATE ON invoiceflow.ingestions FOR EACH ROW EXECUTE FUNCTION invoiceflow._check_transition();
-
---
--- Name: ingestions ingestions_count_delete; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE TRIGGER ingestions_count_delete AFTER DELETE ON invoiceflow.ingestions REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._count_deleted();
-
---
--- Name: ingestions ingestions_count_insert; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE TRIGGER ingestions_count_insert AFTER INSERT ON invoiceflow.ingestions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._count_inserted();
-
---
--- Name: ingestions ingestions_count_update; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE TRIGGER ingestions_count_update AFTER UPDATE ON invoiceflow.ingestions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._count_updated();
-
---
--- Name: ingestions ingestions_outbox_delete; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE TRIGGER ingestions_outbox_delete AFTER DELETE ON invoiceflow.ingestions REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._outbox_deleted();
-
---
--- Name: ingestions ingestions_outbox_delete_opensearch; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE TRIGGER ingestions_outbox_delete_opensearch AFTER DELETE ON invoiceflow.ingestions REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._outbox_opensearch_deleted();
-
---
--- Name: ingestions ingestions_outbox_insert; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE TRIGGER ingestions_outbox_insert AFTER INSERT ON invoiceflow.ingestions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._outbox_inserted();
-
---
--- Name: ingestions ingestions_outbox_update; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE TRIGGER ingestions_outbox_update AFTER UPDATE ON invoiceflow.ingestions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._outbox_updated();
-
---
--- Name: ingestions ingestions_outbox_update_opensearch; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE TRIGGER ingestions_outbox_update_opensearch AFTER UPDATE ON invoiceflow.ingestions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._outbox_opensearch_updated();
-
---
--- Name: ingestions ingestions_search_insert; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE TRIGGER ingestions_search_insert AFTER INSERT ON invoiceflow.ingestions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._search_docs_insert();
-
---
--- Name: ingestions ingestions_search_status; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE TRIGGER ingestions_search_status AFTER UPDATE ON invoiceflow.ingestions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._search_docs_status();
-
---
--- Name: ingestions ingestions_webhook_insert; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE TRIGGER ingestions_webhook_insert AFTER INSERT ON invoiceflow.ingestions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._webhook_inserted();
-
---
--- Name: ingestions ingestions_webhook_update; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE TRIGGER ingestions_webhook_update AFTER UPDATE ON invoiceflow.ingestions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._webhook_updated();
-
---
--- Name: mail_ingestions mail_ingestions_search; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE TRIGGER mail_ingestions_search AFTER INSERT ON invoiceflow.mail_ingestions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._mail_search_docs();
-
---
--- Name: outbox outbox_delivery_counted; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE TRIGGER outbox_delivery_counted AFTER UPDATE OF state, tries ON invoiceflow.outbox FOR EACH ROW WHEN (((old.state = 'pending'::text) AND ((new.state <> old.state) OR (new.tries > old.tries)))) EXECUTE FUNCTION invoiceflow._delivery_counted();
-
---
--- Name: ingestions update_ingestions_updated_at; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE TRIGGER update_ingestions_updated_at BEFORE UPDATE ON invoiceflow.ingestions FOR EACH ROW EXECUTE FUNCTION invoiceflow.update_updated_at_column();
-
---
--- Name: webhook_deliveries webhook_deliveries_delivery_counted; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE TRIGGER webhook_deliveries_delivery_counted AFTER UPDATE OF state, tries ON invoiceflow.webhook_deliveries FOR EACH ROW WHEN (((old.state = 'pending'::text) AND ((new.state <> old.state) OR (new.tries > old.tries)))) EXECUTE FUNCTION invoiceflow._delivery_counted('webhook');
-
---
--- Name: corrections corrections_ingestion_id_fkey; Type: FK CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.corrections
-    ADD CONSTRAINT corrections_ingestion_id_fkey FOREIGN KEY (ingestion_id) REFERENCES invoiceflow.ingestions(id) ON DELETE CASCADE;
-
---
--- Name: extractions extractions_ingestion_id_fkey; Type: FK CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.extractions
-    ADD CONSTRAINT extractions_ingestion_id_fkey FOREIGN KEY (ingestion_id) REFERENCES invoiceflow.ingestions(id) ON DELETE CASCADE;
-
---
--- Name: ingestion_files ingestion_files_ingestion_id_fkey; Type: FK CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.ingestion_files
-    ADD CONSTRAINT ingestion_files_ingestion_id_fkey FOREIGN KEY (ingestion_id) REFERENCES invoiceflow.ingestions(id) ON DELETE CASCADE;
-
---
--- Name: mail_ingestions mail_ingestions_ingestion_id_fkey; Type: FK CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.mail_ingestions
-    ADD CONSTRAINT mail_ingestions_ingestion_id_fkey FOREIGN KEY (ingestion_id) REFERENCES invoiceflow.ingestions(id) ON DELETE CASCADE;
-
---
--- Name: review_state review_state_ingestion_id_fkey; Type: FK CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.review_state
-    ADD CONSTRAINT review_state_ingestion_id_fkey FOREIGN KEY (ingestion_id) REFERENCES invoiceflow.ingestions(id) ON DELETE CASCADE;
-
---
--- Name: search_docs search_docs_id_fkey; Type: FK CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.search_docs
-    ADD CONSTRAINT search_docs_id_fkey FOREIGN KEY (id) REFERENCES invoiceflow.ingestions(id) ON DELETE CASCADE;
-
---
--- Name: webhook_deliveries webhook_deliveries_subscription_id_fkey; Type: FK CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.webhook_deliveries
-    ADD CONSTRAINT webhook_deliveries_subscription_id_fkey FOREIGN KEY (subscription_id) REFERENCES invoiceflow.webhook_subscriptions(id) ON DELETE CASCADE;
-
---
--- Name: webhook_ingestions webhook_ingestions_ingestion_id_fkey; Type: FK CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-ALTER TABLE ONLY invoiceflow.webhook_ingestions
-    ADD CONSTRAINT webhook_ingestions_ingestion_id_fkey FOREIGN KEY (ingestion_id) REFERENCES invoiceflow.ingestions(id) ON DELETE CASCADE;
-
---
 -- Name: SCHEMA invoiceflow; Type: ACL; Schema: -; Owner: invoiceflow_owner
 --
 
@@ -5394,6 +4883,535 @@ GRANT ALL ON FUNCTION invoiceflow.version() TO invoiceflow_reader;
 
 REVOKE ALL ON FUNCTION invoiceflow.webhook_senders(OUT name text, OUT created_at text, OUT rotated_at text, OUT previous_valid_until text, OUT revoked_at text) FROM PUBLIC;
 GRANT ALL ON FUNCTION invoiceflow.webhook_senders(OUT name text, OUT created_at text, OUT rotated_at text, OUT previous_valid_until text, OUT revoked_at text) TO invoiceflow_admin;
+
+--
+-- PostgreSQL database dump complete
+--
+
+
+-- rows of invoiceflow.lock_salt, as the chain writes them
+INSERT INTO invoiceflow.lock_salt
+	VALUES (('x' || translate(gen_random_uuid()::text, '-', ''))::bit(64)::bigint);
+
+-- rows of invoiceflow.stats_counters, as the chain writes them
+INSERT INTO invoiceflow.stats_counters (status, shard)
+	SELECT s, g FROM unnest(ARRAY['PENDING', 'PROCESSING', 'FAILED', 'COMPLETED']) AS s,
+		generate_series(0, 63) AS g;
+
+--
+-- PostgreSQL database dump
+--
+
+--
+-- Name: api_keys api_keys_key_hash_key; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.api_keys
+    ADD CONSTRAINT api_keys_key_hash_key UNIQUE (key_hash);
+
+--
+-- Name: api_keys api_keys_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.api_keys
+    ADD CONSTRAINT api_keys_pkey PRIMARY KEY (name);
+
+--
+-- Name: audit audit_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.audit
+    ADD CONSTRAINT audit_pkey PRIMARY KEY (id);
+
+--
+-- Name: corrections corrections_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.corrections
+    ADD CONSTRAINT corrections_pkey PRIMARY KEY (id);
+
+--
+-- Name: extraction_counters extraction_counters_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.extraction_counters
+    ADD CONSTRAINT extraction_counters_pkey PRIMARY KEY (extracted_from, needs_review, shard);
+
+--
+-- Name: extractions extractions_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.extractions
+    ADD CONSTRAINT extractions_pkey PRIMARY KEY (ingestion_id);
+
+--
+-- Name: ingestion_files ingestion_files_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.ingestion_files
+    ADD CONSTRAINT ingestion_files_pkey PRIMARY KEY (ingestion_id);
+
+--
+-- Name: ingestions ingestions_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.ingestions
+    ADD CONSTRAINT ingestions_pkey PRIMARY KEY (id);
+
+--
+-- Name: ingestions ingestions_s3_key_key; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.ingestions
+    ADD CONSTRAINT ingestions_s3_key_key UNIQUE (s3_key);
+
+--
+-- Name: mail_accounts mail_accounts_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.mail_accounts
+    ADD CONSTRAINT mail_accounts_pkey PRIMARY KEY (account);
+
+--
+-- Name: mail_ingestions mail_ingestions_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.mail_ingestions
+    ADD CONSTRAINT mail_ingestions_pkey PRIMARY KEY (ingestion_id);
+
+--
+-- Name: mail_messages mail_messages_account_message_key_key; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.mail_messages
+    ADD CONSTRAINT mail_messages_account_message_key_key UNIQUE (account, message_key);
+
+--
+-- Name: mail_messages mail_messages_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.mail_messages
+    ADD CONSTRAINT mail_messages_pkey PRIMARY KEY (id);
+
+--
+-- Name: outbox outbox_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.outbox
+    ADD CONSTRAINT outbox_pkey PRIMARY KEY (id);
+
+--
+-- Name: review_state review_state_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.review_state
+    ADD CONSTRAINT review_state_pkey PRIMARY KEY (ingestion_id);
+
+--
+-- Name: search_docs search_docs_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.search_docs
+    ADD CONSTRAINT search_docs_pkey PRIMARY KEY (id);
+
+--
+-- Name: stats_counters stats_counters_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.stats_counters
+    ADD CONSTRAINT stats_counters_pkey PRIMARY KEY (status, shard);
+
+--
+-- Name: web_sessions web_sessions_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.web_sessions
+    ADD CONSTRAINT web_sessions_pkey PRIMARY KEY (token_hash);
+
+--
+-- Name: webhook_deliveries webhook_deliveries_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.webhook_deliveries
+    ADD CONSTRAINT webhook_deliveries_pkey PRIMARY KEY (id);
+
+--
+-- Name: webhook_ingestions webhook_ingestions_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.webhook_ingestions
+    ADD CONSTRAINT webhook_ingestions_pkey PRIMARY KEY (ingestion_id);
+
+--
+-- Name: webhook_receipts webhook_receipts_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.webhook_receipts
+    ADD CONSTRAINT webhook_receipts_pkey PRIMARY KEY (sender, webhook_id);
+
+--
+-- Name: webhook_senders webhook_senders_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.webhook_senders
+    ADD CONSTRAINT webhook_senders_pkey PRIMARY KEY (name);
+
+--
+-- Name: webhook_subscriptions webhook_subscriptions_pkey; Type: CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.webhook_subscriptions
+    ADD CONSTRAINT webhook_subscriptions_pkey PRIMARY KEY (id);
+
+--
+-- Name: audit_request_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE INDEX audit_request_idx ON invoiceflow.audit USING btree (request_id, id) WHERE (request_id IS NOT NULL);
+
+--
+-- Name: corrections_ingestion_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE INDEX corrections_ingestion_idx ON invoiceflow.corrections USING btree (ingestion_id, id);
+
+--
+-- Name: ingestions_idempotency_key_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE UNIQUE INDEX ingestions_idempotency_key_idx ON invoiceflow.ingestions USING btree (idempotency_key) WHERE (idempotency_key IS NOT NULL);
+
+--
+-- Name: ingestions_lease_expiry_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE INDEX ingestions_lease_expiry_idx ON invoiceflow.ingestions USING btree (lease_expires_at) WHERE (status = 'PROCESSING'::text);
+
+--
+-- Name: ingestions_pending_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE INDEX ingestions_pending_idx ON invoiceflow.ingestions USING btree (created_at) WHERE (status = 'PENDING'::text);
+
+--
+-- Name: ingestions_sha256_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE INDEX ingestions_sha256_idx ON invoiceflow.ingestions USING btree (sha256);
+
+--
+-- Name: mail_ingestions_sender_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE INDEX mail_ingestions_sender_idx ON invoiceflow.mail_ingestions USING btree (sender);
+
+--
+-- Name: mail_messages_sender_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE INDEX mail_messages_sender_idx ON invoiceflow.mail_messages USING btree (sender);
+
+--
+-- Name: outbox_due_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE INDEX outbox_due_idx ON invoiceflow.outbox USING btree (next_attempt_at, id) WHERE (state = 'pending'::text);
+
+--
+-- Name: outbox_ingestion_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE INDEX outbox_ingestion_idx ON invoiceflow.outbox USING btree (ingestion_id, sink);
+
+--
+-- Name: search_docs_buyer_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE INDEX search_docs_buyer_idx ON invoiceflow.search_docs USING btree (lower(buyer) text_pattern_ops);
+
+--
+-- Name: search_docs_created_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE INDEX search_docs_created_idx ON invoiceflow.search_docs USING btree (created_at DESC, id);
+
+--
+-- Name: search_docs_issue_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE INDEX search_docs_issue_idx ON invoiceflow.search_docs USING btree (issue_key DESC, id);
+
+--
+-- Name: search_docs_seller_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE INDEX search_docs_seller_idx ON invoiceflow.search_docs USING btree (lower(seller) text_pattern_ops);
+
+--
+-- Name: search_docs_status_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE INDEX search_docs_status_idx ON invoiceflow.search_docs USING btree (status, created_at DESC, id);
+
+--
+-- Name: search_docs_total_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE INDEX search_docs_total_idx ON invoiceflow.search_docs USING btree (total_key DESC, id);
+
+--
+-- Name: search_docs_tsv_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE INDEX search_docs_tsv_idx ON invoiceflow.search_docs USING gin (tsv);
+
+--
+-- Name: web_sessions_expiry_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE INDEX web_sessions_expiry_idx ON invoiceflow.web_sessions USING btree (expires_at);
+
+--
+-- Name: webhook_deliveries_due_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE INDEX webhook_deliveries_due_idx ON invoiceflow.webhook_deliveries USING btree (next_attempt_at, id) WHERE (state = 'pending'::text);
+
+--
+-- Name: webhook_deliveries_subscription_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE INDEX webhook_deliveries_subscription_idx ON invoiceflow.webhook_deliveries USING btree (subscription_id, id);
+
+--
+-- Name: webhook_ingestions_sender_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE INDEX webhook_ingestions_sender_idx ON invoiceflow.webhook_ingestions USING btree (sender);
+
+--
+-- Name: api_keys api_keys_audit; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE TRIGGER api_keys_audit AFTER INSERT OR DELETE OR UPDATE ON invoiceflow.api_keys FOR EACH ROW EXECUTE FUNCTION invoiceflow._audit_api_keys();
+
+--
+-- Name: audit audit_append_only; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE TRIGGER audit_append_only BEFORE DELETE OR UPDATE ON invoiceflow.audit FOR EACH ROW EXECUTE FUNCTION invoiceflow._audit_refuse();
+
+--
+-- Name: audit audit_no_truncate; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON invoiceflow.audit FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._audit_refuse();
+
+--
+-- Name: extractions extractions_counted_delete; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE TRIGGER extractions_counted_delete AFTER DELETE ON invoiceflow.extractions REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._extractions_counted();
+
+--
+-- Name: extractions extractions_counted_insert; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE TRIGGER extractions_counted_insert AFTER INSERT ON invoiceflow.extractions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._extractions_counted();
+
+--
+-- Name: extractions extractions_counted_update; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE TRIGGER extractions_counted_update AFTER UPDATE ON invoiceflow.extractions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._extractions_counted();
+
+--
+-- Name: extractions extractions_search_insert; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE TRIGGER extractions_search_insert AFTER INSERT ON invoiceflow.extractions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._search_docs_extraction();
+
+--
+-- Name: extractions extractions_search_update; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE TRIGGER extractions_search_update AFTER UPDATE ON invoiceflow.extractions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._search_docs_extraction();
+
+--
+-- Name: ingestions ingestions_audit_delete; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE TRIGGER ingestions_audit_delete AFTER DELETE ON invoiceflow.ingestions REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._audit_ingestions();
+
+--
+-- Name: ingestions ingestions_audit_insert; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE TRIGGER ingestions_audit_insert AFTER INSERT ON invoiceflow.ingestions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._audit_ingestions();
+
+--
+-- Name: ingestions ingestions_audit_update; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE TRIGGER ingestions_audit_update AFTER UPDATE ON invoiceflow.ingestions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._audit_ingestions();
+
+--
+-- Name: ingestions ingestions_check_transition; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE TRIGGER ingestions_check_transition BEFORE UPDATE ON invoiceflow.ingestions FOR EACH ROW EXECUTE FUNCTION invoiceflow._check_transition();
+
+--
+-- Name: ingestions ingestions_count_delete; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE TRIGGER ingestions_count_delete AFTER DELETE ON invoiceflow.ingestions REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._count_deleted();
+
+--
+-- Name: ingestions ingestions_count_insert; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE TRIGGER ingestions_count_insert AFTER INSERT ON invoiceflow.ingestions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._count_inserted();
+
+--
+-- Name: ingestions ingestions_count_update; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE TRIGGER ingestions_count_update AFTER UPDATE ON invoiceflow.ingestions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._count_updated();
+
+--
+-- Name: ingestions ingestions_outbox_delete; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE TRIGGER ingestions_outbox_delete AFTER DELETE ON invoiceflow.ingestions REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._outbox_deleted();
+
+--
+-- Name: ingestions ingestions_outbox_delete_opensearch; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE TRIGGER ingestions_outbox_delete_opensearch AFTER DELETE ON invoiceflow.ingestions REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._outbox_opensearch_deleted();
+
+--
+-- Name: ingestions ingestions_outbox_insert; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE TRIGGER ingestions_outbox_insert AFTER INSERT ON invoiceflow.ingestions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._outbox_inserted();
+
+--
+-- Name: ingestions ingestions_outbox_update; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE TRIGGER ingestions_outbox_update AFTER UPDATE ON invoiceflow.ingestions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._outbox_updated();
+
+--
+-- Name: ingestions ingestions_outbox_update_opensearch; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE TRIGGER ingestions_outbox_update_opensearch AFTER UPDATE ON invoiceflow.ingestions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._outbox_opensearch_updated();
+
+--
+-- Name: ingestions ingestions_search_insert; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE TRIGGER ingestions_search_insert AFTER INSERT ON invoiceflow.ingestions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._search_docs_insert();
+
+--
+-- Name: ingestions ingestions_search_status; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE TRIGGER ingestions_search_status AFTER UPDATE ON invoiceflow.ingestions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._search_docs_status();
+
+--
+-- Name: ingestions ingestions_webhook_insert; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE TRIGGER ingestions_webhook_insert AFTER INSERT ON invoiceflow.ingestions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._webhook_inserted();
+
+--
+-- Name: ingestions ingestions_webhook_update; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE TRIGGER ingestions_webhook_update AFTER UPDATE ON invoiceflow.ingestions REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._webhook_updated();
+
+--
+-- Name: mail_ingestions mail_ingestions_search; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE TRIGGER mail_ingestions_search AFTER INSERT ON invoiceflow.mail_ingestions REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION invoiceflow._mail_search_docs();
+
+--
+-- Name: outbox outbox_delivery_counted; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE TRIGGER outbox_delivery_counted AFTER UPDATE OF state, tries ON invoiceflow.outbox FOR EACH ROW WHEN (((old.state = 'pending'::text) AND ((new.state <> old.state) OR (new.tries > old.tries)))) EXECUTE FUNCTION invoiceflow._delivery_counted();
+
+--
+-- Name: ingestions update_ingestions_updated_at; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE TRIGGER update_ingestions_updated_at BEFORE UPDATE ON invoiceflow.ingestions FOR EACH ROW EXECUTE FUNCTION invoiceflow.update_updated_at_column();
+
+--
+-- Name: webhook_deliveries webhook_deliveries_delivery_counted; Type: TRIGGER; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE TRIGGER webhook_deliveries_delivery_counted AFTER UPDATE OF state, tries ON invoiceflow.webhook_deliveries FOR EACH ROW WHEN (((old.state = 'pending'::text) AND ((new.state <> old.state) OR (new.tries > old.tries)))) EXECUTE FUNCTION invoiceflow._delivery_counted('webhook');
+
+--
+-- Name: corrections corrections_ingestion_id_fkey; Type: FK CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.corrections
+    ADD CONSTRAINT corrections_ingestion_id_fkey FOREIGN KEY (ingestion_id) REFERENCES invoiceflow.ingestions(id) ON DELETE CASCADE;
+
+--
+-- Name: extractions extractions_ingestion_id_fkey; Type: FK CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.extractions
+    ADD CONSTRAINT extractions_ingestion_id_fkey FOREIGN KEY (ingestion_id) REFERENCES invoiceflow.ingestions(id) ON DELETE CASCADE;
+
+--
+-- Name: ingestion_files ingestion_files_ingestion_id_fkey; Type: FK CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.ingestion_files
+    ADD CONSTRAINT ingestion_files_ingestion_id_fkey FOREIGN KEY (ingestion_id) REFERENCES invoiceflow.ingestions(id) ON DELETE CASCADE;
+
+--
+-- Name: mail_ingestions mail_ingestions_ingestion_id_fkey; Type: FK CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.mail_ingestions
+    ADD CONSTRAINT mail_ingestions_ingestion_id_fkey FOREIGN KEY (ingestion_id) REFERENCES invoiceflow.ingestions(id) ON DELETE CASCADE;
+
+--
+-- Name: review_state review_state_ingestion_id_fkey; Type: FK CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.review_state
+    ADD CONSTRAINT review_state_ingestion_id_fkey FOREIGN KEY (ingestion_id) REFERENCES invoiceflow.ingestions(id) ON DELETE CASCADE;
+
+--
+-- Name: search_docs search_docs_id_fkey; Type: FK CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.search_docs
+    ADD CONSTRAINT search_docs_id_fkey FOREIGN KEY (id) REFERENCES invoiceflow.ingestions(id) ON DELETE CASCADE;
+
+--
+-- Name: webhook_deliveries webhook_deliveries_subscription_id_fkey; Type: FK CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.webhook_deliveries
+    ADD CONSTRAINT webhook_deliveries_subscription_id_fkey FOREIGN KEY (subscription_id) REFERENCES invoiceflow.webhook_subscriptions(id) ON DELETE CASCADE;
+
+--
+-- Name: webhook_ingestions webhook_ingestions_ingestion_id_fkey; Type: FK CONSTRAINT; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+ALTER TABLE ONLY invoiceflow.webhook_ingestions
+    ADD CONSTRAINT webhook_ingestions_ingestion_id_fkey FOREIGN KEY (ingestion_id) REFERENCES invoiceflow.ingestions(id) ON DELETE CASCADE;
 
 --
 -- PostgreSQL database dump complete

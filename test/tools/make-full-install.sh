@@ -88,8 +88,32 @@ configs=$(psql_ -d scratch -At -c "
     FROM public.config_dump WHERE EXISTS (SELECT 1 FROM pg_class WHERE oid = rel)  -- dropped: unregistered
    GROUP BY rel ORDER BY min(n)")
 
-as_postgres "$PG_BINDIR/pg_dump" -h "$TMP/pg" -p "$port" -U postgres --schema-only -n invoiceflow scratch \
-  > "$TMP/dump.sql"
+# Rows the chain itself writes (counter slots, a per-database secret...) are not in a
+# schema dump: for each table not registered for dumping that the chain leaves
+# non-empty, the chain's own top-level INSERT statements into it are replayed, in
+# chain order, between the tables (pre-data) and their indexes, constraints and
+# triggers (post-data), as a restore would. Regress 01_upgrade compares row counts.
+seeded=$(psql_ -d scratch -At -c "
+  SELECT c.relname FROM pg_class c
+   WHERE c.relnamespace = 'invoiceflow'::regnamespace AND c.relkind = 'r'
+     AND c.oid NOT IN (SELECT rel FROM public.config_dump)
+     AND (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %s', c.oid::regclass),
+                                               false, true, '')))[1]::text::bigint > 0
+   ORDER BY 1")
+: > "$TMP/seeds.sql"
+for t in $seeded; do
+  awk -v t="$t" '
+    !on && index($0, "INSERT INTO invoiceflow." t) == 1 && substr($0, length("INSERT INTO invoiceflow." t) + 1, 1) ~ /^([ (]|)$/ { on = 1 }
+    on { print }
+    on && /;[[:space:]]*$/ { on = 0; print "" }' "${chain[@]}" > "$TMP/seed-$t.sql"
+  [ -s "$TMP/seed-$t.sql" ] || { echo "make-full-install: the chain leaves rows in invoiceflow.$t but has no top-level INSERT INTO invoiceflow.$t to replay" >&2; exit 1; }
+  { echo "-- rows of invoiceflow.$t, as the chain writes them"; cat "$TMP/seed-$t.sql"; } >> "$TMP/seeds.sql"
+done
+
+for section in pre-data post-data; do
+  as_postgres "$PG_BINDIR/pg_dump" -h "$TMP/pg" -p "$port" -U postgres --schema-only --section=$section \
+    -n invoiceflow scratch > "$TMP/$section.sql"
+done
 
 {
   cat <<EOF
@@ -129,11 +153,17 @@ SET check_function_bodies = false;
 EOF
   # the dump without its session settings, version banner, \restrict lines and
   # CREATE SCHEMA (CREATE EXTENSION makes the schema)
-  sed -e '/^\\restrict /d' -e '/^\\unrestrict /d' \
-      -e '/^-- Dumped from database version/d' -e '/^-- Dumped by pg_dump version/d' \
-      -e '/^SET /d' -e '/^SELECT pg_catalog.set_config(/d' \
-      -e '/^CREATE SCHEMA invoiceflow;$/d' \
-      -e "s/'\$libdir\/invoiceflow'/'MODULE_PATHNAME'/g" "$TMP/dump.sql" | cat -s
+  clean() {
+    sed -e '/^\\restrict /d' -e '/^\\unrestrict /d' \
+        -e '/^-- Dumped from database version/d' -e '/^-- Dumped by pg_dump version/d' \
+        -e '/^SET /d' -e '/^SELECT pg_catalog.set_config(/d' \
+        -e '/^CREATE SCHEMA invoiceflow;$/d' \
+        -e "s/'\$libdir\/invoiceflow'/'MODULE_PATHNAME'/g" "$1" | cat -s
+  }
+  clean "$TMP/pre-data.sql"
+  echo
+  cat "$TMP/seeds.sql"
+  clean "$TMP/post-data.sql"
   echo
   echo "-- Tables whose rows pg_dump keeps (pg_extension_config_dump), as the chain registers them."
   echo "$configs"
@@ -151,5 +181,5 @@ if [ "$mode" = --check ]; then
   echo "sql/invoiceflow--$V.sql matches the upgrade chain"
 else
   cp "$TMP/full.sql" "$OUT"
-  echo "wrote sql/invoiceflow--$V.sql ($(wc -l < "$OUT") lines)"
+  echo "wrote $OUT ($(wc -l < "$OUT") lines)"
 fi
