@@ -83,6 +83,10 @@ for my $name (sort keys %id) {
 }
 is(json_decode($node->safe_psql('postgres', "SELECT invoiceflow.status('$id{'broken.pdf'}')"))->{status},
 	'FAILED', 'the failure is still FAILED');
+is($node->safe_psql('postgres', "SELECT invoiceflow.status('$id{'sample-invoice.pdf'}')->'invoice'->>'invoice_number'"),
+	'UPG-2024-0042', 'status() serves the extraction made under 0.1');
+is($node->safe_psql('postgres', "SELECT invoiceflow.status('$id{'broken.pdf'}')->'error'->>'message'"),
+	'unreadable before the upgrade', 'status() serves the failure reason given under 0.1');
 
 sub found {
 	my ($q) = @_;
@@ -132,6 +136,10 @@ my $auth = { Authorization => "Bearer $key" };
 my $r = gw_get($gw, "/api/v1/ingest/status/$id{'sample-invoice.pdf'}", %$auth);
 is($r->{status}, 200, 'gateway: status of a 0.1 upload with the 0.1 key');
 is($r->{json}{status}, 'COMPLETED', 'gateway: still COMPLETED');
+$r = gw_get($gw, "/api/v1/invoices/$id{'sample-invoice.pdf'}", %$auth);
+is($r->{status}, 200, 'gateway: the invoice of a 0.1 extraction');
+is(($r->{json}{invoice} // {})->{invoice_number}, 'UPG-2024-0042', 'gateway: its invoice number')
+  or diag explain $r->{json};
 $r = gw_get($gw, "/api/v1/invoices/$id{'sample-invoice.pdf'}/file", %$auth);
 is($r->{status}, 200, 'gateway: the file of a 0.1 upload');
 is(sha256_hex($r->{content}), sha256_hex($sample), 'gateway: the same bytes');
