@@ -2357,6 +2357,142 @@ GRANT EXECUTE ON FUNCTION invoiceflow.traceparent(uuid) TO invoiceflow_worker;
 GRANT EXECUTE ON FUNCTION invoiceflow.ingest(text, bytea, text, text, text) TO invoiceflow_writer;
 -- ===== end observe =====
 
+-- ===== worker: the outbox's claim and record rules in SQL (issue 11, item 1) =====
+/*
+ * Claims up to p_limit due outbox rows of the given sinks for p_worker (a
+ * lease of p_lease_secs), oldest first, and returns what a sink needs to send
+ * them. The ordering rules live here, beside the triggers that write the rows:
+ * an invoice.uploaded waits for the file's S3 PUT (processors read it from
+ * there), and a purge's DELETE waits for a PUT still in flight.
+ */
+CREATE FUNCTION invoiceflow._outbox_claim(p_worker text, p_sinks text[], p_limit integer,
+	p_lease_secs double precision)
+RETURNS TABLE (id bigint, ingestion_id uuid, sink text, action text, event text, attempt integer,
+	tries integer, s3_key text, filename text, sha256_hex text, size_bytes bigint, created_at text,
+	ingestion_exists boolean, traceparent text)
+LANGUAGE sql VOLATILE AS $$
+WITH c AS (
+	SELECT o.id FROM invoiceflow.outbox o
+	WHERE o.state = 'pending' AND o.next_attempt_at <= now()
+	  AND (o.claimed_until IS NULL OR o.claimed_until < now())
+	  AND o.sink = ANY (p_sinks)
+	  AND (o.event IS DISTINCT FROM 'invoice.uploaded' OR NOT EXISTS (
+		SELECT 1 FROM invoiceflow.outbox p WHERE p.ingestion_id = o.ingestion_id
+		  AND p.sink = 's3' AND p.action = 'put' AND p.state = 'pending'))
+	  AND NOT (o.action = 'delete' AND EXISTS (
+		SELECT 1 FROM invoiceflow.outbox p WHERE p.ingestion_id = o.ingestion_id
+		  AND p.id <> o.id AND p.claimed_until > now()))
+	ORDER BY o.next_attempt_at, o.id LIMIT p_limit
+	FOR UPDATE SKIP LOCKED),
+u AS (
+	UPDATE invoiceflow.outbox o SET claimed_by = p_worker,
+		claimed_until = now() + make_interval(secs => p_lease_secs)
+	FROM c WHERE o.id = c.id
+	RETURNING o.id, o.ingestion_id, o.sink, o.action, o.event, o.attempt, o.tries, o.s3_key)
+SELECT u.id, u.ingestion_id, u.sink, u.action, u.event, u.attempt, u.tries,
+	coalesce(i.s3_key, u.s3_key), i.filename, encode(i.sha256, 'hex'), i.size_bytes,
+	invoiceflow._iso(i.created_at), i.id IS NOT NULL, i.traceparent
+FROM u LEFT JOIN invoiceflow.ingestions i ON i.id = u.ingestion_id
+ORDER BY u.id
+$$;
+
+/*
+ * Records the outcome of one claimed row: 'done', 'retry' (transient: the
+ * next try p_retry_secs from now), 'failed' (permanent) or 'skipped' (not
+ * tried: a circuit opened meanwhile; no try is used up). The failure rules:
+ * a file that cannot reach S3, or its processors (invoice.uploaded), fails the
+ * ingestion PENDING -> FAILED and cancels its other pending uploads and
+ * announcements; OpenSearch never changes an ingestion. A verified PUT drops
+ * the bytes kept in PostgreSQL (p_drop_bytes); a completed purge removes its
+ * delivery record. Returns the row's state afterwards (NULL: row gone).
+ */
+CREATE FUNCTION invoiceflow._outbox_record(p_id bigint, p_outcome text, p_error text,
+	p_retry_secs double precision, p_drop_bytes boolean)
+RETURNS text
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+	r invoiceflow.outbox;
+BEGIN
+	IF p_outcome NOT IN ('done', 'retry', 'failed', 'skipped') THEN
+		RAISE EXCEPTION 'unknown delivery outcome "%"', p_outcome
+			USING ERRCODE = '22023', HINT = 'Use done, retry, failed or skipped.';
+	END IF;
+	-- cancelled by a purge while in flight: the claim ends now, not at its expiry
+	UPDATE invoiceflow.outbox o SET claimed_by = NULL, claimed_until = NULL
+	WHERE o.id = p_id AND o.state = 'cancelled' AND o.claimed_by IS NOT NULL;
+	SELECT * INTO r FROM invoiceflow.outbox o WHERE o.id = p_id;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	IF p_outcome = 'skipped' THEN
+		UPDATE invoiceflow.outbox o SET claimed_by = NULL, claimed_until = NULL WHERE o.id = p_id;
+	ELSIF p_outcome = 'done' THEN
+		UPDATE invoiceflow.outbox o SET state = 'done', tries = o.tries + 1, done_at = now(),
+			last_error = NULL, claimed_by = NULL, claimed_until = NULL
+		WHERE o.id = p_id AND o.state = 'pending';
+		IF r.action = 'put' THEN
+			IF p_drop_bytes THEN
+				-- S3 holds a verified copy (ETag = MD5 of these bytes): drop ours
+				DELETE FROM invoiceflow.ingestion_files f WHERE f.ingestion_id = r.ingestion_id;
+			END IF;
+			-- an invoice.uploaded may have waited for this PUT
+			PERFORM invoiceflow._wake_at_commit();
+		ELSIF r.action = 'delete' THEN
+			-- the purge is complete (every sink's delete): its delivery record goes
+			DELETE FROM invoiceflow.outbox o WHERE o.ingestion_id = r.ingestion_id
+			  AND NOT EXISTS (SELECT 1 FROM invoiceflow.ingestions i WHERE i.id = r.ingestion_id)
+			  AND NOT EXISTS (SELECT 1 FROM invoiceflow.outbox p WHERE p.ingestion_id = r.ingestion_id
+				AND p.id <> p_id AND p.action = 'delete' AND p.state = 'pending');
+		END IF;
+	ELSIF p_outcome = 'retry' THEN
+		UPDATE invoiceflow.outbox o SET tries = o.tries + 1, last_error = p_error,
+			next_attempt_at = now() + make_interval(secs => p_retry_secs),
+			claimed_by = NULL, claimed_until = NULL
+		WHERE o.id = p_id AND o.state = 'pending';
+	ELSE
+		UPDATE invoiceflow.outbox o SET state = 'failed', tries = o.tries + 1, last_error = p_error,
+			claimed_by = NULL, claimed_until = NULL
+		WHERE o.id = p_id AND o.state = 'pending';
+		-- a file that cannot reach S3, or processors, fails: PENDING -> FAILED
+		IF r.sink <> 'opensearch' AND (r.action = 'put' OR r.event = 'invoice.uploaded') THEN
+			UPDATE invoiceflow.outbox o SET state = 'cancelled', claimed_by = NULL, claimed_until = NULL
+			WHERE o.ingestion_id = r.ingestion_id AND o.id <> p_id AND o.state = 'pending'
+			  AND (o.event IS NULL OR o.event = 'invoice.uploaded');
+			UPDATE invoiceflow.ingestions i SET status = 'FAILED', error_kind = 'delivery',
+				error_message = left(p_error, 2000)
+			WHERE i.id = r.ingestion_id AND i.status IN ('PENDING', 'PROCESSING');
+		END IF;
+	END IF;
+	RETURN (SELECT o.state FROM invoiceflow.outbox o WHERE o.id = p_id);
+END
+$$;
+
+/* when the earliest pending, unclaimed row of the given sinks is due (NULL: none) */
+CREATE FUNCTION invoiceflow._outbox_next_due(p_sinks text[])
+RETURNS timestamp with time zone
+LANGUAGE sql STABLE AS $$
+SELECT min(d) FROM unnest(p_sinks) s, LATERAL (
+	SELECT o.next_attempt_at AS d FROM invoiceflow.outbox o
+	WHERE o.state = 'pending' AND o.sink = s
+	  AND (o.claimed_until IS NULL OR o.claimed_until < now())
+	  AND o.next_attempt_at > now()
+	ORDER BY o.next_attempt_at LIMIT 1) n
+$$;
+
+DO $$
+DECLARE
+	o text;
+BEGIN
+	FOREACH o IN ARRAY ARRAY['invoiceflow._outbox_claim(text,text[],integer,double precision)',
+			'invoiceflow._outbox_record(bigint,text,text,double precision,boolean)',
+			'invoiceflow._outbox_next_due(text[])'] LOOP
+		EXECUTE format('ALTER FUNCTION %s OWNER TO invoiceflow_owner', o);
+		EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', o);
+	END LOOP;
+END
+$$;
+-- ===== end worker =====
+
 -- ===== mail: inbound messages (issue 12) =====
 
 -- Every message the mail sidecar (invoiceflow-mail) took, from an IMAP folder or

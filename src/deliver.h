@@ -1,9 +1,10 @@
 /*
- * deliver.h: the worker's view of S3, RabbitMQ and OpenSearch (worker_s3.c,
- * worker_amqp.c, worker_opensearch.c),
- * thin adapters over the shared clients in src/common/ that take their
- * configuration from the GUCs, keep one connection per worker, abort on
- * shutdown, and sort every error into transient or permanent.
+ * deliver.h: the clients of the sinks (worker_s3.c, worker_amqp.c,
+ * worker_opensearch.c, worker_webhook.c), thin adapters over the shared
+ * clients in src/common/ that keep one connection per worker, abort on
+ * shutdown, and sort every error into one status: ok, transient or permanent.
+ * Free of PostgreSQL headers: the OpenSearch and webhook clients use jansson
+ * and libcurl only. The sink table over them is sink.h.
  */
 #ifndef INVOICEFLOW_DELIVER_H
 #define INVOICEFLOW_DELIVER_H
@@ -24,8 +25,21 @@ typedef struct IfResult
 	char		error[512];		/* readable, never holds credentials */
 } IfResult;
 
+/*
+ * The helpers every client shares (sink_util.c): the abort check the worker
+ * passes in (true when the worker must stop), the libcurl abort callback over
+ * it, libcurl's one-time initialisation, and the one mapping of a client's
+ * verdict onto IfResult.
+ */
+typedef bool (*IfAbortCheck) (void);
+extern void if_abort_check_set(IfAbortCheck check);
+extern bool if_aborting(void);
+extern int	if_abort_cb(void *arg);	/* for the clients' set_abort(): 1 = stop */
+extern bool if_curl_init(IfResult *r);
+/* ok / transient / permanent as the client said; aborted counts as transient */
+extern void if_result_from(IfResult *r, IfOutcome outcome, bool aborted, const char *message);
+
 /* S3 (worker_s3.c) */
-extern bool if_s3_configured(void);
 extern void if_s3_reset(void);	/* configuration changed: drop the client */
 extern IfResult if_s3_put(const char *key, const unsigned char *data, size_t len,
 						  const char *request_id, const char *filename, const char *sha256_hex,
@@ -34,7 +48,6 @@ extern IfResult if_s3_delete(const char *key);
 extern IfResult if_s3_probe(void);	/* HEAD bucket */
 
 /* RabbitMQ (worker_amqp.c) */
-extern bool if_amqp_configured(void);
 extern void if_amqp_reset(void);
 extern IfResult if_amqp_publish(const char *routing_key, const char *message_id,
 								const char *body, size_t len, const char *traceparent);
@@ -99,13 +112,9 @@ typedef struct IfWhItem
 extern bool if_wh_start(IfWhItem *it, long timeout_ms, bool allow_private);
 /* drives the transfers up to wait_ms; returns the finished ones (their result set) */
 extern int	if_wh_poll(int wait_ms, IfWhItem **done, int max);
-extern int	if_wh_in_flight(void);
 extern void if_wh_reset(void);	/* settings reloaded: no cached connection is reused */
 extern void if_wh_abandon(IfWhItem *it);	/* stops its transfer, if any */
 extern bool if_wh_host(const char *url, char *out, size_t outsz);
 extern bool if_wh_address_private(const struct sockaddr *sa);
-
-/* shared by both: true when the worker must stop (libcurl abort callback) */
-extern bool if_should_abort(void);
 
 #endif

@@ -81,7 +81,6 @@ typedef struct IfBreaker
 	int			consecutive_failures;
 	TimestampTz open_until;
 	TimestampTz last_check;		/* last outcome of a call or probe */
-	TimestampTz last_ok_at;
 	bool		last_ok;
 	bool		checked;		/* an outcome since the worker started */
 	char		last_error[256];	/* never holds credentials */
@@ -92,7 +91,6 @@ typedef struct IfWorkerSlot
 	pid_t		pid;
 	Latch	   *latch;
 	Oid			dboid;
-	TimestampTz started_at;
 } IfWorkerSlot;
 
 typedef struct IfShared
@@ -113,7 +111,6 @@ extern void invoiceflow_shmem_init_hooks(void);
 extern void invoiceflow_xact_init(void);
 extern void invoiceflow_utility_init(void);
 extern void invoiceflow_wake_workers(void);
-extern void invoiceflow_request_wake(void);
 extern const char *if_dep_name(IfDep dep);
 
 /* breaker outcome bookkeeping (any process) */
@@ -125,12 +122,12 @@ extern void if_breaker_reset(IfDep dep);
 /* workers (launcher.c, worker.c) */
 extern void invoiceflow_register_launcher(void);
 
-/* worker.c's helpers for the sinks' queue files */
+/* outbox.c: short transactions and the retry backoff, for every sink's queue */
 extern void if_tx_begin(const char *activity);
 extern void if_tx_commit(void);
 extern double if_retry_delay(int tries_done);
 
-/* the webhook sink's turn in the worker loop (webhook_queue.c) */
+/* the webhook sink's own queue (webhook_queue.c) */
 extern void if_webhook_release(const char *worker);
 extern long if_webhook_turn(const char *worker);
 extern TimestampTz if_webhook_next_due(void);

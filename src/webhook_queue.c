@@ -1,6 +1,7 @@
 /*
- * webhook_queue.c: the webhook sink's turn in the worker loop (worker.c calls
- * if_webhook_turn() once per turn), over invoiceflow.webhook_deliveries.
+ * webhook_queue.c: the webhook sink (if_sink_webhook in the sink table), over
+ * its own queue invoiceflow.webhook_deliveries: the worker hands it an empty
+ * batch once per turn and it runs if_webhook_turn().
  *
  * Unlike S3 and RabbitMQ, whose calls are short and one at a time, a webhook
  * receiver may be slow or never answer. So transfers are not waited for: a
@@ -10,18 +11,17 @@
  * hangs holds only its own rows until webhook_timeout_seconds, never the other
  * subscriptions or the other sinks. Claims are committed before any transfer
  * starts and outcomes recorded in a short transaction afterwards (the same rules
- * as worker.c); a claim outlives the timeout, so a crash only delays a row.
+ * as the outbox's); a claim outlives the timeout, so a crash only delays a row.
  *
  * Circuit breakers are per destination (host:port) and per worker (in this process'
  * memory): after breaker_failures consecutive transient failures, that host's
  * rows wait breaker_cooldown_seconds without using up a try.
  *
- * Shaped for the sink table of a later refactor: configured (always: rows exist
- * only for active subscriptions), probe (none: each delivery is its own probe),
- * deliver (if_webhook_turn), reset (if_webhook_reset).
+ * Its sink entry: configured (always: rows exist only for active
+ * subscriptions), probe (none: each delivery is its own probe), deliver (a
+ * turn), reset (if_webhook_reset), next_due (if_webhook_next_due).
  */
-#include "invoiceflow.h"
-#include "deliver.h"
+#include "sink.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -373,3 +373,26 @@ if_webhook_next_due(void)
 	if_tx_commit();
 	return due;
 }
+
+static bool
+webhook_configured(void)
+{
+	return true;				/* rows exist only for active subscriptions */
+}
+
+static void
+webhook_deliver(IfBatch *b)
+{
+	b->next_ms = if_webhook_turn(b->worker);
+}
+
+const IfSink if_sink_webhook = {
+	.name = "webhook",
+	.title = "Webhook",
+	.dep = IF_DEP_COUNT,		/* breakers per destination host, in this file */
+	.configured = webhook_configured,
+	.probe = NULL,
+	.deliver = webhook_deliver,
+	.reset = if_webhook_reset,
+	.next_due = if_webhook_next_due,
+};

@@ -1,22 +1,18 @@
 /*
- * worker_amqp.c: the delivery worker's RabbitMQ side, over the shared client
+ * worker_amqp.c: the RabbitMQ sink (if_sink_amqp), over the shared client
  * (src/common/amqp_client.h): one connection per worker process, opened on
  * first use with the topology of DESIGN.md § Events declared, reopened after
  * the broker dropped it; persistent messages with publisher confirms; an abort
  * callback so that SIGTERM ends any wait within ~100 ms.
  */
 #include "invoiceflow.h"
-#include "deliver.h"
+#include "sink.h"
+
+#include "pgstat.h"
 
 #include "amqp_client.h"
 
 static amqpc_client *client = NULL;
-
-bool
-if_amqp_configured(void)
-{
-	return invoiceflow_rabbitmq_url != NULL && invoiceflow_rabbitmq_url[0] != '\0';
-}
 
 void
 if_amqp_reset(void)
@@ -26,35 +22,18 @@ if_amqp_reset(void)
 	client = NULL;
 }
 
-static int
-abort_cb(void *arg)
-{
-	return if_should_abort() ? 1 : 0;
-}
-
 static void
 result_from(IfResult *r, amqpc_status st, const amqpc_error *err)
 {
-	memset(r, 0, sizeof(*r));
-	switch (st)
-	{
-		case AMQPC_OK:
-			r->outcome = IF_OK;
-			return;
-		case AMQPC_PERMANENT:
-			r->outcome = IF_PERMANENT;
-			break;
-		case AMQPC_TRANSIENT:
-		case AMQPC_ABORTED:
-			r->outcome = IF_TRANSIENT;
-			break;
-	}
-	if (st == AMQPC_ABORTED)
-		snprintf(r->error, sizeof(r->error), "aborted: the worker is stopping");
-	else if (err->message[0] == '\0')
-		snprintf(r->error, sizeof(r->error), "AMQP reply code %d", err->reply_code);
-	else		/* the client's message carries the reply code and text */
-		snprintf(r->error, sizeof(r->error), "%s", err->message);
+	char		msg[sizeof(r->error)];
+
+	/* the client's message carries the reply code and text */
+	if (err->message[0] == '\0')
+		snprintf(msg, sizeof(msg), "AMQP reply code %d", err->reply_code);
+	else
+		snprintf(msg, sizeof(msg), "%s", err->message);
+	if_result_from(r, st == AMQPC_OK ? IF_OK : st == AMQPC_PERMANENT ? IF_PERMANENT : IF_TRANSIENT,
+				   st == AMQPC_ABORTED, msg);
 }
 
 /* a usable connection with the topology declared, or NULL and *r filled */
@@ -81,7 +60,7 @@ get_client(IfResult *r)
 		result_from(r, err.status == AMQPC_OK ? AMQPC_TRANSIENT : err.status, &err);
 		return NULL;
 	}
-	amqpc_set_abort(client, abort_cb, NULL);
+	amqpc_set_abort(client, if_abort_cb, NULL);
 	st = amqpc_declare_topology(client, &err);
 	if (st != AMQPC_OK)
 	{
@@ -121,3 +100,64 @@ if_amqp_probe(void)
 	(void) get_client(&r);
 	return r;
 }
+
+/* ---------------------------------------------------------------------------
+ * The sink: a batch of confirmed publishes
+ * ------------------------------------------------------------------------- */
+
+static void
+publish_one(IfItem *it)
+{
+	char		activity[200];
+	char		message_id[160];
+	char		err[256] = "";
+	char	   *body;
+	bool		s3 = if_s3_configured();
+
+	body = if_event_body(it->event, it->ingestion_id, it->filename, (long long) it->size_bytes,
+						 it->sha256_hex, s3 ? invoiceflow_s3_bucket : NULL,
+						 s3 ? it->s3_key : NULL, it->created_at, it->attempt,
+						 message_id, sizeof(message_id), err, sizeof(err));
+	if (body == NULL)
+	{
+		it->result.outcome = IF_PERMANENT;
+		snprintf(it->result.error, sizeof(it->result.error), "cannot build the event: %s", err);
+		return;
+	}
+	snprintf(activity, sizeof(activity), "AMQP publish %s", message_id);
+	pgstat_report_activity(STATE_RUNNING, activity);
+	it->result = if_amqp_publish(it->event, message_id, body, strlen(body), it->traceparent);
+	free(body);					/* jansson's allocation: malloc */
+}
+
+static void
+amqp_deliver(IfBatch *b)
+{
+	int			i;
+
+	for (i = 0; i < b->n; i++)
+	{
+		IfItem	   *it = b->items[i];
+
+		memset(&it->result, 0, sizeof(it->result));
+		if (!it->ingestion_exists)
+			continue;			/* purged meanwhile: nothing to announce (OK) */
+		if (!if_sink_may_send(&if_sink_amqp) || b->should_abort())
+		{
+			it->skipped = true;	/* breaker opened meanwhile, or stopping: no try used */
+			continue;
+		}
+		publish_one(it);
+		if_sink_report(&if_sink_amqp, &it->result);
+	}
+}
+
+const IfSink if_sink_amqp = {
+	.name = "rabbitmq",
+	.title = "RabbitMQ",
+	.dep = IF_DEP_RABBITMQ,
+	.configured = if_amqp_configured,
+	.probe = if_amqp_probe,
+	.deliver = amqp_deliver,
+	.reset = if_amqp_reset,
+};

@@ -23,7 +23,6 @@ static osc_client *client = NULL;
 static char *client_url = NULL;
 static long client_timeout_ms = 0;
 static bool index_ready = false;	/* this client created or found the index */
-static bool curl_ready = false;
 
 void
 if_os_reset(void)
@@ -36,33 +35,11 @@ if_os_reset(void)
 	index_ready = false;
 }
 
-static int
-abort_cb(void *arg)
-{
-	return if_should_abort() ? 1 : 0;
-}
-
 static void
 result_from(IfResult *r, osc_status st, const char *message)
 {
-	memset(r, 0, sizeof(*r));
-	switch (st)
-	{
-		case OSC_OK:
-			r->outcome = IF_OK;
-			return;
-		case OSC_PERMANENT:
-			r->outcome = IF_PERMANENT;
-			break;
-		case OSC_TRANSIENT:
-		case OSC_ABORTED:
-			r->outcome = IF_TRANSIENT;
-			break;
-	}
-	if (st == OSC_ABORTED)
-		snprintf(r->error, sizeof(r->error), "request aborted: the worker is stopping");
-	else
-		snprintf(r->error, sizeof(r->error), "%s", message && message[0] ? message : "OpenSearch request failed");
+	if_result_from(r, st == OSC_OK ? IF_OK : st == OSC_PERMANENT ? IF_PERMANENT : IF_TRANSIENT,
+				   st == OSC_ABORTED, message && message[0] ? message : "OpenSearch request failed");
 }
 
 /* the client for url, created on first use; NULL (and *r filled) on a bad URL */
@@ -81,15 +58,8 @@ get_client(const char *url, long timeout_ms, IfResult *r)
 		return client;
 	}
 	if_os_reset();
-	if (!curl_ready)
-	{
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		{
-			result_from(r, OSC_TRANSIENT, "libcurl could not be initialised");
-			return NULL;
-		}
-		curl_ready = true;
-	}
+	if (!if_curl_init(r))
+		return NULL;
 	memset(&err, 0, sizeof(err));
 	client = osc_client_new(url, &err);
 	if (client == NULL)
@@ -112,7 +82,7 @@ get_client(const char *url, long timeout_ms, IfResult *r)
 	}
 	osc_client_set_timeouts(client, 5000, timeout_ms);
 	client_timeout_ms = timeout_ms;
-	osc_client_set_abort(client, abort_cb, NULL);
+	osc_client_set_abort(client, if_abort_cb, NULL);
 	return client;
 }
 

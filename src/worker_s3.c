@@ -1,24 +1,20 @@
 /*
- * worker_s3.c: the delivery worker's S3 side, over the shared client
- * (src/common/s3_client.h): configuration from the GUCs, one client (one
- * reused connection) per worker process, an abort callback so SIGTERM stops a
- * transfer within ~100 ms, and the client's transient/permanent verdict.
+ * worker_s3.c: the S3 sink, over the shared client (src/common/s3_client.h):
+ * configuration from the GUCs, one client (one reused connection) per worker
+ * process, an abort callback so SIGTERM stops a transfer within ~100 ms, and
+ * the client's transient/permanent verdict. Its sink entry (if_sink_s3)
+ * delivers a batch of PUTs and DELETEs.
  */
 #include "invoiceflow.h"
-#include "deliver.h"
+#include "sink.h"
 
 #include <curl/curl.h>
+
+#include "pgstat.h"
 
 #include "s3_client.h"
 
 static s3c_client *client = NULL;
-static bool curl_ready = false;
-
-bool
-if_s3_configured(void)
-{
-	return invoiceflow_s3_bucket != NULL && invoiceflow_s3_bucket[0] != '\0';
-}
 
 void
 if_s3_reset(void)
@@ -28,35 +24,18 @@ if_s3_reset(void)
 	client = NULL;
 }
 
-static int
-abort_cb(void *arg)
-{
-	return if_should_abort() ? 1 : 0;
-}
-
 static void
 result_from(IfResult *r, s3c_status st, const s3c_error *err)
 {
-	memset(r, 0, sizeof(*r));
-	switch (st)
-	{
-		case S3C_OK:
-			r->outcome = IF_OK;
-			return;
-		case S3C_PERMANENT:
-			r->outcome = IF_PERMANENT;
-			break;
-		case S3C_TRANSIENT:
-		case S3C_ABORTED:
-			r->outcome = IF_TRANSIENT;
-			break;
-	}
-	if (st == S3C_ABORTED)
-		snprintf(r->error, sizeof(r->error), "request aborted: the worker is stopping");
-	else if (err->message[0] == '\0')
-		snprintf(r->error, sizeof(r->error), "HTTP %ld %s", err->http_status, err->code);
-	else		/* the client's message names the request, status and S3 code */
-		snprintf(r->error, sizeof(r->error), "%s", err->message);
+	char		msg[sizeof(r->error)];
+
+	/* the client's message names the request, status and S3 code */
+	if (err->message[0] == '\0')
+		snprintf(msg, sizeof(msg), "HTTP %ld %s", err->http_status, err->code);
+	else
+		snprintf(msg, sizeof(msg), "%s", err->message);
+	if_result_from(r, st == S3C_OK ? IF_OK : st == S3C_PERMANENT ? IF_PERMANENT : IF_TRANSIENT,
+				   st == S3C_ABORTED, msg);
 }
 
 /* the client, created on first use; NULL (and *r filled) on bad configuration */
@@ -68,16 +47,8 @@ get_client(IfResult *r)
 
 	if (client != NULL)
 		return client;
-	if (!curl_ready)
-	{
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		{
-			r->outcome = IF_TRANSIENT;
-			strlcpy(r->error, "libcurl could not be initialised", sizeof(r->error));
-			return NULL;
-		}
-		curl_ready = true;
-	}
+	if (!if_curl_init(r))
+		return NULL;
 	memset(&cfg, 0, sizeof(cfg));
 	memset(&err, 0, sizeof(err));
 	cfg.endpoint = invoiceflow_s3_endpoint;
@@ -96,7 +67,7 @@ get_client(IfResult *r)
 				 err.message[0] ? err.message : "check invoiceflow.s3_* settings");
 		return NULL;
 	}
-	s3c_client_set_abort(client, abort_cb, NULL);
+	s3c_client_set_abort(client, if_abort_cb, NULL);
 	return client;
 }
 
@@ -168,3 +139,77 @@ if_s3_probe(void)
 	result_from(&r, st, &err);
 	return r;
 }
+
+/* ---------------------------------------------------------------------------
+ * The sink: a batch of PUTs (bytes read one file at a time) and DELETEs
+ * ------------------------------------------------------------------------- */
+
+static void
+deliver_one(IfBatch *b, IfItem *it)
+{
+	char		activity[200];
+
+	if (strcmp(it->action, "put") == 0)
+	{
+		char	   *md5_hex = NULL;
+		bytea	   *content = if_outbox_file(b->cxt, it->ingestion_id, &md5_hex);
+
+		if (content == NULL)
+		{
+			/* the bytes were dropped after an earlier verified PUT */
+			it->result.outcome = IF_OK;
+			return;
+		}
+		it->had_bytes = true;
+		snprintf(activity, sizeof(activity), "S3 PUT %s", it->s3_key);
+		pgstat_report_activity(STATE_RUNNING, activity);
+		it->result = if_s3_put(it->s3_key, (unsigned char *) VARDATA_ANY(content),
+							   VARSIZE_ANY_EXHDR(content), it->ingestion_id, it->filename,
+							   it->sha256_hex, md5_hex, it->traceparent);
+		pfree(content);			/* a batch never holds more than one file */
+	}
+	else
+	{
+		snprintf(activity, sizeof(activity), "S3 DELETE %s", it->s3_key);
+		pgstat_report_activity(STATE_RUNNING, activity);
+		it->result = if_s3_delete(it->s3_key);
+	}
+}
+
+static void
+s3_deliver(IfBatch *b)
+{
+	int			i;
+
+	for (i = 0; i < b->n; i++)
+	{
+		IfItem	   *it = b->items[i];
+
+		memset(&it->result, 0, sizeof(it->result));
+		if (!it->ingestion_exists && strcmp(it->action, "delete") != 0)
+			continue;			/* purged meanwhile: nothing to send (OK) */
+		/* a breaker that opened during this batch: the rest waits, using no try */
+		if (!if_sink_may_send(&if_sink_s3))
+		{
+			it->skipped = true;
+			continue;
+		}
+		if (b->should_abort())
+		{
+			it->skipped = true;	/* stopping: the rest is released untried */
+			continue;
+		}
+		deliver_one(b, it);
+		if_sink_report(&if_sink_s3, &it->result);
+	}
+}
+
+const IfSink if_sink_s3 = {
+	.name = "s3",
+	.title = "S3",
+	.dep = IF_DEP_S3,
+	.configured = if_s3_configured,
+	.probe = if_s3_probe,
+	.deliver = s3_deliver,
+	.reset = if_s3_reset,
+};

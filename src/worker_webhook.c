@@ -123,7 +123,7 @@ open_socket_cb(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
 static int
 progress_cb(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
 {
-	return if_should_abort() ? 1 : 0;
+	return if_abort_cb(NULL);
 }
 
 static size_t
@@ -199,7 +199,8 @@ if_wh_start(IfWhItem *it, long timeout_ms, bool allow_private)
 	}
 	if (multi == NULL)
 	{
-		curl_global_init(CURL_GLOBAL_DEFAULT);
+		if (!if_curl_init(&it->result))
+			return false;
 		if ((multi = curl_multi_init()) == NULL)
 		{
 			result_set(&it->result, IF_TRANSIENT, "libcurl could not be initialised%s%ld", "", 0);
@@ -345,12 +346,6 @@ void
 if_wh_reset(void)
 {
 	stale = multi != NULL;
-}
-
-int
-if_wh_in_flight(void)
-{
-	return in_flight;
 }
 
 void
