@@ -12,7 +12,7 @@ typedef struct {
 	int    page;			/* 0-based */
 	int    row;			/* index into tlayout.rows */
 	unsigned char ocr;		/* 1: the words came from OCR (pdf_ocr.c), 0: the text layer */
-	float  conf;			/* OCR: mean word confidence 0..1; text layer: 1 */
+	float  conf;			/* OCR: its least sure word's confidence 0..1; text layer: 1 */
 } tseg;
 
 /* Segments that share a baseline, left to right. */

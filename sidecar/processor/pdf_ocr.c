@@ -60,7 +60,7 @@ static void words_to_segs(ocr_word *w, size_t n, float sx, float sy, float ox, f
 			sb_puts(&b, w[m].text);
 			if (w[m].x0 < x0) x0 = w[m].x0;
 			if (w[m].x1 > x1) x1 = w[m].x1;
-			conf += w[m].conf;
+			if (m == i || w[m].conf < conf) conf = w[m].conf;
 		}
 		char *t = collapse_ws(b.s ? b.s : "");
 		sb_free(&b);
@@ -71,7 +71,7 @@ static void words_to_segs(ocr_word *w, size_t n, float sx, float sy, float ox, f
 			s->size = size / sy;
 			s->page = pg;
 			s->ocr = 1;
-			s->conf = conf / (float) (j - i);
+			s->conf = conf;	/* the least sure word's: one misread letter spoils a name */
 			k++;
 		} else {
 			free(t);

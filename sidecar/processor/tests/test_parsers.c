@@ -481,15 +481,21 @@ static void test_table_reader(void)
 
 /* ---- field reader on synthetic layouts (not corpus files) ---- */
 
-static void read_fields_src(const tcell *const *rows, size_t nrows, invoice *inv, int ocr)
+/* ocr: the words came from OCR, each read with Tesseract confidence conf */
+static void read_fields_ocr(const tcell *const *rows, size_t nrows, invoice *inv, int ocr, float conf)
 {
 	tlayout l;
 	build_layout(&l, rows, nrows);
-	for (size_t i = 0; i < l.nsegs; i++) l.segs[i].ocr = (unsigned char) ocr;
+	for (size_t i = 0; i < l.nsegs; i++) { l.segs[i].ocr = (unsigned char) ocr; l.segs[i].conf = conf; }
 	invoice_init(inv);
 	text_extract_fields(&l, inv);
 	invoice_review(inv);
 	tlayout_free(&l);
+}
+
+static void read_fields_src(const tcell *const *rows, size_t nrows, invoice *inv, int ocr)
+{
+	read_fields_ocr(rows, nrows, inv, ocr, ocr ? 0.5f : 1.0f);
 }
 
 static void read_fields(const tcell *const *rows, size_t nrows, invoice *inv)
@@ -542,6 +548,42 @@ static void test_field_reader(void)
 	CHECK(inv.f[F_SELLER_NAME].conf < REVIEW_MIN_CONF, "OCR seller name is unsure (%.2f)", inv.f[F_SELLER_NAME].conf);
 	field_is(&inv, F_TOTAL, "119.00", 0.7, "DE total from OCR");
 	CHECK(inv.needs_review, "OCR words: names for review");
+	invoice_free(&inv);
+	/* OCR words read with high confidence, amounts that add up: names keep their confidence;
+	 * a number mixing letters and digits ("4711-A") stays for review (O/0, I/1 misreads) */
+	read_fields_ocr(t1, 13, &inv, 1, 0.95f);
+	field_is(&inv, F_SELLER_NAME, "Holzbau Beispiel GmbH", 0.85, "sure OCR seller, amounts confirmed");
+	field_is(&inv, F_BUYER_NAME, "Kunde Zwei AG", 0.85, "sure OCR buyer, amounts confirmed");
+	CHECK(inv.f[F_INVOICE_NUMBER].conf < REVIEW_MIN_CONF, "OCR number with letters and digits unsure (%.2f)",
+		  inv.f[F_INVOICE_NUMBER].conf);
+	invoice_free(&inv);
+	static const tcell o0[] = { {50, 300, "Rechnung Nr. 4711 vom 07.05.2024"}, {0, 0, NULL} };
+	const tcell *t1o[] = { o0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12 };
+	read_fields_ocr(t1o, 13, &inv, 1, 0.95f);
+	field_is(&inv, F_INVOICE_NUMBER, "4711", 0.85, "sure OCR number of digits, amounts confirmed");
+	CHECK(!inv.needs_review, "sure OCR words, amounts confirmed: straight through");
+	invoice_free(&inv);
+	/* ... but not when one word of the name was unsure, nor when the amounts do not add up */
+	read_fields_ocr(t1o, 13, &inv, 1, 0.8f);
+	CHECK(inv.f[F_SELLER_NAME].conf < REVIEW_MIN_CONF && inv.needs_review, "unsure OCR words: review (%.2f)",
+		  inv.f[F_SELLER_NAME].conf);
+	invoice_free(&inv);
+	static const tcell o11[] = { {300, 400, "Gesamtbetrag"}, {480, 520, "129,00"}, {0, 0, NULL} };
+	const tcell *t1x[] = { o0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, o11, r12 };
+	read_fields_ocr(t1x, 13, &inv, 1, 0.95f);
+	CHECK(inv.f[F_SELLER_NAME].conf < REVIEW_MIN_CONF && inv.needs_review,
+		  "sure OCR words, amounts do not add up: names for review (%.2f)", inv.f[F_SELLER_NAME].conf);
+	invoice_free(&inv);
+	/* OCR: a key aligned with its value and no colon seen ("Nummer    549910") is no seller
+	 * name; "Nr. 4711 vom" and the date in the next segment of the row */
+	static const tcell k0[] = { {50, 160, "Rechnung Nr. 4711 vom"}, {300, 360, "07.05.2024"}, {0, 0, NULL} };
+	static const tcell k3[] = { {50, 90, "Nummer"}, {300, 340, "998877"}, {0, 0, NULL} };
+	static const tcell k4[] = { {50, 180, "Holzbau Beispiel GmbH"}, {0, 0, NULL} };
+	static const tcell k5[] = { {50, 180, "Hauptstraße 1"}, {0, 0, NULL} };
+	const tcell *tk[] = { k0, r1, r2, k3, k4, k5, r9, r10, r11 };
+	read_fields_ocr(tk, 9, &inv, 1, 0.95f);
+	field_is(&inv, F_SELLER_NAME, "Holzbau Beispiel GmbH", 0.7, "key and id in columns are no seller name");
+	field_is(&inv, F_ISSUE_DATE, "2024-05-07", 0.85, "date right of \"Nr. X vom\" on its row");
 	invoice_free(&inv);
 	/* a misread text layer ("Consu!t!ng") is unsure too */
 	static const tcell n4[] = { {50, 100, "Name:"}, {300, 400, "Kunde Zw!e! AG"}, {0, 0, NULL} };
