@@ -28,6 +28,11 @@ int  ocr_recognize(ocr_engine *e, const unsigned char *px, int w, int h, int str
 				   ocr_word **words, size_t *nwords, char **error);
 void ocr_words_free(ocr_word *w, size_t n);
 
+/* Cuts what table rules and box edges read as characters from an OCR word, in place: a '|'
+ * at either end, an unmatched '[' or ']' ("| Kaufer |", "[Zahlungsart").  Returns 0 when
+ * nothing else is left (the word is dropped), 1 otherwise. */
+int  ocr_strip_rules(char *text);
+
 /* PROCESSOR_OCR_MAX_PAGES (0-1000, 0 = no OCR) and PROCESSOR_OCR_LANGS (lang[+lang...],
  * each installed).  Returns 0 and a message naming the variable on a bad value. */
 int  ocr_settings(int *max_pages, const char **langs, char *err, size_t errsz);

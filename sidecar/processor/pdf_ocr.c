@@ -34,11 +34,37 @@ static void fix_colon(ocr_word *w)
 	if (strcmp(w->text, ">") == 0 || strcmp(w->text, ";") == 0) strcpy(w->text, ":");
 }
 
-static void words_to_segs(ocr_word *w, size_t n, float sx, float sy, float ox, float oy, int pg,
+/* Table rules and box edges read as characters (ocr.h): invoices print no text with a bare
+ * vertical bar, and a bracket without its pair in the word is a box's edge. */
+int ocr_strip_rules(char *t)
+{
+	size_t n = strlen(t);
+	int open = strchr(t, '[') != NULL, close = strchr(t, ']') != NULL;
+	size_t a = 0;
+	while (a < n && (t[a] == '|' || (t[a] == '[' && !close))) a++;
+	while (n > a && (t[n - 1] == '|' || (t[n - 1] == ']' && !open))) n--;
+	if (n == a) {
+		/* "[" and "]" alone: bracketed words' halves are matched within the word only */
+		int only = 1;
+		for (const char *p = t; *p; p++) if (*p != '|' && *p != '[' && *p != ']') only = 0;
+		return only ? 0 : 1;
+	}
+	memmove(t, t + a, n - a);
+	t[n - a] = 0;
+	return 1;
+}
+
+static void words_to_segs(ocr_word *w, size_t *pn, float sx, float sy, float ox, float oy, int pg,
 						  tseg **out, size_t *nout)
 {
-	size_t cap = n ? n : 1, k = 0;
+	size_t n = *pn, cap = n ? n : 1, k = 0;
 	tseg *v = xcalloc(cap, sizeof *v);
+	size_t keep = 0;
+	for (size_t q = 0; q < n; q++) {
+		if (ocr_strip_rules(w[q].text)) w[keep++] = w[q];
+		else free(w[q].text);
+	}
+	n = *pn = keep;	/* the words left, for ocr_words_free() */
 	size_t i = 0;
 	while (i < n) {
 		size_t j = i + 1;
@@ -155,7 +181,7 @@ int pdfsrc_ocr(pdf_src *p, struct ocr_engine **eng, const char *langs, int pg, c
 	fz_drop_pixmap(ctx, pix);
 
 	tseg *segs; size_t nsegs;
-	words_to_segs(words, nwords, scale, scale, ox, oy, pg, &segs, &nsegs);
+	words_to_segs(words, &nwords, scale, scale, ox, oy, pg, &segs, &nsegs);
 	ocr_words_free(words, nwords);
 	size_t k = 0;
 	for (size_t i = 0; i < nsegs; i++) {

@@ -470,6 +470,11 @@ static void field_dates(tctx *c, invoice *inv, int num_seg)
 	if (num_seg >= 0 && inv->f[F_INVOICE_NUMBER].value && rule_on(R_DATE_AFTER_NUMBER)) {
 		const char *t = l->segs[num_seg].text;
 		const char *p = strstr(t, inv->f[F_INVOICE_NUMBER].value);
+		/* the label's segment, the number right of it in the next one ("Nr." | "123 vom ...") */
+		const trow *nrow = &l->rows[l->segs[num_seg].row];
+		if (!p && num_seg + 1 < nrow->first + nrow->n &&
+			(p = strstr(l->segs[num_seg + 1].text, inv->f[F_INVOICE_NUMBER].value)) != NULL)
+			num_seg++;
 		if (p) {
 			char d[11]; size_t pos;
 			const char *after = p + strlen(inv->f[F_INVOICE_NUMBER].value);

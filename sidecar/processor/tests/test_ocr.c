@@ -275,8 +275,25 @@ static void test_limits(void)
 	free(err);
 }
 
+static void test_strip_rules(void)
+{
+	static const struct { const char *in, *out; } c[] = {
+		{ "|", NULL }, { "||", NULL }, { "[", NULL }, { "]|", NULL },
+		{ "|Kaufer", "Kaufer" }, { "Kaufer|", "Kaufer" }, { "[Zahlungsart", "Zahlungsart" },
+		{ "EUR]", "EUR" }, { "[optional]", "[optional]" }, { "a|b", "a|b" }, { "123", "123" },
+	};
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		char buf[32];
+		snprintf(buf, sizeof buf, "%s", c[i].in);
+		int keep = ocr_strip_rules(buf);
+		if (!c[i].out) CHECK(!keep, "\"%s\" is a rule, dropped", c[i].in);
+		else CHECK(keep && strcmp(buf, c[i].out) == 0, "\"%s\" -> \"%s\", got \"%s\"", c[i].in, c[i].out, keep ? buf : "(dropped)");
+	}
+}
+
 int main(void)
 {
+	test_strip_rules();
 	size_t tlen = 0, slen = 0;
 	unsigned char *text_pdf = fx_text_pdf(invoice_lines + 1, NLINES - 1, &tlen);
 	CHECK(text_pdf != NULL, "text fixture");

@@ -585,6 +585,13 @@ static void test_field_reader(void)
 	field_is(&inv, F_SELLER_NAME, "Holzbau Beispiel GmbH", 0.7, "key and id in columns are no seller name");
 	field_is(&inv, F_ISSUE_DATE, "2024-05-07", 0.85, "date right of \"Nr. X vom\" on its row");
 	invoice_free(&inv);
+	/* the number in the segment after its label, the date after it: "Nr." | "4711 vom 07.05.2024" */
+	static const tcell j0[] = { {50, 120, "Rechnungskorrektur Nr."}, {200, 330, "4711 vom 07.05.2024"}, {0, 0, NULL} };
+	const tcell *tj[] = { j0, r1, r9, r10, r11 };
+	read_fields(tj, 5, &inv);
+	field_is(&inv, F_INVOICE_NUMBER, "4711", 0.7, "number right of its label");
+	field_is(&inv, F_ISSUE_DATE, "2024-05-07", 0.85, "date after the number in the label's next segment");
+	invoice_free(&inv);
 	/* a misread text layer ("Consu!t!ng") is unsure too */
 	static const tcell n4[] = { {50, 100, "Name:"}, {300, 400, "Kunde Zw!e! AG"}, {0, 0, NULL} };
 	const tcell *t1n[] = { r0, r1, r2, r3, r4, r5, r6, n4, r8, r9, r10, r11, r12 };
