@@ -97,6 +97,7 @@ const rule_info reader_rules[R_COUNT] = {
 	[R_FIRST_LINE] = { "first-line", "first name-like line is the sender (last resort)", "" },
 	[R_US_DATES] = { "us-dates", "month-first dates for USD / US addresses", "" },
 	[R_CREDIT_NOTE] = { "credit-note", "credit-note title on page 1", "" },
+	[R_TITLE_COLUMN] = { "title-column", "\"Nr.\" left of the number, the title word over its column", "oca_efff_ExactOnline_16117778" },
 };
 
 static unsigned char rule_off[R_COUNT];

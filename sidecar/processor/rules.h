@@ -27,6 +27,7 @@ typedef enum {
 	R_FIRST_LINE,		/* last resort: the first name-like line is the sender */
 	R_US_DATES,		/* month-first dates for USD / US addresses */
 	R_CREDIT_NOTE,		/* a credit-note title in the top part of page 1 */
+	R_TITLE_COLUMN,		/* "Nr." left of the number, the title word heading its column */
 	R_COUNT
 } rule_id;
 

@@ -408,6 +408,30 @@ static const char *cur_code_at_best(tctx *c)
 	return best;
 }
 
+/* "Nr." left of the value and the document's title word alone over its column ("FACTUUR"
+ * heading the column, "Nr. 16117778" below): the grid spells "Factuur Nr." and the two
+ * labels agree, so a weak "Nr." is as sure as a full "invoice number" label. */
+static int title_heads_value(tctx *c, int label_seg, const char *value)
+{
+	const tlayout *l = c->l;
+	const trow *r = &l->rows[l->segs[label_seg].row];
+	int vs = -1;
+	for (int j = 0; j < r->n; j++)
+		if (r->first + j > label_seg && strcmp(l->segs[r->first + j].text, value) == 0) { vs = r->first + j; break; }
+	if (vs < 0 || l->segs[label_seg].row == 0) return 0;
+	const trow *up = &l->rows[l->segs[label_seg].row - 1];
+	if (up->page != r->page || r->y0 - up->y1 > 2 * l->segs[vs].size) return 0;
+	const tseg *v = &l->segs[vs];
+	for (size_t i = 0; i < c->nm; i++) {
+		const lmatch *m = &c->m[i];
+		if (m->type != LT_NUMBER || !(m->flags & LF_INLINE) || m->start != 0 || m->end != c->flen[m->seg]) continue;
+		if (m->seg < up->first || m->seg >= up->first + up->n) continue;
+		const tseg *h = &l->segs[m->seg];
+		if (h->x0 < v->x1 && v->x0 < h->x1) return 1;
+	}
+	return 0;
+}
+
 static void field_number(tctx *c, invoice *inv, int *num_seg)
 {
 	double bw = -1; char best[64] = ""; int bseg = -1;
@@ -426,6 +450,7 @@ static void field_number(tctx *c, invoice *inv, int *num_seg)
 		if (w > bw) { bw = w; snprintf(best, sizeof best, "%s", v); bseg = m->seg; }
 	}
 	/* weights carry a reading-order tie-break of 1e-6 per segment: compare with a margin */
+	if (*best && bw < 3.9 && bseg >= 0 && rule_on(R_TITLE_COLUMN) && title_heads_value(c, bseg, best)) bw = 4;
 	if (*best) inv_set(inv, F_INVOICE_NUMBER, best, bw >= 3.9 ? 0.9 : bw >= 1.9 ? 0.7 : 0.5, SRC_TEXT);
 	*num_seg = bseg;
 }

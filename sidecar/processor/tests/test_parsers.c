@@ -592,6 +592,19 @@ static void test_field_reader(void)
 	field_is(&inv, F_INVOICE_NUMBER, "4711", 0.7, "number right of its label");
 	field_is(&inv, F_ISSUE_DATE, "2024-05-07", 0.85, "date after the number in the label's next segment");
 	invoice_free(&inv);
+	/* the title word heading the column of the number, "Nr." left of it: a sure number */
+	static const tcell g0[] = { {100, 140, "FACTUUR"}, {260, 340, "ONZE REFERENTIE"}, {0, 0, NULL} };
+	static const tcell g1[] = { {40, 50, "Nr."}, {110, 145, "16117778"}, {220, 310, "Exact April 2016"}, {0, 0, NULL} };
+	static const tcell g2[] = { {40, 60, "Datum"}, {110, 150, "21-04-2016"}, {0, 0, NULL} };
+	const tcell *tg[] = { g0, g1, g2, r9, r10, r11 };
+	read_fields(tg, 6, &inv);
+	field_is(&inv, F_INVOICE_NUMBER, "16117778", 0.85, "\"Nr.\" with the title word over the column");
+	invoice_free(&inv);
+	static const tcell g0b[] = { {260, 300, "FACTUUR"}, {0, 0, NULL} };	/* over another column */
+	const tcell *tgb[] = { g0b, g1, g2, r9, r10, r11 };
+	read_fields(tgb, 6, &inv);
+	CHECK(inv.f[F_INVOICE_NUMBER].conf < REVIEW_MIN_CONF, "\"Nr.\" alone is unsure (%.2f)", inv.f[F_INVOICE_NUMBER].conf);
+	invoice_free(&inv);
 	/* a misread text layer ("Consu!t!ng") is unsure too */
 	static const tcell n4[] = { {50, 100, "Name:"}, {300, 400, "Kunde Zw!e! AG"}, {0, 0, NULL} };
 	const tcell *t1n[] = { r0, r1, r2, r3, r4, r5, r6, n4, r8, r9, r10, r11, r12 };
