@@ -41,16 +41,11 @@ extern void if_result_from(IfResult *r, IfOutcome outcome, bool aborted, const c
 
 /* S3 (worker_s3.c) */
 extern void if_s3_reset(void);	/* configuration changed: drop the client */
-extern IfResult if_s3_put(const char *key, const unsigned char *data, size_t len,
-						  const char *request_id, const char *filename, const char *sha256_hex,
-						  const char *md5_hex, const char *traceparent);
 extern IfResult if_s3_delete(const char *key);
 extern IfResult if_s3_probe(void);	/* HEAD bucket */
 
 /* RabbitMQ (worker_amqp.c) */
 extern void if_amqp_reset(void);
-extern IfResult if_amqp_publish(const char *routing_key, const char *message_id,
-								const char *body, size_t len, const char *traceparent);
 extern IfResult if_amqp_probe(void);
 
 /*

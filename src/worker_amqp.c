@@ -72,27 +72,6 @@ get_client(IfResult *r)
 }
 
 IfResult
-if_amqp_publish(const char *routing_key, const char *message_id, const char *body, size_t len,
-				const char *traceparent)
-{
-	IfResult	r = {0};
-	amqpc_error err;
-	amqpc_status st;
-	amqpc_client *c = get_client(&r);
-
-	if (c == NULL)
-		return r;
-	memset(&err, 0, sizeof(err));
-	st = amqpc_publish_traced(c, NULL, routing_key, message_id, "application/json", traceparent,
-							  body, len, &err);
-	result_from(&r, st, &err);
-	/* a broken connection is reopened on the next call */
-	if (st != AMQPC_OK && !amqpc_usable(c))
-		if_amqp_reset();
-	return r;
-}
-
-IfResult
 if_amqp_probe(void)
 {
 	IfResult	r = {0};
@@ -102,42 +81,34 @@ if_amqp_probe(void)
 }
 
 /* ---------------------------------------------------------------------------
- * The sink: a batch of confirmed publishes
+ * The sink: a batch of publishes, pipelined, each confirmed
  * ------------------------------------------------------------------------- */
 
-static void
-publish_one(IfItem *it)
-{
-	char		activity[200];
-	char		message_id[160];
-	char		err[256] = "";
-	char	   *body;
-	bool		s3 = if_s3_configured();
-
-	body = if_event_body(it->event, it->ingestion_id, it->filename, (long long) it->size_bytes,
-						 it->sha256_hex, s3 ? invoiceflow_s3_bucket : NULL,
-						 s3 ? it->s3_key : NULL, it->created_at, it->attempt,
-						 message_id, sizeof(message_id), err, sizeof(err));
-	if (body == NULL)
-	{
-		it->result.outcome = IF_PERMANENT;
-		snprintf(it->result.error, sizeof(it->result.error), "cannot build the event: %s", err);
-		return;
-	}
-	snprintf(activity, sizeof(activity), "AMQP publish %s", message_id);
-	pgstat_report_activity(STATE_RUNNING, activity);
-	it->result = if_amqp_publish(it->event, message_id, body, strlen(body), it->traceparent);
-	free(body);					/* jansson's allocation: malloc */
-}
-
+/*
+ * Builds every event of the batch, publishes them back to back and waits for
+ * the broker's confirms: a message counts as delivered only once its own
+ * confirm came (a nack, a timeout or a lost connection leave it to be tried
+ * again). The breaker hears each outcome.
+ */
 static void
 amqp_deliver(IfBatch *b)
 {
+	amqpc_message *msgs = MemoryContextAllocZero(b->cxt, sizeof(amqpc_message) * Max(b->n, 1));
+	IfItem	  **who = MemoryContextAllocZero(b->cxt, sizeof(IfItem *) * Max(b->n, 1));
+	char	  **bodies = MemoryContextAllocZero(b->cxt, sizeof(char *) * Max(b->n, 1));
+	bool		s3 = if_s3_configured();
+	IfResult	r = {0};
+	amqpc_client *c;
+	amqpc_error err;
+	char		activity[100];
+	int			m = 0;
 	int			i;
 
 	for (i = 0; i < b->n; i++)
 	{
 		IfItem	   *it = b->items[i];
+		char	   *message_id = MemoryContextAllocZero(b->cxt, 160);
+		char		why[256] = "";
 
 		memset(&it->result, 0, sizeof(it->result));
 		if (!it->ingestion_exists)
@@ -147,9 +118,53 @@ amqp_deliver(IfBatch *b)
 			it->skipped = true;	/* breaker opened meanwhile, or stopping: no try used */
 			continue;
 		}
-		publish_one(it);
-		if_sink_report(&if_sink_amqp, &it->result);
+		bodies[m] = if_event_body(it->event, it->ingestion_id, it->filename, (long long) it->size_bytes,
+								  it->sha256_hex, s3 ? invoiceflow_s3_bucket : NULL,
+								  s3 ? it->s3_key : NULL, it->created_at, it->attempt,
+								  message_id, 160, why, sizeof(why));
+		if (bodies[m] == NULL)
+		{
+			it->result.outcome = IF_PERMANENT;
+			snprintf(it->result.error, sizeof(it->result.error), "cannot build the event: %s", why);
+			continue;
+		}
+		msgs[m].routing_key = it->event;
+		msgs[m].message_id = message_id;
+		msgs[m].content_type = "application/json";
+		msgs[m].traceparent = it->traceparent;
+		msgs[m].body = bodies[m];
+		msgs[m].len = strlen(bodies[m]);
+		who[m++] = it;
 	}
+	if (m == 0)
+		return;
+
+	snprintf(activity, sizeof(activity), "AMQP publish %d events, %s ...", m, msgs[0].message_id);
+	pgstat_report_activity(STATE_RUNNING, activity);
+	c = get_client(&r);
+	if (c != NULL)
+	{
+		memset(&err, 0, sizeof(err));
+		(void) amqpc_publish_batch(c, NULL, msgs, m, &err);
+	}
+	for (i = 0; i < m; i++)
+	{
+		if (c == NULL)
+			who[i]->result = r;	/* no connection: its verdict for each */
+		else
+		{
+			amqpc_error e;
+
+			memset(&e, 0, sizeof(e));
+			snprintf(e.message, sizeof(e.message), "%s", msgs[i].error);
+			result_from(&who[i]->result, msgs[i].status, &e);
+		}
+		if_sink_report(&if_sink_amqp, &who[i]->result);
+		free(bodies[i]);		/* jansson's allocation: malloc */
+	}
+	/* a broken connection is reopened on the next call */
+	if (c != NULL && !amqpc_usable(c))
+		if_amqp_reset();
 }
 
 const IfSink if_sink_amqp = {

@@ -72,42 +72,6 @@ get_client(IfResult *r)
 }
 
 IfResult
-if_s3_put(const char *key, const unsigned char *data, size_t len,
-		  const char *request_id, const char *filename, const char *sha256_hex,
-		  const char *md5_hex, const char *traceparent)
-{
-	IfResult	r = {0};
-	s3c_put_options opt;
-	s3c_error	err;
-	char		etag[33] = "";
-	s3c_status	st;
-	s3c_client *c = get_client(&r);
-
-	if (c == NULL)
-		return r;
-	memset(&opt, 0, sizeof(opt));
-	memset(&err, 0, sizeof(err));
-	opt.content_type = "application/pdf";
-	opt.request_id = request_id;
-	opt.filename = filename;
-	opt.sha256_hex = sha256_hex;
-	opt.traceparent = traceparent;
-	st = s3c_put_object(c, key, data, len, &opt, etag, &err);
-	result_from(&r, st, &err);
-	/*
-	 * The client checked the ETag against the bytes it sent; check it against
-	 * the MD5 PostgreSQL computed of the stored bytes too, before they may be
-	 * dropped from the database.
-	 */
-	if (r.outcome == IF_OK && md5_hex != NULL && etag[0] != '\0' && strcmp(etag, md5_hex) != 0)
-	{
-		r.outcome = IF_TRANSIENT;
-		snprintf(r.error, sizeof(r.error), "S3 stored %s with ETag %s, expected MD5 %s", key, etag, md5_hex);
-	}
-	return r;
-}
-
-IfResult
 if_s3_delete(const char *key)
 {
 	IfResult	r = {0};
@@ -141,44 +105,100 @@ if_s3_probe(void)
 }
 
 /* ---------------------------------------------------------------------------
- * The sink: a batch of PUTs (bytes read one file at a time) and DELETEs
+ * The sink: a batch of PUTs, several in flight, and DELETEs one by one
  * ------------------------------------------------------------------------- */
 
+/* PUTs in flight at once, and the bytes a group may hold in memory */
+#define S3_PUTS_IN_FLIGHT	8
+#define S3_GROUP_MAX_BYTES	(32 * 1024 * 1024)
+
+typedef struct PutGroup
+{
+	IfItem	   *items[S3_PUTS_IN_FLIGHT];
+	bytea	   *content[S3_PUTS_IN_FLIGHT];
+	char	   *md5_hex[S3_PUTS_IN_FLIGHT];
+	int			n;
+	size_t		bytes;
+} PutGroup;
+
+/*
+ * Sends the group's PUTs side by side (libcurl multi). Each is verified on
+ * its own: the client checks the ETag against the MD5 of the bytes it sent,
+ * and here against the MD5 PostgreSQL computed of the stored bytes, before
+ * those may be dropped from the database. The breaker hears each outcome.
+ */
 static void
-deliver_one(IfBatch *b, IfItem *it)
+put_group(PutGroup *g)
+{
+	s3c_put_job jobs[S3_PUTS_IN_FLIGHT];
+	IfResult	r = {0};
+	s3c_client *c;
+	char		activity[100];
+	int			i;
+
+	if (g->n == 0)
+		return;
+	c = get_client(&r);
+	memset(jobs, 0, sizeof(jobs));
+	for (i = 0; i < g->n; i++)
+	{
+		IfItem	   *it = g->items[i];
+
+		jobs[i].key = it->s3_key;
+		jobs[i].body = VARDATA_ANY(g->content[i]);
+		jobs[i].len = VARSIZE_ANY_EXHDR(g->content[i]);
+		jobs[i].opt.content_type = "application/pdf";
+		jobs[i].opt.request_id = it->ingestion_id;
+		jobs[i].opt.filename = it->filename;
+		jobs[i].opt.sha256_hex = it->sha256_hex;
+		jobs[i].opt.traceparent = it->traceparent;
+	}
+	if (c != NULL)
+	{
+		snprintf(activity, sizeof(activity), "S3 PUT %d files, %s ...", g->n, g->items[0]->s3_key);
+		pgstat_report_activity(STATE_RUNNING, activity);
+		s3c_put_objects(c, jobs, g->n, S3_PUTS_IN_FLIGHT);
+	}
+	for (i = 0; i < g->n; i++)
+	{
+		IfItem	   *it = g->items[i];
+
+		if (c == NULL)
+			it->result = r;		/* no client: the configuration's verdict */
+		else
+		{
+			result_from(&it->result, jobs[i].status, &jobs[i].err);
+			if (it->result.outcome == IF_OK && g->md5_hex[i] != NULL &&
+				strcmp(jobs[i].etag, g->md5_hex[i]) != 0)
+			{
+				it->result.outcome = IF_TRANSIENT;
+				snprintf(it->result.error, sizeof(it->result.error),
+						 "S3 stored %s with ETag %s, expected MD5 %s",
+						 it->s3_key, jobs[i].etag, g->md5_hex[i]);
+			}
+		}
+		if_sink_report(&if_sink_s3, &it->result);
+		pfree(g->content[i]);	/* the group's bytes go now */
+	}
+	g->n = 0;
+	g->bytes = 0;
+}
+
+static void
+delete_one(IfItem *it)
 {
 	char		activity[200];
 
-	if (strcmp(it->action, "put") == 0)
-	{
-		char	   *md5_hex = NULL;
-		bytea	   *content = if_outbox_file(b->cxt, it->ingestion_id, &md5_hex);
-
-		if (content == NULL)
-		{
-			/* the bytes were dropped after an earlier verified PUT */
-			it->result.outcome = IF_OK;
-			return;
-		}
-		it->had_bytes = true;
-		snprintf(activity, sizeof(activity), "S3 PUT %s", it->s3_key);
-		pgstat_report_activity(STATE_RUNNING, activity);
-		it->result = if_s3_put(it->s3_key, (unsigned char *) VARDATA_ANY(content),
-							   VARSIZE_ANY_EXHDR(content), it->ingestion_id, it->filename,
-							   it->sha256_hex, md5_hex, it->traceparent);
-		pfree(content);			/* a batch never holds more than one file */
-	}
-	else
-	{
-		snprintf(activity, sizeof(activity), "S3 DELETE %s", it->s3_key);
-		pgstat_report_activity(STATE_RUNNING, activity);
-		it->result = if_s3_delete(it->s3_key);
-	}
+	snprintf(activity, sizeof(activity), "S3 DELETE %s", it->s3_key);
+	pgstat_report_activity(STATE_RUNNING, activity);
+	it->result = if_s3_delete(it->s3_key);
+	if_sink_report(&if_sink_s3, &it->result);
 }
 
 static void
 s3_deliver(IfBatch *b)
 {
+	PutGroup	g = {0};
 	int			i;
 
 	for (i = 0; i < b->n; i++)
@@ -189,19 +209,27 @@ s3_deliver(IfBatch *b)
 		if (!it->ingestion_exists && strcmp(it->action, "delete") != 0)
 			continue;			/* purged meanwhile: nothing to send (OK) */
 		/* a breaker that opened during this batch: the rest waits, using no try */
-		if (!if_sink_may_send(&if_sink_s3))
+		if (!if_sink_may_send(&if_sink_s3) || b->should_abort())
 		{
-			it->skipped = true;
+			it->skipped = true;	/* or stopping: the rest is released untried */
 			continue;
 		}
-		if (b->should_abort())
+		if (strcmp(it->action, "put") != 0)
 		{
-			it->skipped = true;	/* stopping: the rest is released untried */
+			delete_one(it);
 			continue;
 		}
-		deliver_one(b, it);
-		if_sink_report(&if_sink_s3, &it->result);
+		/* the bytes, read one file at a time; a group holds a bounded amount */
+		g.content[g.n] = if_outbox_file(b->cxt, it->ingestion_id, &g.md5_hex[g.n]);
+		if (g.content[g.n] == NULL)
+			continue;			/* dropped after an earlier verified PUT (OK) */
+		it->had_bytes = true;
+		g.bytes += VARSIZE_ANY_EXHDR(g.content[g.n]);
+		g.items[g.n++] = it;
+		if (g.n == S3_PUTS_IN_FLIGHT || g.bytes >= S3_GROUP_MAX_BYTES)
+			put_group(&g);
 	}
+	put_group(&g);
 }
 
 const IfSink if_sink_s3 = {

@@ -491,6 +491,204 @@ amqpc_publish(amqpc_client *c, const char *exchange, const char *routing_key,
 								body, len, err);
 }
 
+/* confirm mode on the channel, once per connection */
+static amqpc_status
+ensure_confirms(amqpc_client *c, amqpc_error *err)
+{
+	amqpc_status st;
+
+	if (c->confirms)
+		return AMQPC_OK;
+	amqp_confirm_select(c->conn, CHANNEL);
+	st = rpc_result(c, amqp_get_rpc_reply(c->conn), "confirm.select", err);
+	if (st != AMQPC_OK)
+		return st;
+	c->confirms = true;
+	c->next_seq = 1;
+	return AMQPC_OK;
+}
+
+/* one persistent message on the wire (no wait); its confirm's tag in *seq */
+static amqpc_status
+send_message(amqpc_client *c, const char *exchange, const amqpc_message *m, uint64_t *seq,
+			 amqpc_error *err)
+{
+	amqp_basic_properties_t props;
+	amqp_table_entry_t header;
+	amqp_bytes_t payload;
+	int			rc;
+
+	memset(&props, 0, sizeof(props));
+	props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
+		AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_TIMESTAMP_FLAG | AMQP_BASIC_APP_ID_FLAG;
+	props.content_type = amqp_cstring_bytes(m->content_type ? m->content_type : "application/json");
+	props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+	props.message_id = amqp_cstring_bytes(m->message_id);
+	props.timestamp = (uint64_t) time(NULL);
+	props.app_id = amqp_cstring_bytes("invoiceflow");
+	if (m->traceparent != NULL && m->traceparent[0] != '\0')
+	{
+		/* the W3C trace context as an application header, as AMQP tracing conventions do */
+		header.key = amqp_cstring_bytes("traceparent");
+		header.value.kind = AMQP_FIELD_KIND_UTF8;
+		header.value.value.bytes = amqp_cstring_bytes(m->traceparent);
+		props.headers.num_entries = 1;
+		props.headers.entries = &header;
+		props._flags |= AMQP_BASIC_HEADERS_FLAG;
+	}
+	payload.len = m->len;
+	payload.bytes = (void *) m->body;
+	rc = amqp_basic_publish(c->conn, CHANNEL, amqp_cstring_bytes(exchange),
+							amqp_cstring_bytes(m->routing_key), 0, 0, &props, payload);
+	if (rc != AMQP_STATUS_OK)
+	{
+		c->broken = true;
+		set_error(err, AMQPC_TRANSIENT, 0, "AMQP publish %s to %s at %s: %s", m->message_id,
+				  exchange, c->endpoint, amqp_error_string2(rc));
+		return AMQPC_TRANSIENT;
+	}
+	*seq = c->next_seq++;
+	return AMQPC_OK;
+}
+
+amqpc_status
+amqpc_publish_batch(amqpc_client *c, const char *exchange, amqpc_message *msgs, int n, amqpc_error *err)
+{
+	uint64_t	first;
+	int			pending = 0;
+	long		deadline;
+	int			i;
+	amqpc_status st;
+
+	clear_error(err);
+	for (i = 0; i < n; i++)
+	{
+		msgs[i].status = AMQPC_TRANSIENT;
+		msgs[i].seq = 0;
+		msgs[i].settled = false;
+		snprintf(msgs[i].error, sizeof(msgs[i].error), "not sent");
+	}
+	if (n <= 0)
+		return AMQPC_OK;
+	if (!check_usable(c, "publish", err))
+		goto fail_all;
+	if (exchange == NULL)
+		exchange = EV_EXCHANGE;
+	if ((st = ensure_confirms(c, err)) != AMQPC_OK)
+		goto fail_all;
+	first = c->next_seq;
+	for (i = 0; i < n; i++)
+	{
+		if (msgs[i].routing_key == NULL || msgs[i].message_id == NULL ||
+			(msgs[i].body == NULL && msgs[i].len > 0))
+		{
+			msgs[i].status = AMQPC_PERMANENT;
+			msgs[i].settled = true;
+			snprintf(msgs[i].error, sizeof(msgs[i].error),
+					 "AMQP publish: routing key, message id and body are required");
+			continue;
+		}
+		if (send_message(c, exchange, &msgs[i], &msgs[i].seq, err) != AMQPC_OK)
+			goto fail_all;		/* the connection is gone: nothing of the batch is confirmed */
+		pending++;
+	}
+
+	/* the broker confirms each tag (or several at once, "multiple") */
+	deadline = now_ms() + c->confirm_timeout_ms;
+	while (pending > 0)
+	{
+		long		left = deadline - now_ms();
+		struct timeval tv;
+		amqp_frame_t frame;
+		int			rc;
+
+		if (should_abort(c))
+		{
+			set_error(err, AMQPC_ABORTED, 0, "AMQP publish: aborted while waiting for %d confirm(s)", pending);
+			goto fail_pending;
+		}
+		if (left <= 0)
+		{
+			c->broken = true;
+			set_error(err, AMQPC_TRANSIENT, 0, "AMQP publish to %s at %s: no confirm from the broker within %ld ms",
+					  exchange, c->endpoint, c->confirm_timeout_ms);
+			goto fail_pending;
+		}
+		tv = ms_to_tv(left < SLICE_MS ? left : SLICE_MS);
+		rc = amqp_simple_wait_frame_noblock(c->conn, &frame, &tv);
+		if (rc == AMQP_STATUS_TIMEOUT)
+			continue;
+		if (rc != AMQP_STATUS_OK)
+		{
+			c->broken = true;
+			set_error(err, AMQPC_TRANSIENT, 0, "AMQP publish to %s at %s: %s while waiting for the confirms",
+					  exchange, c->endpoint, amqp_error_string2(rc));
+			goto fail_pending;
+		}
+		if (frame.frame_type == AMQP_FRAME_METHOD && frame.channel == CHANNEL &&
+			(frame.payload.method.id == AMQP_BASIC_ACK_METHOD ||
+			 frame.payload.method.id == AMQP_BASIC_NACK_METHOD))
+		{
+			bool		ack = frame.payload.method.id == AMQP_BASIC_ACK_METHOD;
+			uint64_t	tag;
+			bool		multiple;
+
+			if (ack)
+			{
+				tag = ((amqp_basic_ack_t *) frame.payload.method.decoded)->delivery_tag;
+				multiple = ((amqp_basic_ack_t *) frame.payload.method.decoded)->multiple;
+			}
+			else
+			{
+				tag = ((amqp_basic_nack_t *) frame.payload.method.decoded)->delivery_tag;
+				multiple = ((amqp_basic_nack_t *) frame.payload.method.decoded)->multiple;
+			}
+			for (i = 0; i < n; i++)
+			{
+				amqpc_message *m = &msgs[i];
+
+				if (m->seq == 0 || m->seq < first || m->settled)
+					continue;	/* not sent, or already settled */
+				if (m->seq == tag || (multiple && m->seq <= tag))
+				{
+					m->settled = true;
+					m->status = ack ? AMQPC_OK : AMQPC_TRANSIENT;
+					if (ack)
+						m->error[0] = '\0';
+					else
+						snprintf(m->error, sizeof(m->error),
+								 "AMQP publish %s to %s at %s: the broker refused the message (basic.nack)",
+								 m->message_id, exchange, c->endpoint);
+					pending--;
+				}
+			}
+			continue;
+		}
+		st = side_frame(c, &frame, "publish", err);
+		if (st != AMQPC_OK)
+			goto fail_pending;
+	}
+	return AMQPC_OK;
+
+fail_pending:
+	for (i = 0; i < n; i++)
+		if (!msgs[i].settled)
+		{
+			msgs[i].status = err->status == AMQPC_OK ? AMQPC_TRANSIENT : err->status;
+			snprintf(msgs[i].error, sizeof(msgs[i].error), "%s", err->message);
+		}
+	return err->status == AMQPC_OK ? AMQPC_TRANSIENT : err->status;
+
+fail_all:
+	for (i = 0; i < n; i++)
+		if (msgs[i].status != AMQPC_PERMANENT)
+		{
+			msgs[i].status = err->status == AMQPC_OK ? AMQPC_TRANSIENT : err->status;
+			snprintf(msgs[i].error, sizeof(msgs[i].error), "%s", err->message);
+		}
+	return err->status == AMQPC_OK ? AMQPC_TRANSIENT : err->status;
+}
+
 amqpc_status
 amqpc_publish_traced(amqpc_client *c, const char *exchange, const char *routing_key,
 					 const char *message_id, const char *content_type, const char *traceparent,
@@ -515,15 +713,8 @@ amqpc_publish_traced(amqpc_client *c, const char *exchange, const char *routing_
 		return AMQPC_TRANSIENT;
 	if (exchange == NULL)
 		exchange = EV_EXCHANGE;
-	if (!c->confirms)
-	{
-		amqp_confirm_select(c->conn, CHANNEL);
-		st = rpc_result(c, amqp_get_rpc_reply(c->conn), "confirm.select", err);
-		if (st != AMQPC_OK)
-			return st;
-		c->confirms = true;
-		c->next_seq = 1;
-	}
+	if ((st = ensure_confirms(c, err)) != AMQPC_OK)
+		return st;
 
 	memset(&props, 0, sizeof(props));
 	props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |

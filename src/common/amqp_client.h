@@ -119,6 +119,31 @@ extern amqpc_status amqpc_publish_traced(amqpc_client *c, const char *exchange,
 
 /* ------------------------------------------------------------------ consumer */
 
+/*
+ * Publishes n persistent messages back to back, then waits for the broker's
+ * confirms (one per message; "multiple" acks settle several): each message
+ * gets its own status (AMQPC_OK only once confirmed; a nack, a timeout or a
+ * lost connection leave it AMQPC_TRANSIENT) and error text. Returns AMQPC_OK
+ * when the batch was sent and every confirm came (acks and nacks alike).
+ */
+typedef struct amqpc_message
+{
+	const char *routing_key;
+	const char *message_id;
+	const char *content_type;	/* NULL: application/json */
+	const char *traceparent;	/* NULL: no header */
+	const void *body;
+	size_t		len;
+	/* outcome */
+	amqpc_status status;
+	uint64_t	seq;			/* its delivery tag */
+	bool		settled;		/* confirmed, refused or failed */
+	char		error[512];
+} amqpc_message;
+
+extern amqpc_status amqpc_publish_batch(amqpc_client *c, const char *exchange, amqpc_message *msgs,
+										int n, amqpc_error *err);
+
 typedef struct amqpc_delivery
 {
 	uint64_t	delivery_tag;

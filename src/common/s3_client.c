@@ -55,7 +55,7 @@ struct s3c_client
 /* response body being received */
 typedef struct s3c_buffer
 {
-	s3c_client *client;
+	CURL	   *easy;			/* the transfer receiving it */
 	unsigned char *data;
 	size_t		len;
 	size_t		cap;
@@ -418,7 +418,7 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	{
 		long		code = 0;
 
-		curl_easy_getinfo(b->client->easy, CURLINFO_RESPONSE_CODE, &code);
+		curl_easy_getinfo(b->easy, CURLINFO_RESPONSE_CODE, &code);
 		b->is_error_body = code < 200 || code >= 300;
 		b->decided = true;
 	}
@@ -590,72 +590,160 @@ code_for_status(long status, bool bucket)
 	}
 }
 
-static s3c_status
-perform(s3c_client *c, s3c_request *r, s3c_error *err)
+/*
+ * Sets easy up for request r: URL, SigV4, timeouts, headers (*headers_out,
+ * the caller frees it), the body of a PUT (*up), the response buffer and the
+ * abort check. false when out of memory.
+ */
+static bool
+setup_easy(s3c_client *c, CURL *easy, s3c_request *r, s3c_upload *up, char *errbuf,
+		   char **url_out, struct curl_slist **headers_out)
 {
-	char	   *url = NULL;
 	struct curl_slist *headers = NULL;
 	struct curl_slist *h;
-	s3c_upload	up;
-	CURLMcode	mc;
-	CURLcode	rc = CURLE_OK;
-	int			running = 1;
-	bool		added = false;
-	s3c_status	st = S3C_OK;
+	char	   *url;
 
 	memset(&r->resp, 0, sizeof(r->resp));
-	r->resp.client = c;
+	r->resp.easy = easy;
 	r->resp.max = r->max_size;
 	r->http_status = 0;
-	c->aborted = false;
-	c->curl_error[0] = '\0';
+	errbuf[0] = '\0';
+	*url_out = NULL;
+	*headers_out = NULL;
 
 	url = object_url(c, r->key);
 	if (url == NULL)
-		goto oom;
+		return false;
+	*url_out = url;
 	for (h = r->headers; h; h = h->next)
 		if (!add_header(&headers, "%s", h->data))
 			goto oom;
 	if (!add_header(&headers, "x-amz-content-sha256: %s",
 					r->payload_sha256 ? r->payload_sha256 : EMPTY_SHA256))
 		goto oom;
+	*headers_out = headers;
 
-	curl_easy_reset(c->easy);
-	curl_easy_setopt(c->easy, CURLOPT_URL, url);
-	curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, c->curl_error);
-	curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
-	curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, c->timeout_ms);
-	curl_easy_setopt(c->easy, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(c->easy, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(c->easy, CURLOPT_USERPWD, c->userpwd);
-	curl_easy_setopt(c->easy, CURLOPT_AWS_SIGV4, c->sigv4);
-	curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(c->easy, CURLOPT_USERAGENT, "invoiceflow-s3/1");
-	curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, &r->resp);
-	curl_easy_setopt(c->easy, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(c->easy, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
-	curl_easy_setopt(c->easy, CURLOPT_XFERINFODATA, c);
+	curl_easy_reset(easy);
+	curl_easy_setopt(easy, CURLOPT_URL, url);
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(easy, CURLOPT_USERPWD, c->userpwd);
+	curl_easy_setopt(easy, CURLOPT_AWS_SIGV4, c->sigv4);
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(easy, CURLOPT_USERAGENT, "invoiceflow-s3/1");
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, &r->resp);
+	curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+	curl_easy_setopt(easy, CURLOPT_XFERINFODATA, c);
 
 	if (strcmp(r->method, "PUT") == 0)
 	{
-		up.data = r->body ? r->body : (const unsigned char *) "";
-		up.len = r->body_len;
-		up.pos = 0;
-		curl_easy_setopt(c->easy, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(c->easy, CURLOPT_READFUNCTION, read_cb);
-		curl_easy_setopt(c->easy, CURLOPT_READDATA, &up);
-		curl_easy_setopt(c->easy, CURLOPT_SEEKFUNCTION, seek_cb);
-		curl_easy_setopt(c->easy, CURLOPT_SEEKDATA, &up);
-		curl_easy_setopt(c->easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t) r->body_len);
+		up->data = r->body ? r->body : (const unsigned char *) "";
+		up->len = r->body_len;
+		up->pos = 0;
+		curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(easy, CURLOPT_READFUNCTION, read_cb);
+		curl_easy_setopt(easy, CURLOPT_READDATA, up);
+		curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, seek_cb);
+		curl_easy_setopt(easy, CURLOPT_SEEKDATA, up);
+		curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t) r->body_len);
 	}
 	else if (strcmp(r->method, "HEAD") == 0)
-		curl_easy_setopt(c->easy, CURLOPT_NOBODY, 1L);
+		curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
 	else if (strcmp(r->method, "DELETE") == 0)
-		curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST, "DELETE");
+		curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, "DELETE");
 	else
-		curl_easy_setopt(c->easy, CURLOPT_HTTPGET, 1L);
+		curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+	return true;
+
+oom:
+	curl_slist_free_all(headers);
+	return false;
+}
+
+/*
+ * The verdict on a finished transfer of r on easy (rc: its CURLcode, errbuf:
+ * its error buffer): transient or permanent as S3 and libcurl say. A failed
+ * request keeps no body.
+ */
+static s3c_status
+classify_done(s3c_client *c, s3c_request *r, CURL *easy, CURLcode rc, const char *errbuf,
+			  s3c_error *err)
+{
+	s3c_status	st = S3C_OK;
+
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &r->http_status);
+	if (r->resp.too_big)
+	{
+		set_error(err, S3C_PERMANENT, r->http_status, "EntityTooLarge",
+				  "S3 %s %s: the object is larger than the limit of %zu bytes",
+				  r->method, r->what, r->max_size);
+		st = S3C_PERMANENT;
+	}
+	else if (r->resp.oom)
+	{
+		set_error(err, S3C_TRANSIENT, 0, "", "S3 %s %s: out of memory", r->method, r->what);
+		st = S3C_TRANSIENT;
+	}
+	else if (rc != CURLE_OK)
+	{
+		st = classify_curl(rc);
+		set_error(err, st, 0, "", "S3 %s %s at %s: %s", r->method, r->what, c->base_url,
+				  errbuf[0] ? errbuf : curl_easy_strerror(rc));
+	}
+	else if (r->http_status < 200 || r->http_status >= 300)
+	{
+		char		code[64];
+		char		message[256];
+		const char *xml = (const char *) r->resp.data;
+
+		xml_element(xml, "Code", code, sizeof(code));
+		xml_element(xml, "Message", message, sizeof(message));
+		if (code[0] == '\0')
+			snprintf(code, sizeof(code), "%s", code_for_status(r->http_status, r->key == NULL));
+		if (r->http_status >= 500 || r->http_status == 429 || r->http_status == 408 ||
+			transient_code(code))
+			st = S3C_TRANSIENT;
+		else
+			st = S3C_PERMANENT;
+		set_error(err, st, r->http_status, code, "S3 %s %s: HTTP %ld%s%s%s%s",
+				  r->method, r->what, r->http_status,
+				  code[0] ? " " : "", code,
+				  message[0] ? ": " : "", message);
+	}
+	if (st != S3C_OK)
+	{
+		free(r->resp.data);
+		r->resp.data = NULL;
+		r->resp.len = 0;
+	}
+	return st;
+}
+
+static s3c_status
+perform(s3c_client *c, s3c_request *r, s3c_error *err)
+{
+	char	   *url = NULL;
+	struct curl_slist *headers = NULL;
+	s3c_upload	up;
+	CURLMcode	mc = CURLM_OK;
+	CURLcode	rc = CURLE_OK;
+	int			running = 1;
+	bool		added = false;
+	s3c_status	st = S3C_OK;
+
+	c->aborted = false;
+	if (!setup_easy(c, c->easy, r, &up, c->curl_error, &url, &headers))
+	{
+		set_error(err, S3C_TRANSIENT, 0, "", "S3 %s %s: out of memory", r->method, r->what);
+		st = S3C_TRANSIENT;
+		goto done;
+	}
 
 	mc = curl_multi_add_handle(c->multi, c->easy);
 	if (mc != CURLM_OK)
@@ -693,7 +781,6 @@ perform(s3c_client *c, s3c_request *r, s3c_error *err)
 			if (msg->msg == CURLMSG_DONE && msg->easy_handle == c->easy)
 				rc = msg->data.result;
 	}
-	curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &r->http_status);
 
 	if (c->aborted)
 	{
@@ -706,46 +793,8 @@ perform(s3c_client *c, s3c_request *r, s3c_error *err)
 				  curl_multi_strerror(mc));
 		st = S3C_TRANSIENT;
 	}
-	else if (r->resp.too_big)
-	{
-		set_error(err, S3C_PERMANENT, r->http_status, "EntityTooLarge",
-				  "S3 %s %s: the object is larger than the limit of %zu bytes",
-				  r->method, r->what, r->max_size);
-		st = S3C_PERMANENT;
-	}
-	else if (r->resp.oom)
-		goto oom;
-	else if (rc != CURLE_OK)
-	{
-		st = classify_curl(rc);
-		set_error(err, st, 0, "", "S3 %s %s at %s: %s", r->method, r->what, c->base_url,
-				  c->curl_error[0] ? c->curl_error : curl_easy_strerror(rc));
-	}
-	else if (r->http_status < 200 || r->http_status >= 300)
-	{
-		char		code[64];
-		char		message[256];
-		const char *xml = (const char *) r->resp.data;
-
-		xml_element(xml, "Code", code, sizeof(code));
-		xml_element(xml, "Message", message, sizeof(message));
-		if (code[0] == '\0')
-			snprintf(code, sizeof(code), "%s", code_for_status(r->http_status, r->key == NULL));
-		if (r->http_status >= 500 || r->http_status == 429 || r->http_status == 408 ||
-			transient_code(code))
-			st = S3C_TRANSIENT;
-		else
-			st = S3C_PERMANENT;
-		set_error(err, st, r->http_status, code, "S3 %s %s: HTTP %ld%s%s%s%s",
-				  r->method, r->what, r->http_status,
-				  code[0] ? " " : "", code,
-				  message[0] ? ": " : "", message);
-	}
-	goto done;
-
-oom:
-	set_error(err, S3C_TRANSIENT, 0, "", "S3 %s %s: out of memory", r->method, r->what);
-	st = S3C_TRANSIENT;
+	else
+		st = classify_done(c, r, c->easy, rc, c->curl_error, err);
 
 done:
 	if (added)
@@ -764,13 +813,19 @@ done:
 
 /* the value of a response header, or NULL */
 static const char *
-response_header(s3c_client *c, const char *name)
+easy_header(CURL *easy, const char *name)
 {
 	struct curl_header *h;
 
-	if (curl_easy_header(c->easy, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
+	if (curl_easy_header(easy, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
 		return NULL;
 	return h->value;
+}
+
+static const char *
+response_header(s3c_client *c, const char *name)
+{
+	return easy_header(c->easy, name);
 }
 
 /* copies an ETag without its quotes */
@@ -809,23 +864,24 @@ check_key(const char *key, const char *method, s3c_error *err)
 
 /* ------------------------------------------------------------------ operations */
 
-s3c_status
-s3c_put_object(s3c_client *c, const char *key, const void *body, size_t len,
-			   const s3c_put_options *opt, char *etag_out, s3c_error *err)
+/*
+ * A PUT's request: the Content-MD5, metadata and payload hash headers
+ * (*headers, the caller frees them and *fname), md5_hex (33 bytes) and
+ * sha_hex (65 bytes) of the body. Not S3C_OK: err says why.
+ */
+static s3c_status
+put_prepare(const char *key, const void *body, size_t len, const s3c_put_options *opt,
+			struct curl_slist **headers_out, char **fname_out, char *md5_hex, char *sha_hex,
+			s3c_error *err)
 {
-	s3c_request r;
 	struct curl_slist *headers = NULL;
 	unsigned char md5[EVP_MAX_MD_SIZE];
 	unsigned int md5_len = 0;
-	char		md5_hex[33];
 	unsigned char md5_b64[32];
-	char		sha_hex[65];
 	char	   *fname = NULL;
-	s3c_status	st;
 
-	clear_error(err);
-	if (etag_out)
-		etag_out[0] = '\0';
+	*headers_out = NULL;
+	*fname_out = NULL;
 	if (!check_key(key, "PUT", err))
 		return S3C_PERMANENT;
 	if (body == NULL && len > 0)
@@ -868,7 +924,52 @@ s3c_put_object(s3c_client *c, const char *key, const void *body, size_t len,
 		strspn(opt->traceparent, "0123456789abcdef-") == strlen(opt->traceparent) &&
 		!add_header(&headers, "x-amz-meta-traceparent: %s", opt->traceparent))
 		goto oom;
+	*headers_out = headers;
+	*fname_out = fname;
+	return S3C_OK;
 
+oom:
+	curl_slist_free_all(headers);
+	free(fname);
+	set_error(err, S3C_TRANSIENT, 0, "", "S3 PUT %s: out of memory", key);
+	return S3C_TRANSIENT;
+}
+
+/* a stored object's ETag must be the MD5 of the bytes sent */
+static s3c_status
+put_check_etag(s3c_client *c, CURL *easy, const char *key, const char *md5_hex, long http_status,
+			   s3c_error *err)
+{
+	char		etag[80];
+
+	if (c->skip_etag_check)
+		return S3C_OK;
+	copy_etag(easy_header(easy, "ETag"), etag, sizeof(etag));
+	if (strcasecmp(etag, md5_hex) == 0)
+		return S3C_OK;
+	set_error(err, S3C_TRANSIENT, http_status, "ETagMismatch",
+			  "S3 PUT %s: the returned ETag \"%s\" is not the MD5 of the bytes sent (%s)",
+			  key, etag, md5_hex);
+	return S3C_TRANSIENT;
+}
+
+s3c_status
+s3c_put_object(s3c_client *c, const char *key, const void *body, size_t len,
+			   const s3c_put_options *opt, char *etag_out, s3c_error *err)
+{
+	s3c_request r;
+	struct curl_slist *headers = NULL;
+	char		md5_hex[33];
+	char		sha_hex[65];
+	char	   *fname = NULL;
+	s3c_status	st;
+
+	clear_error(err);
+	if (etag_out)
+		etag_out[0] = '\0';
+	st = put_prepare(key, body, len, opt, &headers, &fname, md5_hex, sha_hex, err);
+	if (st != S3C_OK)
+		return st;
 	memset(&r, 0, sizeof(r));
 	r.method = "PUT";
 	r.what = key;
@@ -878,31 +979,174 @@ s3c_put_object(s3c_client *c, const char *key, const void *body, size_t len,
 	r.body_len = len;
 	r.payload_sha256 = sha_hex;
 	st = perform(c, &r, err);
-	if (st == S3C_OK && !c->skip_etag_check)
-	{
-		char		etag[80];
-
-		copy_etag(response_header(c, "ETag"), etag, sizeof(etag));
-		if (strcasecmp(etag, md5_hex) != 0)
-		{
-			set_error(err, S3C_TRANSIENT, r.http_status, "ETagMismatch",
-					  "S3 PUT %s: the returned ETag \"%s\" is not the MD5 of the bytes sent (%s)",
-					  key, etag, md5_hex);
-			st = S3C_TRANSIENT;
-		}
-	}
+	if (st == S3C_OK)
+		st = put_check_etag(c, c->easy, key, md5_hex, r.http_status, err);
 	if (st == S3C_OK && etag_out)
 		memcpy(etag_out, md5_hex, 33);
 	free(r.resp.data);
 	curl_slist_free_all(headers);
 	free(fname);
 	return st;
+}
 
-oom:
-	curl_slist_free_all(headers);
-	free(fname);
-	set_error(err, S3C_TRANSIENT, 0, "", "S3 PUT %s: out of memory", key);
-	return S3C_TRANSIENT;
+/* one PUT of s3c_put_objects() in flight */
+typedef struct put_flight
+{
+	s3c_put_job *job;
+	CURL	   *easy;
+	s3c_request r;
+	s3c_upload	up;
+	struct curl_slist *meta;	/* put_prepare()'s headers */
+	struct curl_slist *headers; /* setup_easy()'s */
+	char	   *url;
+	char	   *fname;
+	char		md5_hex[33];
+	char		sha_hex[65];
+	char		errbuf[CURL_ERROR_SIZE];
+} put_flight;
+
+static void
+flight_end(s3c_client *c, put_flight *f)
+{
+	if (f->easy)
+	{
+		curl_multi_remove_handle(c->multi, f->easy);
+		curl_easy_cleanup(f->easy);
+	}
+	free(f->r.resp.data);
+	curl_slist_free_all(f->meta);
+	curl_slist_free_all(f->headers);
+	free(f->url);
+	free(f->fname);
+	memset(f, 0, sizeof(*f));
+}
+
+/* starts job on a free slot f; false (job->status set) when it could not start */
+static bool
+flight_start(s3c_client *c, put_flight *f, s3c_put_job *job)
+{
+	memset(f, 0, sizeof(*f));
+	f->job = job;
+	clear_error(&job->err);
+	job->etag[0] = '\0';
+	job->status = put_prepare(job->key, job->body, job->len, &job->opt, &f->meta, &f->fname,
+							  f->md5_hex, f->sha_hex, &job->err);
+	if (job->status != S3C_OK)
+		goto fail;
+	f->r.method = "PUT";
+	f->r.what = job->key;
+	f->r.key = job->key;
+	f->r.headers = f->meta;
+	f->r.body = job->body;
+	f->r.body_len = job->len;
+	f->r.payload_sha256 = f->sha_hex;
+	if ((f->easy = curl_easy_init()) == NULL ||
+		!setup_easy(c, f->easy, &f->r, &f->up, f->errbuf, &f->url, &f->headers))
+	{
+		set_error(&job->err, S3C_TRANSIENT, 0, "", "S3 PUT %s: out of memory", job->key);
+		job->status = S3C_TRANSIENT;
+		goto fail;
+	}
+	curl_easy_setopt(f->easy, CURLOPT_PRIVATE, f);
+	if (curl_multi_add_handle(c->multi, f->easy) != CURLM_OK)
+	{
+		set_error(&job->err, S3C_TRANSIENT, 0, "", "S3 PUT %s: libcurl refused the transfer", job->key);
+		job->status = S3C_TRANSIENT;
+		curl_easy_cleanup(f->easy);
+		f->easy = NULL;
+		goto fail;
+	}
+	return true;
+
+fail:
+	flight_end(c, f);
+	return false;
+}
+
+void
+s3c_put_objects(s3c_client *c, s3c_put_job *jobs, int n, int max_in_flight)
+{
+	put_flight *slots;
+	int			next = 0;
+	int			active = 0;
+	int			i;
+
+	if (n <= 0)
+		return;
+	if (max_in_flight < 1)
+		max_in_flight = 1;
+	if (max_in_flight > n)
+		max_in_flight = n;
+	slots = calloc((size_t) max_in_flight, sizeof(put_flight));
+	if (slots == NULL)
+	{
+		for (i = 0; i < n; i++)
+		{
+			set_error(&jobs[i].err, S3C_TRANSIENT, 0, "", "S3 PUT %s: out of memory", jobs[i].key);
+			jobs[i].status = S3C_TRANSIENT;
+		}
+		return;
+	}
+	c->aborted = false;
+	for (;;)
+	{
+		CURLMsg    *msg;
+		int			left;
+		int			running = 0;
+		CURLMcode	mc;
+
+		/* fill the free slots */
+		for (i = 0; i < max_in_flight && next < n; i++)
+			if (slots[i].job == NULL && flight_start(c, &slots[i], &jobs[next++]))
+				active++;
+		if (active == 0 && next >= n)
+			break;
+		mc = curl_multi_perform(c->multi, &running);
+		while ((msg = curl_multi_info_read(c->multi, &left)) != NULL)
+		{
+			put_flight *f = NULL;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &f);
+			if (f == NULL || f->job == NULL)
+				continue;
+			f->job->status = classify_done(c, &f->r, f->easy, msg->data.result, f->errbuf, &f->job->err);
+			if (f->job->status == S3C_OK)
+				f->job->status = put_check_etag(c, f->easy, f->job->key, f->md5_hex,
+												f->r.http_status, &f->job->err);
+			if (f->job->status == S3C_OK)
+				memcpy(f->job->etag, f->md5_hex, 33);
+			flight_end(c, f);
+			active--;
+		}
+		if (c->abort_fn && c->abort_fn(c->abort_arg))
+			c->aborted = true;
+		if (mc != CURLM_OK || c->aborted)
+		{
+			/* everything unfinished ends here, to be tried again */
+			for (i = 0; i < max_in_flight; i++)
+				if (slots[i].job != NULL)
+				{
+					s3c_put_job *job = slots[i].job;
+
+					job->status = c->aborted ? S3C_ABORTED : S3C_TRANSIENT;
+					set_error(&job->err, job->status, 0, "", "S3 PUT %s: %s", job->key,
+							  c->aborted ? "aborted" : curl_multi_strerror(mc));
+					flight_end(c, &slots[i]);
+				}
+			for (; next < n; next++)
+			{
+				jobs[next].status = c->aborted ? S3C_ABORTED : S3C_TRANSIENT;
+				set_error(&jobs[next].err, jobs[next].status, 0, "", "S3 PUT %s: %s", jobs[next].key,
+						  c->aborted ? "aborted" : "not started");
+			}
+			break;
+		}
+		if (active > 0)
+			(void) curl_multi_poll(c->multi, NULL, 0, POLL_INTERVAL_MS, NULL);
+	}
+	free(slots);
 }
 
 s3c_status

@@ -105,6 +105,27 @@ extern s3c_status s3c_put_object(s3c_client *c, const char *key,
 								 char *etag_out, s3c_error *err);
 
 /*
+ * Several PUTs at once: up to max_in_flight transfers side by side on the
+ * client's multi handle (its connections reused), each checked as
+ * s3c_put_object() checks one (Content-MD5, then ETag = MD5 of the bytes
+ * sent) with its own outcome in its job. The abort callback stops them all
+ * (S3C_ABORTED); jobs not started then are S3C_ABORTED too.
+ */
+typedef struct s3c_put_job
+{
+	const char *key;
+	const void *body;
+	size_t		len;
+	s3c_put_options opt;
+	/* outcome */
+	s3c_status	status;
+	s3c_error	err;
+	char		etag[33];		/* the MD5 hex on success */
+} s3c_put_job;
+
+extern void s3c_put_objects(s3c_client *c, s3c_put_job *jobs, int n, int max_in_flight);
+
+/*
  * GET object into a malloc'd buffer (*data, NUL-terminated beyond *len for
  * convenience; the caller free()s it). An object larger than max_size
  * (0: no limit) is S3C_PERMANENT with code "EntityTooLarge". On error *data

@@ -440,6 +440,50 @@ test_s3(void)
 	st = s3c_put_object(c, key, body, len, &opt, etag, &err);
 	check(st == S3C_OK && strlen(etag) == 32, "s3: PUT object, ETag = MD5", "%s %s", etag, err.message);
 
+	/* several PUTs in flight: each verified and stored, a bad key fails alone */
+	{
+		s3c_put_job jobs[6];
+		char		keys[6][96];
+		int			i,
+					ok = 0,
+					same = 0;
+
+		memset(jobs, 0, sizeof(jobs));
+		for (i = 0; i < 6; i++)
+		{
+			snprintf(keys[i], sizeof(keys[i]), "raw/test-%d-%d-batch%d.pdf", (int) getpid(), r, i);
+			jobs[i].key = keys[i];
+			jobs[i].body = body;
+			jobs[i].len = len - (size_t) i;	/* different bytes, different MD5s */
+			jobs[i].opt = opt;
+		}
+		jobs[3].key = "/bad-key";
+		s3c_put_objects(c, jobs, 6, 4);
+		for (i = 0; i < 6; i++)
+		{
+			char		md5[33];
+
+			s3c_md5_hex(body, len - (size_t) i, md5);
+			ok += jobs[i].status == S3C_OK;
+			same += jobs[i].status == S3C_OK && strcmp(jobs[i].etag, md5) == 0;
+		}
+		check(ok == 5 && same == 5 && jobs[3].status == S3C_PERMANENT,
+			  "s3: 6 PUTs 4 in flight: 5 stored with ETag = their MD5, the bad key alone permanent",
+			  "%d ok, %d verified: %s", ok, same, jobs[3].err.message);
+		for (i = 0; i < 6; i++)
+		{
+			st = i == 3 ? S3C_OK : s3c_get_object(c, keys[i], 10 * 1024 * 1024, &got, &got_len, &err);
+			if (i != 3)
+			{
+				check(st == S3C_OK && got_len == len - (size_t) i && memcmp(got, body, got_len) == 0,
+					  "s3: batch object stored byte for byte", "%s %zu", keys[i], got_len);
+				free(got);
+				got = NULL;
+				(void) s3c_delete_object(c, keys[i], &err);
+			}
+		}
+	}
+
 	st = s3c_get_object(c, key, 10 * 1024 * 1024, &got, &got_len, &err);
 	if (st == S3C_OK)
 		s3c_sha256_hex(got, got_len, sha_got);
@@ -654,6 +698,48 @@ test_amqp(void)
 		check(st == AMQPC_OK && d == NULL, "amqp: nothing left after ack (timeout)", "%s", err.message);
 		amqpc_delivery_free(d);
 		d = NULL;
+
+		/* pipelined: 20 messages sent back to back, each confirmed, all arrive in order */
+		{
+			amqpc_message msgs[20];
+			char		ids[20][96];
+			int			i,
+						confirmed = 0,
+						arrived = 0;
+
+			memset(msgs, 0, sizeof(msgs));
+			for (i = 0; i < 20; i++)
+			{
+				snprintf(ids[i], sizeof(ids[i]), "%s:batch:%d", rid, i);
+				msgs[i].routing_key = EV_UPLOADED;
+				msgs[i].message_id = ids[i];
+				msgs[i].traceparent = i == 0 ? "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" : NULL;
+				msgs[i].body = "{}";
+				msgs[i].len = 2;
+			}
+			msgs[7].message_id = NULL;	/* refused by the client: the others go on */
+			st = amqpc_publish_batch(pub, EV_EXCHANGE, msgs, 20, &err);
+			for (i = 0; i < 20; i++)
+				confirmed += msgs[i].status == AMQPC_OK && msgs[i].settled;
+			/* the refused one has no delivery tag: the 19 others take consecutive ones */
+			check(st == AMQPC_OK && confirmed == 19 && msgs[7].status == AMQPC_PERMANENT &&
+				  msgs[7].seq == 0 && msgs[19].seq == msgs[0].seq + 18,
+				  "amqp: batch publish, one confirm per message (19 ok, 1 refused)", "%d ok: %s",
+				  confirmed, err.message);
+			while (amqpc_next_delivery(con, 2000, &d, &err) == AMQPC_OK && d != NULL)
+			{
+				int			want = arrived < 7 ? arrived : arrived + 1;
+
+				if (strcmp(d->message_id, ids[want]) == 0)
+					arrived++;
+				(void) amqpc_ack(con, d->delivery_tag, &err);
+				amqpc_delivery_free(d);
+				d = NULL;
+				if (arrived == 19)
+					break;
+			}
+			check(arrived == 19, "amqp: the 19 batch messages arrive, in order", "%d arrived", arrived);
+		}
 	}
 	free(body);
 	body = NULL;
