@@ -90,7 +90,7 @@ const rule_info reader_rules[R_COUNT] = {
 		"i2d_AmazonWebServices,"
 		"kosit_XR_04.01a_MeierHandwerk_12345,"
 		"kosit_XR_maxRechnung_1234567890" },
-	[R_ADDRESS_BLOCKS] = { "address-blocks", "two address blocks: the one with contact details is the sender", "i2d_coolblue1,i2d_coolblue2" },
+	[R_ADDRESS_BLOCKS] = { "address-blocks", "two address blocks: the one with contact details is the sender", "i2d_coolblue1,i2d_coolblue2,oca_efff_ExactOnline_16117778" },
 	[R_ENVELOPE] = { "envelope", "window-envelope sender line, addressee below", "jw_MotelOne_534719706,mustang_GnuaccountingRE-20170509_505" },
 	[R_LEGAL_FORM] = { "legal-form", "name with a legal form in the letterhead", "jw_Madison_505050" },
 	[R_NAME_BLOCK] = { "name-block", "name-over-address blocks, sender first", "akretion_invoice_EN16931,i2d_AzureInterior" },
