@@ -13,6 +13,7 @@ typedef struct {
 	int    row;			/* index into tlayout.rows */
 	unsigned char ocr;		/* 1: the words came from OCR (pdf_ocr.c), 0: the text layer */
 	float  conf;			/* OCR: its least sure word's confidence 0..1; text layer: 1 */
+	float  conf_digits;		/* OCR: the least sure of its words holding a digit (1 if none) */
 } tseg;
 
 /* Segments that share a baseline, left to right. */

@@ -76,7 +76,7 @@ static void flush_seg(segvec *sv, sbuf *b, tseg *cur)
 {
 	if (b->len) {
 		char *t = collapse_ws(b->s);
-		if (*t) { cur->text = t; cur->conf = 1; segvec_push(sv, cur); }
+		if (*t) { cur->text = t; cur->conf = 1; cur->conf_digits = 1; segvec_push(sv, cur); }
 		else free(t);
 	}
 	sb_free(b);

@@ -1272,9 +1272,20 @@ static int has_letter_and_digit(const char *v)
  * value (segments carry their least sure word's confidence), 0 when none holds it. */
 static double ocr_value_conf(const tlayout *l, const char *value)
 {
+	/* a value of digits and separators was read from the segment's words holding digits:
+	 * the label beside it ("Nr.", "Rechnungsnummer") may be less sure without harm */
+	int digits_only = 1, any_digit = 0;
+	for (const char *p = value; *p; p++) {
+		if (isalpha((unsigned char) *p) || (unsigned char) *p >= 0x80) digits_only = 0;
+		any_digit |= isdigit((unsigned char) *p) != 0;
+	}
+	digits_only = digits_only && any_digit;
 	double best = 0;
-	for (size_t s = 0; s < l->nsegs; s++)
-		if (l->segs[s].ocr && l->segs[s].conf > best && strstr(l->segs[s].text, value)) best = l->segs[s].conf;
+	for (size_t s = 0; s < l->nsegs; s++) {
+		const tseg *g = &l->segs[s];
+		double c = digits_only ? g->conf_digits : g->conf;
+		if (g->ocr && c > best && strstr(g->text, value)) best = c;
+	}
 	return best;
 }
 

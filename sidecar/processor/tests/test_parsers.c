@@ -486,7 +486,7 @@ static void read_fields_ocr(const tcell *const *rows, size_t nrows, invoice *inv
 {
 	tlayout l;
 	build_layout(&l, rows, nrows);
-	for (size_t i = 0; i < l.nsegs; i++) { l.segs[i].ocr = (unsigned char) ocr; l.segs[i].conf = conf; }
+	for (size_t i = 0; i < l.nsegs; i++) { l.segs[i].ocr = (unsigned char) ocr; l.segs[i].conf = l.segs[i].conf_digits = conf; }
 	invoice_init(inv);
 	text_extract_fields(&l, inv);
 	invoice_review(inv);
@@ -563,6 +563,23 @@ static void test_field_reader(void)
 	field_is(&inv, F_INVOICE_NUMBER, "4711", 0.85, "sure OCR number of digits, amounts confirmed");
 	CHECK(!inv.needs_review, "sure OCR words, amounts confirmed: straight through");
 	invoice_free(&inv);
+	/* a digits-only number is as sure as the words holding digits, whatever its label's */
+	{
+		tlayout l;
+		build_layout(&l, t1o, 13);
+		for (size_t i = 0; i < l.nsegs; i++) { l.segs[i].ocr = 1; l.segs[i].conf = i == 0 ? 0.4f : 0.95f; l.segs[i].conf_digits = 0.95f; }
+		invoice_init(&inv);
+		text_extract_fields(&l, &inv);
+		field_is(&inv, F_INVOICE_NUMBER, "4711", 0.85, "OCR number: its digits sure, the label word not");
+		invoice_free(&inv);
+		l.segs[0].conf_digits = 0.5f;
+		invoice_init(&inv);
+		text_extract_fields(&l, &inv);
+		CHECK(inv.f[F_INVOICE_NUMBER].conf < REVIEW_MIN_CONF, "OCR number with unsure digits: review (%.2f)",
+			  inv.f[F_INVOICE_NUMBER].conf);
+		invoice_free(&inv);
+		tlayout_free(&l);
+	}
 	/* ... but not when one word of the name was unsure, nor when the amounts do not add up */
 	read_fields_ocr(t1o, 13, &inv, 1, 0.8f);
 	CHECK(inv.f[F_SELLER_NAME].conf < REVIEW_MIN_CONF && inv.needs_review, "unsure OCR words: review (%.2f)",
