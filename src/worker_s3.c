@@ -108,15 +108,20 @@ if_s3_probe(void)
  * The sink: a batch of PUTs, several in flight, and DELETEs one by one
  * ------------------------------------------------------------------------- */
 
-/* PUTs in flight at once, and the bytes a group may hold in memory */
+/*
+ * PUTs in flight at once (a sliding window over the group: the next starts as
+ * soon as one ends), and what a group may hold in memory: its files are read
+ * first, then sent together.
+ */
 #define S3_PUTS_IN_FLIGHT	8
+#define S3_GROUP_MAX_ITEMS	32
 #define S3_GROUP_MAX_BYTES	(32 * 1024 * 1024)
 
 typedef struct PutGroup
 {
-	IfItem	   *items[S3_PUTS_IN_FLIGHT];
-	bytea	   *content[S3_PUTS_IN_FLIGHT];
-	char	   *md5_hex[S3_PUTS_IN_FLIGHT];
+	IfItem	   *items[S3_GROUP_MAX_ITEMS];
+	bytea	   *content[S3_GROUP_MAX_ITEMS];
+	char	   *md5_hex[S3_GROUP_MAX_ITEMS];
 	int			n;
 	size_t		bytes;
 } PutGroup;
@@ -130,7 +135,7 @@ typedef struct PutGroup
 static void
 put_group(PutGroup *g)
 {
-	s3c_put_job jobs[S3_PUTS_IN_FLIGHT];
+	s3c_put_job jobs[S3_GROUP_MAX_ITEMS];
 	IfResult	r = {0};
 	s3c_client *c;
 	char		activity[100];
@@ -226,7 +231,7 @@ s3_deliver(IfBatch *b)
 		it->had_bytes = true;
 		g.bytes += VARSIZE_ANY_EXHDR(g.content[g.n]);
 		g.items[g.n++] = it;
-		if (g.n == S3_PUTS_IN_FLIGHT || g.bytes >= S3_GROUP_MAX_BYTES)
+		if (g.n == S3_GROUP_MAX_ITEMS || g.bytes >= S3_GROUP_MAX_BYTES)
 			put_group(&g);
 	}
 	put_group(&g);
