@@ -89,7 +89,6 @@ handle_key_create(struct request *req, struct reply *out)
 	json_t	   *name;
 	json_t	   *scopes;
 	json_t	   *scope_list;
-	json_error_t jerr;
 	char	   *scopes_json = NULL;
 	const char *values[3];
 	struct db_error err;
@@ -98,19 +97,9 @@ handle_key_create(struct request *req, struct reply *out)
 	size_t		i;
 	json_t	   *v;
 
-	if (req->body_too_large)
-	{
-		reply_problem(out, 413, req->request_id, "the body is too large (at most %d bytes)", ROUTE_BODY_MAX);
+	if (!(body = request_body_object(req, out,
+									 "send a JSON object such as {\"name\": \"ci-uploader\", \"scopes\": [\"ingest\"]}")))
 		return;
-	}
-	body = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!json_is_object(body))
-	{
-		json_decref(body);
-		reply_problem(out, 400, req->request_id,
-					  "send a JSON object such as {\"name\": \"ci-uploader\", \"scopes\": [\"ingest\"]}");
-		return;
-	}
 	name = json_object_get(body, "name");
 	scopes = json_object_get(body, "scopes");
 	if (!json_is_string(name) || (scopes && !json_is_array(scopes)))

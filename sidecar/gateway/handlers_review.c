@@ -81,21 +81,10 @@ void
 handle_invoice_correct(struct request *req, struct reply *out)
 {
 	json_t	   *body;
-	json_error_t jerr;
 
-	if (req->body_too_large)
-	{
-		reply_problem(out, 413, req->request_id, "the body is too large (at most %d bytes)", ROUTE_BODY_MAX);
+	if (!(body = request_body_object(req, out,
+									 "send the fields to correct as a JSON object, such as {\"totals\": {\"total\": \"119.00\"}}")))
 		return;
-	}
-	body = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!json_is_object(body))
-	{
-		json_decref(body);
-		reply_problem(out, 400, req->request_id,
-					  "send the fields to correct as a JSON object, such as {\"totals\": {\"total\": \"119.00\"}}");
-		return;
-	}
 	json_decref(body);
 	review_call(req, out, "SELECT invoiceflow.correct($1::uuid, $2::jsonb, " ACTOR_SQL ")", req->body,
 				"correction");

@@ -144,7 +144,6 @@ handle_session_create(struct request *req, struct reply *out)
 {
 	json_t	   *body;
 	json_t	   *key;
-	json_error_t jerr;
 	char		idle[16];
 	char		max[16];
 	const char *values[3];
@@ -152,18 +151,14 @@ handle_session_create(struct request *req, struct reply *out)
 	PGresult   *res;
 	json_t	   *doc;
 
-	if (req->body_too_large)
-	{
-		reply_problem(out, 413, req->request_id, "the body is too large (at most %d bytes)", ROUTE_BODY_MAX);
+#define SESSION_BODY "send a JSON object {\"key\": \"<your API key>\"}"
+	if (!(body = request_body_object(req, out, SESSION_BODY)))
 		return;
-	}
-	body = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES, &jerr);
 	key = json_object_get(body, "key");
-	if (!json_is_object(body) || !json_is_string(key) || json_string_length(key) == 0 ||
-		json_string_length(key) > API_KEY_MAX)
+	if (!json_is_string(key) || json_string_length(key) == 0 || json_string_length(key) > API_KEY_MAX)
 	{
 		json_decref(body);
-		reply_problem(out, 400, req->request_id, "send a JSON object {\"key\": \"<your API key>\"}");
+		reply_problem(out, 400, req->request_id, SESSION_BODY);
 		return;
 	}
 	snprintf(idle, sizeof(idle), "%d", cfg.session_idle_seconds);

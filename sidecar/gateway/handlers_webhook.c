@@ -556,7 +556,6 @@ handle_subscriptions(struct request *req, struct reply *out)
 void
 handle_subscription_create(struct request *req, struct reply *out)
 {
-	json_error_t jerr;
 	json_t	   *doc;
 	json_t	   *url;
 	json_t	   *events;
@@ -565,19 +564,15 @@ handle_subscription_create(struct request *req, struct reply *out)
 	struct db_error err;
 	PGresult   *res;
 
-	if (req->body_too_large)
-	{
-		reply_problem(out, 413, req->request_id, "the body is too large (at most %d bytes)", ROUTE_BODY_MAX);
+#define SUBSCRIPTION_BODY "send a JSON object such as {\"url\": \"https://example.com/hook\", \"events\": [\"invoice.completed\"]}"
+	if (!(doc = request_body_object(req, out, SUBSCRIPTION_BODY)))
 		return;
-	}
-	doc = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES, &jerr);
 	url = json_object_get(doc, "url");
 	events = json_object_get(doc, "events");
-	if (!json_is_object(doc) || !json_is_string(url) || (events && !json_is_array(events)))
+	if (!json_is_string(url) || (events && !json_is_array(events)))
 	{
 		json_decref(doc);
-		reply_problem(out, 400, req->request_id,
-					  "send a JSON object such as {\"url\": \"https://example.com/hook\", \"events\": [\"invoice.completed\"]}");
+		reply_problem(out, 400, req->request_id, SUBSCRIPTION_BODY);
 		return;
 	}
 	values[0] = json_string_value(url);

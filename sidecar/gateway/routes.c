@@ -115,6 +115,27 @@ request_body_free(struct request *req)
 	req->body_len = 0;
 }
 
+json_t *
+request_body_object(struct request *req, struct reply *out, const char *detail)
+{
+	json_error_t jerr;
+	json_t	   *body;
+
+	if (req->body_too_large)
+	{
+		reply_problem(out, 413, req->request_id, "the body is too large (at most %d bytes)", ROUTE_BODY_MAX);
+		return NULL;
+	}
+	body = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!json_is_object(body))
+	{
+		json_decref(body);
+		reply_problem(out, 400, req->request_id, "%s", detail);
+		return NULL;
+	}
+	return body;
+}
+
 size_t
 route_index(const struct route *r)
 {

@@ -53,6 +53,12 @@ struct request
 /* Appends a piece of a ROUTE_BODY route's body; past ROUTE_BODY_MAX it only counts. */
 void		request_body_append(struct request *req, const char *data, size_t n);
 void		request_body_free(struct request *req);
+/*
+ * A ROUTE_BODY route's body as a JSON object (the caller owns it), or NULL once
+ * out holds the answer: 413 past ROUTE_BODY_MAX, 400 with detail for anything
+ * that is not one JSON object.
+ */
+json_t	   *request_body_object(struct request *req, struct reply *out, const char *detail);
 /* a ROUTE_FILE_BODY body: MAX_FILE_SIZE_MB as base64 (4/3) plus 80 KB of envelope */
 size_t		route_file_body_max(void);
 
