@@ -1,6 +1,7 @@
 /* daemon_child.c: fork, fetch, drop privileges, re-execute sandboxed (see daemon_child.h). */
 #define _GNU_SOURCE
 #include "daemon_child.h"
+#include "child_answer.h"
 #include "sandbox.h"
 #include "sandbox_child.h"
 #include "../../src/common/s3_client.h"
@@ -25,31 +26,6 @@ extern char **environ;
 #define MAX_ANSWER (256u << 20)		/* largest result JSON accepted from a child */
 
 /* ------------------------------------------------------------------ child side */
-
-static void
-write_all(int fd, const char *s, size_t n)
-{
-	while (n > 0)
-	{
-		ssize_t		w = write(fd, s, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		s += w;
-		n -= (size_t) w;
-	}
-}
-
-static void
-answer(int fd, char kind, const char *text)
-{
-	char		head[3] = {kind, '\n', '\0'};
-
-	write_all(fd, head, 2);
-	write_all(fd, text, strlen(text));
-}
 
 /*
  * Every descriptor above stderr closes at the exec (the parent's libpq and AMQP
@@ -88,7 +64,7 @@ fetch_s3(const proc_config *cfg, const char *key, size_t *len, int out)
 	if (!c)
 	{
 		snprintf(msg, sizeof msg, "S3 client: %s", e.message);
-		answer(out, 'T', msg);
+		child_answer(out, 'T', msg);
 		return NULL;
 	}
 	st = s3c_get_object(c, key, MAX_FILE, &data, len, &e);
@@ -99,13 +75,13 @@ fetch_s3(const proc_config *cfg, const char *key, size_t *len, int out)
 	{
 		snprintf(msg, sizeof msg, strcmp(e.code, "NoSuchKey") == 0
 				 ? "the file is missing from S3 (%s)" : "the file in S3 is too large (%s)", key);
-		answer(out, 'F', msg);
+		child_answer(out, 'F', msg);
 	}
 	else
 	{
 		/* unreachable, 5xx, or our credentials/bucket refused: not the document's fault */
 		snprintf(msg, sizeof msg, "S3 GET %s: %s (%s)", key, e.message, s3c_status_name(st));
-		answer(out, 'T', msg);
+		child_answer(out, 'T', msg);
 	}
 	return NULL;
 }
@@ -186,7 +162,7 @@ sandbox_failed(int out, const char *what, const char *detail)
 
 	/* the processor's set-up, not the document: release it and back off */
 	snprintf(msg, sizeof msg, "the sandbox could not start: %s: %s", what, detail);
-	answer(out, 'T', msg);
+	child_answer(out, 'T', msg);
 	_exit(0);
 }
 

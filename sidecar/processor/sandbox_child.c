@@ -1,5 +1,6 @@
 /* sandbox_child.c: limits, confinement, extraction, answer (see sandbox_child.h). */
 #include "sandbox_child.h"
+#include "child_answer.h"
 #include "extract.h"
 #include "sandbox.h"
 
@@ -18,31 +19,6 @@
 #include <unistd.h>
 
 #define OUT_FD 1
-
-static void
-write_all(int fd, const char *s, size_t n)
-{
-	while (n > 0)
-	{
-		ssize_t		w = write(fd, s, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		s += w;
-		n -= (size_t) w;
-	}
-}
-
-static void
-answer(char kind, const char *text)
-{
-	char		head[3] = {kind, '\n', '\0'};
-
-	write_all(OUT_FD, head, 2);
-	write_all(OUT_FD, text, strlen(text));
-}
 
 /* Address space already mapped (libraries, the file): the limit comes on top. */
 static rlim_t
@@ -141,7 +117,7 @@ confine(const char *scratch, int *landlock)
 	{
 		snprintf(msg, sizeof msg, "the sandbox could not start: scratch directory %s: %s", scratch,
 				 strerror(errno));
-		answer('T', msg);
+		child_answer(OUT_FD, 'T', msg);
 		return false;
 	}
 	if (fd != SANDBOX_SCRATCH_FD)
@@ -153,7 +129,7 @@ confine(const char *scratch, int *landlock)
 			 sandbox_seccomp(*landlock > 0, err, sizeof err))
 		return true;
 	snprintf(msg, sizeof msg, "the sandbox could not start: %s", err);
-	answer('T', msg);
+	child_answer(OUT_FD, 'T', msg);
 	return false;
 }
 
@@ -187,7 +163,7 @@ cmd_sandbox_child(int argc, char **argv)
 	buf = map_document(&len);
 	if (!buf)
 	{
-		answer('T', "the sandbox could not start: no document on fd 0");
+		child_answer(OUT_FD, 'T', "the sandbox could not start: no document on fd 0");
 		return 0;
 	}
 	set_limits(cpu_seconds, memory_mb);
@@ -209,12 +185,12 @@ cmd_sandbox_child(int argc, char **argv)
 
 		snprintf(head, sizeof head, "R %d %.15s\n", json_is_integer(pages) ? (int) json_integer_value(pages) : -1,
 				 src && *src && !strchr(src, ' ') ? src : "-");
-		write_all(OUT_FD, head, strlen(head));
-		write_all(OUT_FD, json, strlen(json));
+		child_write_all(OUT_FD, head, strlen(head));
+		child_write_all(OUT_FD, json, strlen(json));
 		json_decref(j);
 	}
 	else
-		answer('E', error ? error : "extraction failed");
+		child_answer(OUT_FD, 'E', error ? error : "extraction failed");
 	free(json);
 	free(error);
 	_exit(0);

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include "sandbox_child.h"
+#include "child_answer.h"
 #include "sandbox.h"
 
 #include <arpa/inet.h>
@@ -171,11 +172,6 @@ sandbox_probe(int out, const unsigned char *doc, size_t len, int netns, int land
 	}
 
 done:
-	{
-		char		head[3] = {'E', '\n', '\0'};
-
-		(void) !write(out, head, 2);
-		(void) !write(out, r, strlen(r));
-	}
+	child_answer(out, 'E', r);
 	_exit(0);
 }
