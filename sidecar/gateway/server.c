@@ -32,7 +32,6 @@
 #include "trace.h"
 #include "upload.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -342,20 +341,6 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 }
 
 static void
-client_address(struct MHD_Connection *conn, char *out, size_t outsz)
-{
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-
-	out[0] = '\0';
-	if (!ci || !ci->client_addr)
-		return;
-	if (ci->client_addr->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *) ci->client_addr)->sin_addr, out, (socklen_t) outsz);
-	else if (ci->client_addr->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) ci->client_addr)->sin6_addr, out, (socklen_t) outsz);
-}
-
-static void
 on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
@@ -363,7 +348,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	unsigned int status;
 	double		secs;
 	json_t	   *extra;
-	char		client[INET6_ADDRSTRLEN];
+	const char *client;
 	char		path[512];
 	char		method[32];
 
@@ -387,7 +372,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	secs = now_monotonic() - req->started;
 	metrics_observe_request(route_index(req->route), status, secs);
 
-	client_address(conn, client, sizeof(client));
+	client = conn_guard_client(conn);	/* the address text the guard keeps */
 	extra = json_pack("{s:s, s:s, s:i, s:f, s:s, s:I}",
 					  "method", method, "path", path, "status", (int) status,
 					  "duration_ms", (double) (long long) (secs * 1e6) / 1000.0,
