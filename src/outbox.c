@@ -86,8 +86,8 @@ static const struct
 }			stmts[STMT_COUNT] = {
 	[STMT_CLAIM] = {"SELECT * FROM invoiceflow._outbox_claim($1, $2, $3, $4)", 4,
 	{TEXTOID, TEXTARRAYOID, INT4OID, FLOAT8OID}},
-	[STMT_FILE] = {"SELECT content, md5(content) FROM invoiceflow.ingestion_files"
-	" WHERE ingestion_id = $1::uuid", 1, {TEXTOID}},
+	[STMT_FILE] = {"SELECT ingestion_id::text, content, md5(content) FROM invoiceflow.ingestion_files"
+	" WHERE ingestion_id = ANY ($1::uuid[])", 1, {TEXTARRAYOID}},
 	[STMT_DOC] = {"SELECT invoiceflow._opensearch_doc($1::uuid)::text", 1, {TEXTOID}},
 	[STMT_RECORD] = {"SELECT invoiceflow._outbox_record($1, $2, $3, $4, $5)", 5,
 	{INT8OID, TEXTOID, TEXTOID, FLOAT8OID, BOOLOID}},
@@ -204,35 +204,58 @@ if_outbox_claim(MemoryContext cxt, const char *worker, const char *const *sinks,
 }
 
 /*
- * The bytes of a PUT and their MD5, read in a short transaction just before
- * the upload; NULL when PostgreSQL no longer has them (dropped after an
- * earlier verified PUT).
+ * The bytes of a group of PUTs and their MD5, read in one statement and one
+ * short transaction just before the upload (one transaction per file cost
+ * more than the PUT itself). content[i] stays NULL when PostgreSQL no longer
+ * has item i's bytes (dropped after an earlier verified PUT).
  */
-bytea *
-if_outbox_file(MemoryContext cxt, const char *ingestion_id, char **md5_hex)
+void
+if_outbox_files(MemoryContext cxt, IfItem **items, int n, bytea **content, char **md5_hex)
 {
-	Datum		args[1];
-	bytea	   *content = NULL;
+	const char **ids;
+	int			i;
+	uint64		r;
 
-	*md5_hex = NULL;
-	if_tx_begin("reading a file for S3");
-	args[0] = CStringGetTextDatum(ingestion_id);
-	if (exec(STMT_FILE, args, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	for (i = 0; i < n; i++)
 	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		content[i] = NULL;
+		md5_hex[i] = NULL;
+	}
+	if (n == 0)
+		return;
+	ids = MemoryContextAlloc(cxt, sizeof(char *) * n);
+	for (i = 0; i < n; i++)
+		ids[i] = items[i]->ingestion_id;
+	if_tx_begin("reading files for S3");
+	{
+		Datum		args[1];
 
-		if (!isnull)
-		{
-			MemoryContext old = MemoryContextSwitchTo(cxt);
+		args[0] = text_array(ids, n);
+		if (exec(STMT_FILE, args, NULL, true, 0) == SPI_OK_SELECT)
+			for (r = 0; r < SPI_processed; r++)
+			{
+				HeapTuple	tup = SPI_tuptable->vals[r];
+				TupleDesc	desc = SPI_tuptable->tupdesc;
+				char	   *id = SPI_getvalue(tup, desc, 1);
+				bool		isnull;
+				Datum		d = SPI_getbinval(tup, desc, 2, &isnull);
 
-			content = DatumGetByteaPCopy(d);
-			MemoryContextSwitchTo(old);
-			*md5_hex = copy_text(cxt, 2);
-		}
+				if (isnull || id == NULL)
+					continue;
+				/* an ingestion may appear twice in a batch (a put retried by another row) */
+				for (i = 0; i < n; i++)
+					if (content[i] == NULL && strcmp(items[i]->ingestion_id, id) == 0)
+					{
+						MemoryContext old = MemoryContextSwitchTo(cxt);
+
+						content[i] = DatumGetByteaPCopy(d);
+						MemoryContextSwitchTo(old);
+						md5_hex[i] = col_text(cxt, tup, desc, 3);
+					}
+			}
 	}
 	if_tx_commit();
-	return content;
+	pfree(ids);
 }
 
 /* the OpenSearch document of an ingestion as it is now (NULL: not COMPLETED); inside a transaction */
@@ -323,47 +346,72 @@ record_one(const char *worker, const IfSink *sink, IfItem *it)
 				 errhint("Fix the configuration, then call invoiceflow.retry('%s').", it->ingestion_id)));
 }
 
-/* records a sink's outcomes in one transaction, each item in a subtransaction */
+/*
+ * Runs record_one() for items [from, to) in one subtransaction; on an error
+ * rolls it back and returns false, with the error in *edata_out.
+ */
+static bool
+record_range(const char *worker, const IfSink *sink, IfItem **items, int from, int to,
+			 ErrorData **edata_out)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile bool ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	PG_TRY();
+	{
+		int			i;
+
+		for (i = from; i < to; i++)
+			record_one(worker, sink, items[i]);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcontext);
+		*edata_out = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/*
+ * Records a sink's outcomes in one transaction: the whole batch in one
+ * subtransaction (a subtransaction per row cost as much as the row), and only
+ * if that fails, each row in its own, so one bad row does not hold back the
+ * others. (The log lines of the first attempt may then appear twice.)
+ */
 void
 if_outbox_record(const char *worker, const IfSink *sink, IfItem **items, int n)
 {
+	ErrorData  *edata = NULL;
 	int			i;
 
 	if (n == 0)
 		return;
 	if_tx_begin("recording delivery outcomes");
-	for (i = 0; i < n; i++)
+	if (!record_range(worker, sink, items, 0, n, &edata))
 	{
-		MemoryContext oldcontext = CurrentMemoryContext;
-		ResourceOwner oldowner = CurrentResourceOwner;
-
-		BeginInternalSubTransaction(NULL);
-		PG_TRY();
-		{
-			record_one(worker, sink, items[i]);
-			ReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(oldcontext);
-			CurrentResourceOwner = oldowner;
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(oldcontext);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(oldcontext);
-			CurrentResourceOwner = oldowner;
-			/* its claim expires and another turn tries again */
-			ereport(WARNING,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("invoiceflow could not record the delivery of outbox row %lld",
-							(long long) items[i]->id),
-					 errdetail("%s", edata->message)));
-			FreeErrorData(edata);
-		}
-		PG_END_TRY();
+		FreeErrorData(edata);
+		for (i = 0; i < n; i++)
+			if (!record_range(worker, sink, items, i, i + 1, &edata))
+			{
+				/* its claim expires and another turn tries again */
+				ereport(WARNING,
+						(errcode(ERRCODE_INTERNAL_ERROR),
+						 errmsg("invoiceflow could not record the delivery of outbox row %lld",
+								(long long) items[i]->id),
+						 errdetail("%s", edata->message)));
+				FreeErrorData(edata);
+			}
 	}
 	if_tx_commit();
 }

@@ -88,7 +88,8 @@ extern const IfSink if_sink_webhook;	/* webhook_queue.c */
  */
 extern int	if_outbox_claim(MemoryContext cxt, const char *worker, const char *const *sinks, int nsinks,
 							int limit, double lease_secs, IfItem **items);
-extern bytea *if_outbox_file(MemoryContext cxt, const char *ingestion_id, char **md5_hex);
+extern void if_outbox_files(MemoryContext cxt, IfItem **items, int n, bytea **content,
+							char **md5_hex);
 extern char *if_outbox_doc(MemoryContext cxt, const char *ingestion_id);
 extern void if_outbox_record(const char *worker, const IfSink *sink, IfItem **items, int n);
 extern TimestampTz if_outbox_next_due(const char *const *sinks, int nsinks);

@@ -11,7 +11,8 @@
  *      webhook sink, with its own queue, takes its turn here too;
  *   3. record each outcome (invoiceflow._outbox_record(): done, retry later
  *      with backoff and jitter, or a permanent error, with the failure rules
- *      in SQL), each row in its own subtransaction.
+ *      in SQL), the batch in one subtransaction (each row in its own only
+ *      if that fails).
  * When nothing is due it sleeps on its latch until the next retry deadline or
  * probe, and is woken at once by any commit that wrote outbox rows (hooks.c).
  * Worker 0 also probes the sinks for health(), back-fills the outbox for

@@ -200,10 +200,37 @@ delete_one(IfItem *it)
 	if_sink_report(&if_sink_s3, &it->result);
 }
 
+/* reads the wanted files' bytes in one statement, then PUTs them as one group */
+static void
+put_wanted(MemoryContext cxt, PutGroup *g, IfItem **want, int nwant)
+{
+	bytea	   *content[S3_GROUP_MAX_ITEMS];
+	char	   *md5_hex[S3_GROUP_MAX_ITEMS];
+	int			i;
+
+	if (nwant == 0)
+		return;
+	if_outbox_files(cxt, want, nwant, content, md5_hex);
+	for (i = 0; i < nwant; i++)
+	{
+		if (content[i] == NULL)
+			continue;			/* dropped after an earlier verified PUT (OK) */
+		want[i]->had_bytes = true;
+		g->content[g->n] = content[i];
+		g->md5_hex[g->n] = md5_hex[i];
+		g->bytes += VARSIZE_ANY_EXHDR(content[i]);
+		g->items[g->n++] = want[i];
+	}
+	put_group(g);
+}
+
 static void
 s3_deliver(IfBatch *b)
 {
 	PutGroup	g = {0};
+	IfItem	   *want[S3_GROUP_MAX_ITEMS];
+	int			nwant = 0;
+	int64		want_bytes = 0;
 	int			i;
 
 	for (i = 0; i < b->n; i++)
@@ -224,17 +251,17 @@ s3_deliver(IfBatch *b)
 			delete_one(it);
 			continue;
 		}
-		/* the bytes, read one file at a time; a group holds a bounded amount */
-		g.content[g.n] = if_outbox_file(b->cxt, it->ingestion_id, &g.md5_hex[g.n]);
-		if (g.content[g.n] == NULL)
-			continue;			/* dropped after an earlier verified PUT (OK) */
-		it->had_bytes = true;
-		g.bytes += VARSIZE_ANY_EXHDR(g.content[g.n]);
-		g.items[g.n++] = it;
-		if (g.n == S3_GROUP_MAX_ITEMS || g.bytes >= S3_GROUP_MAX_BYTES)
-			put_group(&g);
+		/* a group holds a bounded amount: its sizes are known from the claim */
+		want[nwant++] = it;
+		want_bytes += it->size_bytes;
+		if (nwant == S3_GROUP_MAX_ITEMS || want_bytes >= S3_GROUP_MAX_BYTES)
+		{
+			put_wanted(b->cxt, &g, want, nwant);
+			nwant = 0;
+			want_bytes = 0;
+		}
 	}
-	put_group(&g);
+	put_wanted(b->cxt, &g, want, nwant);
 }
 
 const IfSink if_sink_s3 = {
