@@ -185,7 +185,14 @@ log.console = false
 vm_memory_high_watermark.relative = 0.6
 disk_free_limit.absolute = 50MB
 EOF
-  epmd_pid=$(start_epmd)
+  # a free port can be taken between the check and epmd's bind (other suites
+  # on the machine): try another one
+  epmd_pid=
+  for _ in 1 2 3; do
+    epmd_pid=$(start_epmd) && break
+    EPMD_PORT=$(free_port)
+  done
+  [ -n "$epmd_pid" ] || exit 1
   pid=$(start_node)
   write_env "$pid" "$epmd_pid"
   write_wrappers
