@@ -2,7 +2,7 @@
  * outbox.c: the SQL side of delivery, for the worker loop and the sinks.
  *
  * Claiming and recording are the extension's SQL functions (_outbox_claim,
- * _outbox_record, _outbox_next_due: the ordering and failure rules live in SQL
+ * _outbox_record_batch, _outbox_next_due: the ordering and failure rules live in SQL
  * beside the triggers that write the outbox). Every statement of a turn is
  * prepared once per worker (SPI_prepare + SPI_keepplan) and kept; the plan
  * cache re-plans it if the function is replaced.
@@ -89,8 +89,8 @@ static const struct
 	[STMT_FILE] = {"SELECT ingestion_id::text, content, md5(content) FROM invoiceflow.ingestion_files"
 	" WHERE ingestion_id = ANY ($1::uuid[])", 1, {TEXTARRAYOID}},
 	[STMT_DOC] = {"SELECT invoiceflow._opensearch_doc($1::uuid)::text", 1, {TEXTOID}},
-	[STMT_RECORD] = {"SELECT invoiceflow._outbox_record($1, $2, $3, $4, $5)", 5,
-	{INT8OID, TEXTOID, TEXTOID, FLOAT8OID, BOOLOID}},
+	[STMT_RECORD] = {"SELECT invoiceflow._outbox_record_batch($1, $2, $3, $4, $5)", 5,
+	{INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, BOOLARRAYOID}},
 	[STMT_NEXT_DUE] = {"SELECT invoiceflow._outbox_next_due($1)", 1, {TEXTARRAYOID}},
 };
 
@@ -278,42 +278,34 @@ action_noun(const char *action)
 		strcmp(action, "index") == 0 ? "indexing" : "publish";
 }
 
-/* one outcome, through _outbox_record(); the log lines say what happened */
-static void
-record_one(const char *worker, const IfSink *sink, IfItem *it)
+/* an item's outcome as _outbox_record() names it, and its error message (NULL: none) */
+static const char *
+outcome_of(const IfSink *sink, IfItem *it, char **msg)
 {
-	Datum		args[5];
-	char		nulls[5] = "     ";
-	const char *outcome;
-	char	   *msg = NULL;
-	char		trace_id[33];
-
-	if_trace_id(it->traceparent, trace_id);
+	*msg = NULL;
 	if (it->skipped)
-		outcome = "skipped";
-	else if (it->result.outcome == IF_OK)
-		outcome = "done";
-	else if (it->result.outcome == IF_TRANSIENT)
+		return "skipped";
+	if (it->result.outcome == IF_OK)
+		return "done";
+	if (it->result.outcome == IF_TRANSIENT)
 	{
-		outcome = "retry";
-		msg = it->result.error;
+		*msg = it->result.error;
+		return "retry";
 	}
-	else
-	{
-		outcome = "failed";
-		msg = psprintf("%s %s failed permanently: %s", sink->title, action_noun(it->action),
-					   it->result.error);
-	}
-	args[0] = Int64GetDatum(it->id);
-	args[1] = CStringGetTextDatum(outcome);
-	args[2] = msg ? CStringGetTextDatum(msg) : (Datum) 0;
-	nulls[2] = msg ? ' ' : 'n';
-	args[3] = Float8GetDatum(if_retry_delay(it->tries + 1));
-	args[4] = BoolGetDatum(it->had_bytes && !invoiceflow_keep_files_in_database);
-	exec(STMT_RECORD, args, nulls, false, 1);
+	*msg = psprintf("%s %s failed permanently: %s", sink->title, action_noun(it->action),
+					it->result.error);
+	return "failed";
+}
+
+/* the log lines of one recorded outcome */
+static void
+log_outcome(const char *worker, const IfSink *sink, IfItem *it, const char *msg)
+{
+	char		trace_id[33];
 
 	if (it->skipped)
 		return;
+	if_trace_id(it->traceparent, trace_id);
 	if (it->result.outcome == IF_OK)
 	{
 		if (invoiceflow_log_deliveries)
@@ -347,7 +339,51 @@ record_one(const char *worker, const IfSink *sink, IfItem *it)
 }
 
 /*
- * Runs record_one() for items [from, to) in one subtransaction; on an error
+ * Records items [from, to) with one call of _outbox_record_batch() (the rules
+ * of _outbox_record() per row; the common 'done' as a few set statements),
+ * then logs them.
+ */
+static void
+record_items(const char *worker, const IfSink *sink, IfItem **items, int from, int to)
+{
+	int			n = to - from;
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	Datum	   *outcomes = palloc(sizeof(Datum) * n);
+	Datum	   *errors = palloc(sizeof(Datum) * n);
+	bool	   *error_nulls = palloc(sizeof(bool) * n);
+	Datum	   *retry = palloc(sizeof(Datum) * n);
+	Datum	   *drop = palloc(sizeof(Datum) * n);
+	char	  **msgs = palloc(sizeof(char *) * n);
+	int			dims[1];
+	int			lbs[1] = {1};
+	Datum		args[5];
+	int			i;
+
+	dims[0] = n;
+	for (i = 0; i < n; i++)
+	{
+		IfItem	   *it = items[from + i];
+
+		ids[i] = Int64GetDatum(it->id);
+		outcomes[i] = CStringGetTextDatum(outcome_of(sink, it, &msgs[i]));
+		errors[i] = msgs[i] ? CStringGetTextDatum(msgs[i]) : (Datum) 0;
+		error_nulls[i] = msgs[i] == NULL;
+		retry[i] = Float8GetDatum(if_retry_delay(it->tries + 1));
+		drop[i] = BoolGetDatum(it->had_bytes && !invoiceflow_keep_files_in_database);
+	}
+	args[0] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[1] = PointerGetDatum(construct_array(outcomes, n, TEXTOID, -1, false, TYPALIGN_INT));
+	args[2] = PointerGetDatum(construct_md_array(errors, error_nulls, 1, dims, lbs,
+												 TEXTOID, -1, false, TYPALIGN_INT));
+	args[3] = PointerGetDatum(construct_array(retry, n, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[4] = PointerGetDatum(construct_array(drop, n, BOOLOID, 1, true, TYPALIGN_CHAR));
+	exec(STMT_RECORD, args, NULL, false, 1);
+	for (i = 0; i < n; i++)
+		log_outcome(worker, sink, items[from + i], msgs[i]);
+}
+
+/*
+ * Runs record_items() for items [from, to) in one subtransaction; on an error
  * rolls it back and returns false, with the error in *edata_out.
  */
 static bool
@@ -361,10 +397,7 @@ record_range(const char *worker, const IfSink *sink, IfItem **items, int from, i
 	BeginInternalSubTransaction(NULL);
 	PG_TRY();
 	{
-		int			i;
-
-		for (i = from; i < to; i++)
-			record_one(worker, sink, items[i]);
+		record_items(worker, sink, items, from, to);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;

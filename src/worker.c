@@ -2,17 +2,18 @@
  * worker.c: an invoiceflow delivery worker, one of invoiceflow.workers, started
  * by the launcher (launcher.c) in invoiceflow.database.
  *
- * The worker is this loop over the table of sinks (sink.h, sinks.c). Each turn:
- *   1. claim a batch of due outbox rows of the sinks whose circuit breaker is
- *      closed (invoiceflow._outbox_claim(): the ordering rules are in SQL) and
- *      commit;
- *   2. hand each sink its rows as one batch, with no transaction open (S3
- *      PUT/DELETE, confirmed AMQP publishes, one OpenSearch _bulk); the
- *      webhook sink, with its own queue, takes its turn here too;
- *   3. record each outcome (invoiceflow._outbox_record(): done, retry later
- *      with backoff and jitter, or a permanent error, with the failure rules
- *      in SQL), the batch in one subtransaction (each row in its own only
- *      if that fails).
+ * The worker is this loop over the table of sinks (sink.h, sinks.c). Each turn,
+ * for each sink whose circuit breaker is closed, in the table's order (S3
+ * first):
+ *   1. claim a batch of the sink's due outbox rows (invoiceflow._outbox_claim():
+ *      the ordering rules are in SQL) and commit;
+ *   2. hand the sink its batch, with no transaction open (S3 PUT/DELETE,
+ *      confirmed AMQP publishes, one OpenSearch _bulk); the webhook sink, with
+ *      its own queue, takes its turn here too;
+ *   3. record the outcomes (invoiceflow._outbox_record_batch(): done, retry
+ *      later with backoff and jitter, or a permanent error, with the failure
+ *      rules in SQL), the batch in one call and one subtransaction (each row
+ *      in its own only if that fails).
  * When nothing is due it sleeps on its latch until the next retry deadline or
  * probe, and is woken at once by any commit that wrote outbox rows (hooks.c).
  * Worker 0 also probes the sinks for health(), back-fills the outbox for
@@ -242,52 +243,55 @@ probe_sinks(TimestampTz *next_probe)
  * ------------------------------------------------------------------------- */
 
 /*
- * Claims due rows of the allowed outbox sinks, gives each sink its own rows,
- * records the outcomes; returns how many rows were claimed. The webhook sink
- * (its own queue) takes its turn with an empty batch; *webhook_ms is its wish.
+ * Gives each allowed sink, in the table's order, a batch of its own due rows,
+ * claimed just before it sends them, and records the outcomes; returns how
+ * many rows were claimed. Claiming per sink, after the sinks before it have
+ * recorded, lets the invoice.uploaded events of the files this turn's S3 PUTs
+ * just stored go out in the same turn (the ordering rule in _outbox_claim()
+ * sees those PUTs done) instead of waiting for the next turn's PUTs. The
+ * webhook sink (its own queue) takes its turn with an empty batch;
+ * *webhook_ms is its wish.
  */
 static int
 turn(const bool *allowed, long *webhook_ms)
 {
-	const char *names[IF_MAX_SINKS] = {0};
-	int			nnames = 0;
-	IfItem	   *items;
-	int			n;
+	/* a claim outlives the longest batch: every request may take the full timeout */
+	double		lease_secs = (double) BATCH_SIZE * invoiceflow_request_timeout_seconds + 60.0;
+	int			total = 0;
 	int			i;
 	int			j;
 
 	*webhook_ms = -1;
 	for (i = 0; i < if_nsinks; i++)
-		if (allowed[i] && if_sinks[i]->next_due == NULL)
-			names[nnames++] = if_sinks[i]->name;
-	/* a claim outlives the longest batch: every request may take the full timeout */
-	n = if_outbox_claim(loop_ctx, my_name, names, nnames, BATCH_SIZE,
-						(double) BATCH_SIZE * invoiceflow_request_timeout_seconds + 60.0, &items);
-
-	for (i = 0; i < if_nsinks; i++)
 	{
 		const IfSink *sink = if_sinks[i];
 		IfBatch		b = {0};
+		IfItem	   *items = NULL;
+		int			n = 0;
 
 		if (!allowed[i])
 			continue;
+		if (sink->next_due == NULL)
+		{
+			n = if_outbox_claim(loop_ctx, my_name, &sink->name, 1, BATCH_SIZE, lease_secs, &items);
+			if (n == 0)
+				continue;
+			total += n;
+		}
 		b.worker = my_name;
 		b.should_abort = should_abort;
 		b.cxt = loop_ctx;
 		b.next_ms = -1;
 		b.items = palloc0(sizeof(IfItem *) * Max(n, 1));
 		for (j = 0; j < n; j++)
-			if (strcmp(items[j].sink, sink->name) == 0)
-				b.items[b.n++] = &items[j];
-		if (b.n == 0 && sink->next_due == NULL)
-			continue;
+			b.items[b.n++] = &items[j];
 		sink->deliver(&b);
 		CHECK_FOR_INTERRUPTS();
 		if (sink->next_due != NULL)
 			*webhook_ms = b.next_ms;
 		if_outbox_record(my_name, sink, b.items, b.n);
 	}
-	return n;
+	return total;
 }
 
 /* ---------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 # upgraded with ALTER EXTENSION invoiceflow UPDATE, and everything it held is still
 # served afterwards: status(), the stored bytes, search, the key (with its default
 # scopes), exact stats(), retry, the newer functions on the old rows, and the REST
-# API through the gateway. A second cluster installed fresh (the full 0.6 script)
+# API through the gateway. A second cluster installed fresh (the full install script of the newest version)
 # must have the same roles and memberships as the upgraded one (cluster-wide
 # objects regress 01_upgrade cannot compare inside one cluster).
 use strict;
