@@ -12,6 +12,13 @@
  * Per view: fields found / expected, fields returned, confident-but-wrong (a field
  * returned in a document with needs_review false whose value differs from the
  * expected one), documents straight through (needs_review false).
+ * Paths: each file is classed by what the processor says of it (the pipeline run's
+ * meta.read_path, else meta.scan_pages, else its invoice.source): "text"
+ * (a born-digital text layer: the issue's text path) or "scan" (no usable text layer:
+ * the OCR path); never by file name or corpus metadata.  The text, ocr, overall and
+ * text-cv views are also summed over the files of each path.
+ * Review: the reasons the processor gives for needs_review (meta.review_reasons) per
+ * file, and counted per view.
  * Line items: an expected line matches a returned one (each used once) with the
  * same net_amount and a matching description.  Expected lines are the corpus
  * JSON's "lines", else the embedded XML's (then the xml view scores itself).
@@ -47,11 +54,31 @@ static const int have_ocr = 1;
 static const int have_ocr = 0;
 #endif
 
+/* the processor's classes of documents (paths) */
+enum { P_TEXT, P_SCAN, NP };
+static const char *path_name[NP] = { "text", "scan" };
+static const char *path_what[NP] = { "text path: born-digital text layer", "OCR path: scans" };
+
+#define MAXREASONS 24
 typedef struct {
 	int matched[NF], expected[NF];
 	int returned, cbw, docs, straight;
 	int lmatched, lexpected, lreturned, lfiles;
+	int nreasons;
+	const char *reason[MAXREASONS];	/* interned: the strings live in reason_pool */
+	int reason_docs[MAXREASONS];
 } vstats;
+
+/* review reasons seen, kept for the whole run (vstats point into it) */
+static char *reason_pool[64];
+static size_t nreason_pool;
+
+static const char *intern_reason(const char *r)
+{
+	for (size_t i = 0; i < nreason_pool; i++) if (strcmp(reason_pool[i], r) == 0) return reason_pool[i];
+	if (nreason_pool == sizeof reason_pool / sizeof reason_pool[0]) return "(other)";
+	return reason_pool[nreason_pool++] = xstrdup(r);
+}
 
 typedef struct {
 	char  *stem;
@@ -60,6 +87,7 @@ typedef struct {
 	unsigned char *pdf; size_t len;
 	int    good[NF];	/* text view: field matched (for --ablate) */
 	int    straight;	/* text view: needs_review false */
+	int    path;		/* P_TEXT / P_SCAN, as the pipeline run classes it */
 } cfile;
 
 static unsigned char *slurp(const char *path, size_t *len)
@@ -113,12 +141,52 @@ static json_t *extract_run(const cfile *cf, int run, char **err)
 	return r;
 }
 
-/* Scores one document into st; good[k] gets whether field k matched; misses/row optional. */
-static void score(vstats *st, const cfile *cf, json_t *res, int *good, sbuf *row, sbuf *misses, const char *vname)
+/* The path the processor's pipeline run puts a document on: its own word for it
+ * (meta.read_path "ocr": most pages are scans or have no usable text layer), else a
+ * scan when it reports scanned pages (meta.scan_pages > 0) or, without either, when
+ * it read the document from OCR words (invoice.source "ocr"); text otherwise. */
+static int doc_path(json_t *pipeline_res)
+{
+	const char *rp = json_string_value(json_object_get(json_object_get(pipeline_res, "meta"), "read_path"));
+	if (rp) return strcmp(rp, "ocr") == 0 ? P_SCAN : P_TEXT;
+	json_t *sp = json_object_get(json_object_get(pipeline_res, "meta"), "scan_pages");
+	if (json_is_integer(sp)) return json_integer_value(sp) > 0 ? P_SCAN : P_TEXT;
+	const char *src = json_string_value(json_object_get(json_object_get(pipeline_res, "invoice"), "source"));
+	return src && strcmp(src, "ocr") == 0 ? P_SCAN : P_TEXT;
+}
+
+/* Counts the document's review reasons (meta.review_reasons) into st; row gets them. */
+static void count_reasons(vstats *st, json_t *res, sbuf *row)
+{
+	json_t *rr = json_object_get(json_object_get(res, "meta"), "review_reasons");
+	if (!res) { if (row) sb_puts(row, "  (no result)"); return; }
+	if (!json_is_array(rr)) { if (row) sb_puts(row, "  (no reasons reported)"); return; }
+	for (size_t i = 0; i < json_array_size(rr); i++) {
+		const char *r = json_string_value(json_array_get(rr, i));
+		if (!r) continue;
+		if (row) sb_printf(row, "%s%s", i ? "; " : "  ", r);
+		const char *ir = intern_reason(r);
+		int k = 0;
+		while (k < st->nreasons && st->reason[k] != ir) k++;
+		if (k == st->nreasons) {
+			if (k == MAXREASONS) continue;
+			st->reason[k] = ir; st->reason_docs[k] = 0; st->nreasons++;
+		}
+		st->reason_docs[k]++;
+	}
+}
+
+/* Scores one document into st (and into st2 when not NULL: the path's figures);
+ * good[k] gets whether field k matched; misses/row optional. */
+static void score2(vstats *st, vstats *st2, const cfile *cf, json_t *res, int *good, sbuf *row, sbuf *misses,
+				   const char *vname)
 {
 	json_t *ef = json_object_get(cf->exp, "fields");
 	json_t *inv = json_object_get(res, "invoice");
 	int straight = inv && json_is_false(json_object_get(inv, "needs_review"));
+	vstats one; memset(&one, 0, sizeof one);
+	vstats *st_in = st;
+	st = &one;
 	st->docs++;
 	st->straight += straight;
 	for (int k = 0; k < NF; k++) {
@@ -140,6 +208,25 @@ static void score(vstats *st, const cfile *cf, json_t *res, int *good, sbuf *row
 					  cbw ? "  (confident, no review)" : "");
 	}
 	if (row) sb_printf(row, "  %s", straight ? "straight" : "review");
+	count_reasons(st, res, straight ? NULL : row);
+	for (vstats *d = st_in; d; d = d == st_in ? st2 : NULL) {
+		for (int k = 0; k < NF; k++) { d->matched[k] += one.matched[k]; d->expected[k] += one.expected[k]; }
+		d->returned += one.returned; d->cbw += one.cbw; d->docs += one.docs; d->straight += one.straight;
+		for (int k = 0; k < one.nreasons; k++) {
+			int j = 0;
+			while (j < d->nreasons && d->reason[j] != one.reason[k]) j++;
+			if (j == d->nreasons) {
+				if (j == MAXREASONS) continue;
+				d->reason[j] = one.reason[k]; d->reason_docs[j] = 0; d->nreasons++;
+			}
+			d->reason_docs[j] += one.reason_docs[k];
+		}
+	}
+}
+
+static void score(vstats *st, const cfile *cf, json_t *res, int *good, sbuf *row, sbuf *misses, const char *vname)
+{
+	score2(st, NULL, cf, res, good, row, misses, vname);
 }
 
 static int text_matched(const vstats *s)
@@ -156,12 +243,47 @@ static int text_expected(const vstats *s)
 	return e;
 }
 
-static void summary(const char *label, const vstats *s)
+/* over: NULL for all documents, else the path's description */
+static void summary(const char *label, const vstats *s, const char *over)
 {
 	int m = text_matched(s), e = text_expected(s);
 	printf("%-8s %3d/%-3d fields (%5.1f%%)  returned %3d  confident-but-wrong %2d (%.1f%% of returned)  "
-		   "straight through %2d/%-2d docs (%.0f%%)\n", label, m, e, pct(m, e), s->returned, s->cbw,
-		   s->returned ? 100.0 * s->cbw / s->returned : 0.0, s->straight, s->docs, pct(s->straight, s->docs));
+		   "straight through %2d/%-2d docs (%3.0f%%)  %s\n", label, m, e, pct(m, e), s->returned, s->cbw,
+		   s->returned ? 100.0 * s->cbw / s->returned : 0.0, s->straight, s->docs, pct(s->straight, s->docs),
+		   over ? over : "all documents");
+}
+
+static void summary_paths(const char *label, const vstats s[NP])
+{
+	for (int p = 0; p < NP; p++) {
+		char over[96];
+		snprintf(over, sizeof over, "%s (%d docs)", path_what[p], s[p].docs);
+		summary(label, &s[p], over);
+	}
+}
+
+static void lines_summary(const char *label, const vstats *s, const char *over)
+{
+	printf("%-8s %d/%d lines (%.1f%%) in %d files, %d returned  %s\n", label, s->lmatched, s->lexpected,
+		   pct(s->lmatched, s->lexpected), s->lfiles, s->lreturned, over ? over : "all documents");
+}
+
+static void reasons_summary(const char *label, const vstats *s, const char *over)
+{
+	int idx[MAXREASONS];
+	/* most frequent first (insertion sort: a handful of reasons) */
+	for (int k = 0; k < s->nreasons; k++) {
+		int j = k;
+		while (j > 0 && (s->reason_docs[idx[j - 1]] < s->reason_docs[k] ||
+						 (s->reason_docs[idx[j - 1]] == s->reason_docs[k] && strcmp(s->reason[idx[j - 1]], s->reason[k]) > 0))) {
+			idx[j] = idx[j - 1];
+			j--;
+		}
+		idx[j] = k;
+	}
+	printf("  %-8s %s: %d of %d docs in review", label, over, s->docs - s->straight, s->docs);
+	for (int k = 0; k < s->nreasons; k++) printf("%s%s %d", k ? ", " : ": ", s->reason[idx[k]], s->reason_docs[idx[k]]);
+	printf("\n");
 }
 
 /* Is every stem of the comma-separated list from vendor v (and the list non-empty)? */
@@ -181,10 +303,11 @@ static int only_vendor(const char *list, const char *v, cfile *files, size_t nf)
 	return any && only;
 }
 
-static void cross_validate(cfile *files, size_t nf, const vstats *plain)
+static void cross_validate(cfile *files, size_t nf, const vstats *plain, const vstats plain_path[NP])
 {
-	vstats cv;
+	vstats cv, cvp[NP];
 	memset(&cv, 0, sizeof cv);
+	memset(cvp, 0, sizeof cvp);
 	printf("\ncross-validated text view: each file read without the rules only its own vendor needed\n");
 	for (size_t i = 0; i < nf; i++) {
 		unsigned char off[R_COUNT] = {0};
@@ -200,15 +323,17 @@ static void cross_validate(cfile *files, size_t nf, const vstats *plain)
 		json_t *res = extract_run(&files[i], 1, &err);
 		vstats one; memset(&one, 0, sizeof one);
 		score(&one, &files[i], res, NULL, NULL, NULL, "cv");
-		score(&cv, &files[i], res, NULL, NULL, NULL, "cv");
+		score2(&cv, &cvp[files[i].path], &files[i], res, NULL, NULL, NULL, "cv");
 		if (n) printf("  %-45s off:%s -> %d/%d fields\n", files[i].stem, which.s, text_matched(&one), text_expected(&one));
 		sb_free(&which);
 		json_decref(res);
 		free(err);
 	}
 	rules_set_off(NULL);
-	summary("text", plain);
-	summary("text-cv", &cv);
+	summary("text", plain, NULL);
+	summary("text-cv", &cv, NULL);
+	summary_paths("text", plain_path);
+	summary_paths("text-cv", cvp);
 }
 
 static void ablate(cfile *files, size_t nf)
@@ -288,8 +413,9 @@ int main(int argc, char **argv)
 	}
 	free(names);
 
-	vstats st[NV];
+	vstats st[NV], stp[NV][NP];
 	memset(st, 0, sizeof st);
+	memset(stp, 0, sizeof stp);
 	sbuf lrep; sb_init(&lrep);
 	sbuf misses; sb_init(&misses);
 	printf("invoiceflow extraction accuracy: %s\n", dir);
@@ -297,7 +423,9 @@ int main(int argc, char **argv)
 		   "       names equal after folding case, accents and white space, or contained one in the other\n"
 		   "       (either way, on word boundaries) after replacing punctuation with spaces; null expected = not scored\n"
 		   "       WRONG! = returned in a document with needs_review false and not the expected value\n\n");
-	printf("%-58s %-7s", "file", "view");
+	printf("path: text = born-digital text layer, scan = no usable text layer (OCR path), as the pipeline run classes it\n"
+		   "after straight/review: the processor's reasons for review (meta.review_reasons)\n\n");
+	printf("%-58s %-7s %-4s", "file", "view", "path");
 	for (int k = 0; k < NF; k++) printf(" %-6s", eval_fields[k].shortname);
 	printf("\n");
 
@@ -307,6 +435,7 @@ int main(int argc, char **argv)
 		char *errs[NRUN] = { NULL };
 		for (int run = 0; run < NRUN; run++) res[run] = extract_run(cf, run, &errs[run]);
 		int has_xml = json_is_string(json_object_get(json_object_get(res[0], "meta"), "xml_attachment"));
+		cf->path = doc_path(res[0]);
 
 		/* expected lines: the corpus file's, else the embedded XML's */
 		json_t *elines = json_object_get(cf->exp, "lines");
@@ -325,16 +454,18 @@ int main(int argc, char **argv)
 			json_t *inv = json_object_get(res[run], "invoice");
 			sbuf row; sb_init(&row);
 			int before = st[v].straight;
-			score(&st[v], cf, res[run], v == V_TEXT ? cf->good : NULL, &row, &misses, view_name[v]);
+			score2(&st[v], &stp[v][cf->path], cf, res[run], v == V_TEXT ? cf->good : NULL, &row, &misses, view_name[v]);
 			if (v == V_TEXT) cf->straight = st[v].straight > before;
-			printf("%-58s %-7s%s%s%s\n", cf->stem, view_name[v], row.s, errs[run] ? "  error: " : "",
-				   errs[run] ? errs[run] : "");
+			printf("%-58s %-7s %-4s%s%s%s\n", cf->stem, view_name[v], path_name[cf->path], row.s,
+				   errs[run] ? "  error: " : "", errs[run] ? errs[run] : "");
 			sb_free(&row);
 			json_t *gl = json_object_get(inv, "lines");
 			int nret = (int) json_array_size(gl);
 			if (elines) {
 				int ne = (int) json_array_size(elines), m = eval_lines_match(elines, gl);
 				st[v].lmatched += m; st[v].lexpected += ne; st[v].lreturned += nret; st[v].lfiles++;
+				vstats *pv = &stp[v][cf->path];
+				pv->lmatched += m; pv->lexpected += ne; pv->lreturned += nret; pv->lfiles++;
 				sb_printf(&lrep, "  %-7s %-45s %2d/%-2d matched, %2d returned (reference: %s)\n",
 						  view_name[v], cf->stem, m, ne, nret, lref);
 			} else if (nret) {
@@ -365,19 +496,35 @@ int main(int argc, char **argv)
 	printf("\n");
 	for (int v = 0; v < NV; v++) {
 		if (v == V_OCR && !have_ocr) { printf("%-8s n/a (this build has no OCR option)\n", view_name[v]); continue; }
-		summary(view_name[v], &st[v]);
+		summary(view_name[v], &st[v], NULL);
 	}
 	for (int v = 0; v < NV; v++) {
 		if (v == V_OCR && !have_ocr) continue;
-		printf("%-8s %d/%d lines (%.1f%%) in %d files, %d returned\n", view_name[v], st[v].lmatched, st[v].lexpected,
-			   pct(st[v].lmatched, st[v].lexpected), st[v].lfiles, st[v].lreturned);
+		lines_summary(view_name[v], &st[v], NULL);
 	}
-	if (do_cv) cross_validate(files, nf, &st[V_TEXT]);
+	printf("\nby path (the processor's class of each document, column \"path\" above)\n");
+	for (int v = V_TEXT; v < NV; v++) {
+		if (v == V_OCR && !have_ocr) continue;
+		summary_paths(view_name[v], stp[v]);
+	}
+	for (int v = V_TEXT; v < NV; v++) {
+		if (v == V_OCR && !have_ocr) continue;
+		for (int p = 0; p < NP; p++) lines_summary(view_name[v], &stp[v][p], path_what[p]);
+	}
+	printf("\nwhy documents go to review (documents per reason, meta.review_reasons)\n");
+	for (int v = 0; v < NV; v++) {
+		if (v == V_OCR && !have_ocr) continue;
+		reasons_summary(view_name[v], &st[v], "all documents");
+		if (v != V_XML)
+			for (int p = 0; p < NP; p++) reasons_summary(view_name[v], &stp[v][p], path_what[p]);
+	}
+	if (do_cv) cross_validate(files, nf, &st[V_TEXT], stp[V_TEXT]);
 	if (do_ablate) ablate(files, nf);
 
 	for (size_t i = 0; i < nf; i++) {
 		free(files[i].stem); free(files[i].vendor); free(files[i].pdf); json_decref(files[i].exp);
 	}
 	free(files);
+	for (size_t i = 0; i < nreason_pool; i++) free(reason_pool[i]);
 	return 0;
 }

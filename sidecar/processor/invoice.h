@@ -40,6 +40,7 @@ typedef struct {
 	char      *profile;		/* XML guideline id */
 	field_src  source;		/* overall: xml when structured data was used */
 	int        needs_review;
+	unsigned   review_reasons;	/* review.c: why needs_review was set (bits) */
 } invoice;
 
 void invoice_init(invoice *inv);

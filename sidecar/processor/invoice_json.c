@@ -1,5 +1,6 @@
 /* The invoice structure as DESIGN.md's JSON (jansson). */
 #include "invoice.h"
+#include "review.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -108,6 +109,12 @@ char *result_to_json(const invoice *inv, const char *text, int pages, int repair
 	json_object_set_new(m, "pages", json_integer(pages));
 	json_object_set_new(m, "repaired", json_boolean(repaired));
 	json_object_set_new(m, "xml_attachment", xml_name ? json_string(xml_name) : json_null());
+	/* why needs_review is true (review.c); [] when the document goes straight through */
+	const char *why[32];
+	size_t nwhy = review_reason_texts(inv->review_reasons, why, 32);
+	json_t *rr = json_array();
+	for (size_t i = 0; i < nwhy && i < 32; i++) json_array_append_new(rr, json_string(why[i]));
+	json_object_set_new(m, "review_reasons", rr);
 	json_object_set_new(r, "meta", m);
 	char *s = json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(r);

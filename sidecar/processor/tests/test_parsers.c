@@ -742,10 +742,37 @@ static void test_field_reader(void)
 	inv_set(&inv, F_BUYER_NAME, "Someone", 0.5, SRC_TEXT);
 	invoice_review(&inv);
 	CHECK(inv.needs_review, "review: a low-confidence buyer sends it to review");
+	/* the reasons are said: exactly the one that applies */
+	const char *why[8];
+	size_t nwhy = review_reason_texts(inv.review_reasons, why, 8);
+	CHECK(nwhy == 1 && strcmp(why[0], "buyer.name low confidence") == 0, "review reason: buyer.name low confidence (%zu: %s)",
+		  nwhy, nwhy ? why[0] : "-");
 	inv_set(&inv, F_BUYER_NAME, "Someone", 0.9, SRC_TEXT);
 	inv_set(&inv, F_TOTAL, "13.00", 0.9, SRC_TEXT);
 	invoice_review(&inv);
 	CHECK(inv.needs_review, "review: net + tax != total");
+	nwhy = review_reason_texts(inv.review_reasons, why, 8);
+	CHECK(nwhy == 1 && strcmp(why[0], "amounts do not add up") == 0, "review reason: amounts do not add up (%zu)", nwhy);
+	/* ... and reach the result's meta, [] when straight through */
+	char *js = result_to_json(&inv, "", 1, 0, NULL);
+	json_t *jr = json_loads(js, 0, NULL);
+	json_t *rr = json_object_get(json_object_get(jr, "meta"), "review_reasons");
+	CHECK(json_array_size(rr) == 1 && strcmp(json_string_value(json_array_get(rr, 0)), "amounts do not add up") == 0,
+		  "meta.review_reasons in the result JSON");
+	json_decref(jr); free(js);
+	inv_set(&inv, F_TOTAL, "12.00", 0.9, SRC_TEXT);
+	free(inv.f[F_ISSUE_DATE].value); inv.f[F_ISSUE_DATE].value = NULL;
+	invoice_review(&inv);
+	nwhy = review_reason_texts(inv.review_reasons, why, 8);
+	CHECK(inv.needs_review && nwhy == 1 && strcmp(why[0], "issue_date missing") == 0, "review reason: issue_date missing");
+	inv_set(&inv, F_ISSUE_DATE, "2024-01-01", 0.9, SRC_TEXT);
+	invoice_review(&inv);
+	js = result_to_json(&inv, "", 1, 0, NULL);
+	jr = json_loads(js, 0, NULL);
+	rr = json_object_get(json_object_get(jr, "meta"), "review_reasons");
+	CHECK(!inv.needs_review && inv.review_reasons == 0 && json_is_array(rr) && json_array_size(rr) == 0,
+		  "straight through: meta.review_reasons []");
+	json_decref(jr); free(js);
 	invoice_free(&inv);
 }
 
