@@ -217,7 +217,7 @@ child_main(const proc_config *cfg, const child_job *job, int out, int err, pid_t
 		sandbox_failed(out, "dup2", strerror(errno));
 	close(doc);
 
-	netns = sandbox_netns();
+	netns = sandbox_netns(&cfg->sandbox);
 	if (!sandbox_drop_privileges(&cfg->sandbox, errbuf, sizeof errbuf))
 		sandbox_failed(STDOUT_FILENO, "privileges", errbuf);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)

@@ -615,6 +615,12 @@ cmd_run(int argc, char **argv)
 	}
 	if (!s3_config_ok(&d.cfg))
 		return 2;
+	/* before any thread or connection: the children's network namespace */
+	if (!sandbox_netns_prepare(&d.cfg.sandbox, err, sizeof err))
+	{
+		fprintf(stderr, "invoiceflow-processor run: %s\n", err);
+		return 1;
+	}
 	sandbox_protect_parent();
 	{
 		char		program[4096] = "invoiceflow-processor-child";

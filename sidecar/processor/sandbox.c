@@ -138,11 +138,49 @@ sandbox_protect_parent(void)
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
-int
-sandbox_netns(void)
+bool
+sandbox_netns_prepare(sandbox_user *u, char *err, size_t errsz)
 {
+	int			host = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	int			empty = -1;
+
+	u->has_netns = false;
+	if (host < 0)
+		return true;			/* no /proc: each child tries unshare() */
 	/* root only (or a kernel that allows it otherwise); EPERM is not an error */
-	return unshare(CLONE_NEWNET) == 0 ? 1 : 0;
+	if (unshare(CLONE_NEWNET) != 0)
+	{
+		close(host);
+		return true;
+	}
+	empty = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	/* back to the host's namespace: the daemon itself needs the network */
+	if (setns(host, CLONE_NEWNET) != 0)
+	{
+		snprintf(err, errsz, "network namespace: cannot return to the host's: %s", strerror(errno));
+		close(host);
+		if (empty >= 0)
+			close(empty);
+		return false;
+	}
+	close(host);
+	if (empty < 0)
+		return true;
+	u->netns_fd = empty;
+	u->has_netns = true;
+	return true;
+}
+
+int
+sandbox_netns(const sandbox_user *u)
+{
+	int			ok;
+
+	if (!u->has_netns)
+		return unshare(CLONE_NEWNET) == 0 ? 1 : 0;
+	ok = setns(u->netns_fd, CLONE_NEWNET) == 0;
+	close(u->netns_fd);
+	return ok ? 1 : 0;
 }
 
 /* ------------------------------------------------------------------ Landlock */

@@ -69,6 +69,22 @@ try_open(int dirfd, const char *path, int flags, int *err)
 	return fd;
 }
 
+/* Network interfaces this process sees (/proc/self/net/dev): 1 (lo) in the empty namespace. */
+static int
+net_interfaces(void)
+{
+	FILE	   *f = fopen("/proc/self/net/dev", "r");
+	char		line[256];
+	int			n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		n += strchr(line, ':') != NULL;	/* the two heading lines have none */
+	fclose(f);
+	return n;
+}
+
 void
 sandbox_probe(int out, const unsigned char *doc, size_t len, int netns, int landlock)
 {
@@ -96,8 +112,8 @@ sandbox_probe(int out, const unsigned char *doc, size_t len, int netns, int land
 		fclose(st);
 	}
 	snprintf(r, sizeof r, "sandbox probe: uid=%d gid=%d groups=%d env=%d database_url=%s nnp=%ld seccomp=%d "
-			 "landlock=%d netns=%d", (int) getuid(), (int) getgid(), getgroups(0, NULL), env_n,
-			 db ? "visible" : "absent", nnp, seccomp_mode, landlock, netns);
+			 "landlock=%d netns=%d netifs=%d", (int) getuid(), (int) getgid(), getgroups(0, NULL), env_n,
+			 db ? "visible" : "absent", nnp, seccomp_mode, landlock, netns, net_interfaces());
 
 	/* root again? */
 	rc = setuid(0);

@@ -66,6 +66,11 @@ cmd_sandbox_run(int argc, char **argv)
 		fprintf(stderr, "sandbox-run: %s\n", err);
 		return 2;
 	}
+	if (!sandbox_netns_prepare(&cfg.sandbox, err, sizeof err))
+	{
+		fprintf(stderr, "sandbox-run: %s\n", err);
+		return 1;
+	}
 	cfg.test_faults = (v = envc_get("PROCESSOR_TEST_FAULTS")) && strcmp(v, "1") == 0;
 	cfg.scratch_dir = envc_get("PROCESSOR_SCRATCH_DIR") ? envc_get("PROCESSOR_SCRATCH_DIR") : "/tmp";
 	memset(&job, 0, sizeof job);

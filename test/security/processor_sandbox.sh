@@ -2,9 +2,10 @@
 # issue 9 item 7, the part the TAP suite cannot check (it runs as postgres): a
 # processor started as root runs its document children as PROCESSOR_SANDBOX_USER
 # (default nobody), without supplementary groups, unable to become root again,
-# in a network namespace of their own. Runs the whole sandbox path of the daemon
-# without a database (`invoiceflow-processor sandbox-run`) on the test-only
-# probe (PROCESSOR_TEST_FAULTS=1, see t/303_processor_sandbox.pl) and on the
+# in an empty network namespace (made once by the daemon at start, joined by
+# every child). Runs the whole sandbox path of the daemon without a database
+# (`invoiceflow-processor sandbox-run`) on the test-only probe
+# (PROCESSOR_TEST_FAULTS=1, see t/303_processor_sandbox.pl) and on the
 # sample invoice. Needs root; exits 77 (skipped) otherwise.
 #   bash test/security/processor_sandbox.sh
 set -uo pipefail
@@ -30,7 +31,8 @@ check "the child's group is nobody's (gid $NOBODY_GID)" [ "$(field gid)" = "$NOB
 check "the child has no supplementary groups" [ "$(field groups)" = 0 ]
 check "setuid(0) is refused" [ "$(field setuid0)" = "refused(EPERM)" ]
 check "no_new_privs is set" [ "$(field nnp)" = 1 ]
-check "the child has a network namespace of its own" [ "$(field netns)" = 1 ]
+check "the child has a network namespace apart from the host's" [ "$(field netns)" = 1 ]
+check "the child sees no network interface but loopback" [ "$(field netifs)" = 1 ]
 check "the child's environment is empty (no DATABASE_URL)" [ "$(field env)/$(field database_url)" = 0/absent ]
 check "a TCP socket is refused" [ "$(field tcp_connect)" = "refused(EPERM)" ]
 check "a file outside the scratch directory is not written" [ "$(field write_outside)" = "refused(EPERM)" -a ! -e "$DIR/outside.txt" -a ! -e "$DIR/outside.txt.2" ]
