@@ -167,14 +167,33 @@ static field_src overall_source(const invoice *inv, const tlayout *l)
 	return SRC_TEXT;
 }
 
-/* meta.ocr_pages / meta.ocr_pages_skipped beside the reader's meta. */
-static char *add_ocr_meta(char *json, const ocr_run *oc)
+/* What the pages are and how each was read, beside the reader's meta:
+ *   read_path      "ocr" when most pages need OCR (scans, no or an unusable text layer),
+ *                  else "text": the path a document belongs to, whatever the OCR mode
+ *   scanned_pages  1-based numbers of the pages that are scans (pdf_scan.c)
+ *   page_readings  per page: "text", "ocr" (our OCR), "scanner" (a scan's own layer kept)
+ *                  or "none" (a page that needed OCR and was not read)
+ *   ocr_pages / ocr_pages_skipped  pages OCR'd, pages left unread for the limits */
+static char *add_page_meta(char *json, const ocr_run *oc, const tlayout *l)
 {
-	if (!json || (oc->used == 0 && oc->stopped == 0)) return json;
+	if (!json) return json;
 	json_t *j = json_loads(json, 0, NULL);
 	json_t *meta = j ? json_object_get(j, "meta") : NULL;
 	if (!json_is_object(meta)) { json_decref(j); return json; }
-	json_object_set_new(meta, "ocr_pages", json_integer(oc->used));
+	json_t *scanned = json_array(), *readings = json_array();
+	int ocr_path = 0;
+	for (int pg = 0; pg < l->pages; pg++) {
+		const tpage *p = &l->pinfo[pg];
+		ocr_path += page_is_ocr_path(p);
+		if (p->scan) json_array_append_new(scanned, json_integer(pg + 1));
+		const char *how = p->ocr ? "ocr" : p->scanner_layer || (p->scan && p->chars > 0) ? "scanner"
+			: page_is_ocr_path(p) ? "none" : "text";
+		json_array_append_new(readings, json_string(how));
+	}
+	json_object_set_new(meta, "read_path", json_string(l->pages > 0 && ocr_path * 2 > l->pages ? "ocr" : "text"));
+	json_object_set_new(meta, "scanned_pages", scanned);
+	json_object_set_new(meta, "page_readings", readings);
+	if (oc->used) json_object_set_new(meta, "ocr_pages", json_integer(oc->used));
 	if (oc->stopped) json_object_set_new(meta, "ocr_pages_skipped", json_integer(oc->stopped));
 	char *out = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(j);
@@ -250,7 +269,7 @@ int extract_document(const unsigned char *buf, size_t len, const extract_options
 
 	char *text = tlayout_text(&lay);
 	*result_json = result_to_json(out, text, pdfsrc_pages(src), pdfsrc_repaired(src), xml_name);
-	*result_json = add_ocr_meta(*result_json, &oc);
+	*result_json = add_page_meta(*result_json, &oc, &lay);
 	free(text);
 
 	ocr_run_free(&oc);

@@ -1,6 +1,7 @@
 /* The OCR policy: which pages and regions go through Tesseract, within the page cap
  * and the CPU time the child has left. */
 #include "extract_ocr.h"
+#include "layer_quality.h"
 #include "ocr.h"
 #include "util.h"
 
@@ -74,20 +75,80 @@ static int page_needs_ocr(const tpage *p)
 	return p->chars < 20 && p->image_cover > 0.5f;
 }
 
+int page_is_ocr_path(const tpage *p)
+{
+	return p->scan || page_needs_ocr(p);
+}
+
+void mark_scanner_layers(tlayout *l)
+{
+	for (size_t i = 0; i < l->nsegs; i++) {
+		tseg *g = &l->segs[i];
+		if (g->ocr || g->page < 0 || g->page >= l->pages || !l->pinfo[g->page].scan) continue;
+		/* someone else's OCR, without word confidences: names read from it are for review */
+		g->ocr = 1;
+		g->conf = 0;
+		g->conf_digits = 0;
+		g->conf_mean = 0;
+	}
+}
+
+/* A scan with its scanner's text layer: our OCR of the page goes into a layout of its
+ * own, and the reading whose tokens look better formed (layer_quality.c, the same
+ * measure for both) stays; a tie goes to ours, whose words carry confidences. */
+static int choose_reading(pdf_src *src, tlayout *l, ocr_run *r, int pg)
+{
+	tpage *pi = &l->pinfo[pg];
+	tlayout mine;
+	memset(&mine, 0, sizeof mine);
+	mine.pages = l->pages;
+	int layer_chars = 0, ocr_chars = 0;
+	pi->quality_layer = (float) layer_quality(l, pg, 0, &layer_chars);
+	r->used++;
+	l->ocr_pages++;
+	if (!run_one(src, &mine, r, pg, NULL, 0)) { tlayout_free(&mine); return 0; }
+	pi->quality_ocr = (float) layer_quality(&mine, pg, 1, &ocr_chars);
+	/* a reading with far fewer characters lost words, however clean the rest */
+	double ql = pi->quality_layer * (layer_chars < ocr_chars / 2 ? 0.5 : 1);
+	double qo = pi->quality_ocr * (ocr_chars < layer_chars / 2 ? 0.5 : 1);
+	int ours = qo >= ql;
+	if (ours) {
+		tlayout_drop_page(l, pg);
+		pi->ocr = 1;
+		l->segs = xrealloc(l->segs, (l->nsegs + mine.nsegs + 1) * sizeof *l->segs);
+		memcpy(l->segs + l->nsegs, mine.segs, mine.nsegs * sizeof *mine.segs);
+		l->nsegs += mine.nsegs;
+		mine.nsegs = 0;	/* the texts moved */
+	} else {
+		pi->scanner_layer = 1;
+	}
+	tlayout_free(&mine);
+	return 1;
+}
+
 void ocr_pages(pdf_src *src, tlayout *l, ocr_run *r)
 {
-	if (r->mode == EXTRACT_OCR_OFF || r->max_pages <= 0) return;
+	for (int pg = 0; pg < l->pages; pg++) l->pinfo[pg].quality_layer = l->pinfo[pg].quality_ocr = -1;
+	if (r->mode == EXTRACT_OCR_OFF || r->max_pages <= 0) { mark_scanner_layers(l); return; }
 	int changed = 0;
 	for (int pg = 0; pg < l->pages; pg++) {
-		if (r->mode != EXTRACT_OCR_FORCE && !page_needs_ocr(&l->pinfo[pg])) continue;
+		tpage *pi = &l->pinfo[pg];
+		int needs = r->mode == EXTRACT_OCR_FORCE || page_needs_ocr(pi);
+		if (!needs && !pi->scan) continue;
 		if (!budget(r, 1)) continue;
+		if (!needs) {
+			/* a scan whose own text layer is usable: ours or the scanner's */
+			changed |= choose_reading(src, l, r, pg);
+			continue;
+		}
 		tlayout_drop_page(l, pg);
-		l->pinfo[pg].ocr = 1;
+		pi->ocr = 1;
 		r->used++;
 		l->ocr_pages++;
 		run_one(src, l, r, pg, NULL, 0);
 		changed = 1;
 	}
+	mark_scanner_layers(l);
 	if (changed) tlayout_build_rows(l);
 }
 
@@ -97,7 +158,7 @@ int ocr_images(pdf_src *src, tlayout *l, ocr_run *r, int regions)
 	int changed = 0;
 	for (int pg = 0; pg < l->pages; pg++) {
 		tpage *pi = &l->pinfo[pg];
-		if (pi->ocr) continue;
+		if (pi->ocr || pi->scanner_layer) continue;	/* read by ocr_pages() already */
 		if (pi->image_cover >= 0.8f) {
 			/* a scanned page: its text layer is the scanner's OCR, ours replaces it */
 			if (!budget(r, 0)) continue;

@@ -22,8 +22,17 @@ typedef struct {
 int  ocr_run_init(ocr_run *r, const extract_options *opt, char **error);
 void ocr_run_free(ocr_run *r);
 
-/* Replaces the text layer of the pages that need OCR (every page when forced). */
+/* Replaces the text layer of the pages that need OCR (every page when forced); on a scan
+ * whose text layer is the scanner's OCR, keeps the better read of the two (per page).
+ * Segments of a scanner's layer that stay are marked ocr with confidence 0. */
 void ocr_pages(pdf_src *src, tlayout *l, ocr_run *r);
+
+/* The page's words must come from OCR (ours or a scanner's): a scan (pdf_scan.c), no
+ * text layer, or an unusable one.  Decided from the page itself, whatever the OCR mode. */
+int  page_is_ocr_path(const tpage *p);
+
+/* Marks the text-layer segments of scanned pages (tpage.scan) as OCR without confidence. */
+void mark_scanner_layers(tlayout *l);
 
 /* Second chance for a text page that lacks key fields: pages that are one big image
  * (a scan with the scanner's own text layer) are OCR'd whole and replace their text;

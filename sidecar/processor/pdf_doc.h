@@ -14,6 +14,7 @@ typedef struct {
 	unsigned char ocr;		/* 1: the words came from OCR (pdf_ocr.c), 0: the text layer */
 	float  conf;			/* OCR: its least sure word's confidence 0..1; text layer: 1 */
 	float  conf_digits;		/* OCR: the least sure of its words holding a digit (1 if none) */
+	float  conf_mean;		/* OCR: its words' mean confidence; text layer: 1 */
 } tseg;
 
 /* Segments that share a baseline, left to right. */
@@ -28,7 +29,13 @@ typedef struct {
 	int    chars;			/* characters in the text layer, spaces excluded */
 	int    bad;			/* of them unmappable: U+FFFD, private use, control */
 	float  image_cover;		/* share of the page area under images (0..1, capped) */
+	int    scan;			/* 1: a scan (pdf_scan.c): page-covering images, no visible text;
+					 * its text layer, if any, is a scanner's OCR */
+	int    visible_glyphs;		/* glyphs drawn visibly (counted on pages mostly image) */
+	int    hidden_glyphs;		/* glyphs nobody sees: invisible, or under an opaque image */
 	int    ocr;			/* 1: the page's words come from OCR, its text layer was dropped */
+	int    scanner_layer;		/* 1: a scan whose own text layer was kept (read better than ours) */
+	float  quality_layer, quality_ocr;	/* layer_quality() of both readings of a scan, -1 if not measured */
 	int    ocr_regions;		/* image regions OCR'd on a text page (words added) */
 } tpage;
 

@@ -1,4 +1,4 @@
-/* Private to pdf_text.c / pdf_attachments.c. */
+/* Private to pdf_text.c / pdf_attachments.c / pdf_scan.c / pdf_ocr.c. */
 #ifndef IF_PDF_INTERNAL_H
 #define IF_PDF_INTERNAL_H
 
@@ -13,5 +13,9 @@ struct pdf_src {
 	pdf_document *doc;
 	int           pages;
 };
+
+/* pdf_scan.c: sets pi->scan, visible_glyphs and hidden_glyphs from what page draws
+ * (bounds: the page's box). */
+void page_census(fz_context *ctx, fz_page *page, fz_rect bounds, tpage *pi);
 
 #endif

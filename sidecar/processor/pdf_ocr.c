@@ -79,7 +79,7 @@ static void words_to_segs(ocr_word *w, size_t *pn, float sx, float sy, float ox,
 		sbuf b; sb_init(&b);
 		tseg *s = &v[k];
 		memset(s, 0, sizeof *s);
-		float conf = 0, dconf = 1;
+		float conf = 0, dconf = 1, csum = 0;
 		int x0 = w[i].x0, x1 = w[i].x1, y0 = w[i].ly0, y1 = w[i].ly1;
 		for (size_t m = i; m < j; m++) {
 			if (m > i) sb_putc(&b, ' ');
@@ -87,6 +87,7 @@ static void words_to_segs(ocr_word *w, size_t *pn, float sx, float sy, float ox,
 			if (w[m].x0 < x0) x0 = w[m].x0;
 			if (w[m].x1 > x1) x1 = w[m].x1;
 			if (m == i || w[m].conf < conf) conf = w[m].conf;
+			csum += w[m].conf;
 			if (strpbrk(w[m].text, "0123456789") && w[m].conf < dconf) dconf = w[m].conf;
 		}
 		char *t = collapse_ws(b.s ? b.s : "");
@@ -100,6 +101,7 @@ static void words_to_segs(ocr_word *w, size_t *pn, float sx, float sy, float ox,
 			s->ocr = 1;
 			s->conf = conf;	/* the least sure word's: one misread letter spoils a name */
 			s->conf_digits = dconf;	/* a number's own words, not its label's ("Nr.") */
+			s->conf_mean = csum / (float) (j - i);
 			k++;
 		} else {
 			free(t);

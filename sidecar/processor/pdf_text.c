@@ -76,7 +76,7 @@ static void flush_seg(segvec *sv, sbuf *b, tseg *cur)
 {
 	if (b->len) {
 		char *t = collapse_ws(b->s);
-		if (*t) { cur->text = t; cur->conf = 1; cur->conf_digits = 1; segvec_push(sv, cur); }
+		if (*t) { cur->text = t; cur->conf = 1; cur->conf_digits = 1; cur->conf_mean = 1; segvec_push(sv, cur); }
 		else free(t);
 	}
 	sb_free(b);
@@ -237,6 +237,8 @@ static int one_page(fz_context *ctx, pdf_document *doc, int i, tlayout *out, seg
 		opts.flags = FZ_STEXT_PRESERVE_IMAGES;	/* image blocks keep a reference, nothing is decoded */
 		sp = fz_new_stext_page_from_page(ctx, page, &opts);
 		page_segments(ctx, sp, i, sv, out);
+		/* only a page mostly under images can be a scan: the others skip the census */
+		if (out->pinfo[i].image_cover >= 0.5f) page_census(ctx, page, bb, &out->pinfo[i]);
 	}
 	fz_always(ctx) {
 		fz_drop_stext_page(ctx, sp);

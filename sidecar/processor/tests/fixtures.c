@@ -50,8 +50,10 @@ static pdf_obj *nomap_font(fz_context *ctx, pdf_document *doc)
 }
 
 static int nomap;	/* fx_nomap_pdf: the next pages use nomap_font */
+static int layer = -1;	/* fx_scan_layer_pdf: how the text lies over the image (FX_LAYER_*), -1: text then image */
 
-/* A page of w x h points: text lines (Helvetica) and optionally one image at a box. */
+/* A page of w x h points: text lines (Helvetica) and optionally one image at a box; the
+ * text is drawn first unless layer says otherwise. */
 static void add_page(fz_context *ctx, pdf_document *doc, float w, float h, const fx_line *lines, size_t n,
 					 fz_image *img, fz_rect box)
 {
@@ -62,8 +64,6 @@ static void add_page(fz_context *ctx, pdf_document *doc, float w, float h, const
 		pdf_obj *fonts = pdf_dict_put_dict(ctx, res, PDF_NAME(Font), 1);
 		pdf_dict_puts(ctx, fonts, "F1", f);
 		pdf_drop_obj(ctx, f);
-		for (size_t i = 0; i < n; i++)
-			fz_append_printf(ctx, cb, "BT /F1 %g Tf %g %g Td (%s) Tj ET\n", lines[i].size, lines[i].x, h - lines[i].y, lines[i].text);
 	} else if (n) {
 		fz_font *font = fz_new_base14_font(ctx, "Helvetica");
 		pdf_obj *f = pdf_add_simple_font(ctx, doc, font, PDF_SIMPLE_ENCODING_LATIN);
@@ -71,15 +71,20 @@ static void add_page(fz_context *ctx, pdf_document *doc, float w, float h, const
 		pdf_dict_puts(ctx, fonts, "F1", f);
 		pdf_drop_obj(ctx, f);
 		fz_drop_font(ctx, font);
-		for (size_t i = 0; i < n; i++)
-			fz_append_printf(ctx, cb, "BT /F1 %g Tf %g %g Td (%s) Tj ET\n", lines[i].size, lines[i].x, h - lines[i].y, lines[i].text);
 	}
-	if (img) {
-		pdf_obj *im = pdf_add_image(ctx, doc, img);
-		pdf_obj *xo = pdf_dict_put_dict(ctx, res, PDF_NAME(XObject), 1);
-		pdf_dict_puts(ctx, xo, "Im0", im);
-		pdf_drop_obj(ctx, im);
-		fz_append_printf(ctx, cb, "q %g 0 0 %g %g %g cm /Im0 Do Q\n", box.x1 - box.x0, box.y1 - box.y0, box.x0, h - box.y1);
+	int image_first = img && (layer == FX_LAYER_INVISIBLE || layer == FX_LAYER_VISIBLE_ON_TOP);
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == (image_first ? 0 : 1) && img) {
+			pdf_obj *im = pdf_add_image(ctx, doc, img);
+			pdf_obj *xo = pdf_dict_put_dict(ctx, res, PDF_NAME(XObject), 1);
+			pdf_dict_puts(ctx, xo, "Im0", im);
+			pdf_drop_obj(ctx, im);
+			fz_append_printf(ctx, cb, "q %g 0 0 %g %g %g cm /Im0 Do Q\n", box.x1 - box.x0, box.y1 - box.y0, box.x0, h - box.y1);
+		}
+		if (pass == (image_first ? 1 : 0))
+			for (size_t i = 0; i < n; i++)
+				fz_append_printf(ctx, cb, "BT /F1 %g Tf %s%g %g Td (%s) Tj ET\n", lines[i].size,
+								 layer == FX_LAYER_INVISIBLE ? "3 Tr " : "", lines[i].x, h - lines[i].y, lines[i].text);
 	}
 	pdf_obj *page = pdf_add_page(ctx, doc, fz_make_rect(0, 0, w, h), 0, res, cb);
 	pdf_insert_page(ctx, doc, -1, page);
@@ -120,6 +125,12 @@ unsigned char *fx_nomap_pdf(const fx_line *lines, size_t n, size_t *len)
 
 unsigned char *fx_scan_pdf(const unsigned char *pdf, size_t len, int dpi, size_t *outlen)
 {
+	return fx_scan_layer_pdf(pdf, len, dpi, NULL, 0, -1, outlen);
+}
+
+unsigned char *fx_scan_layer_pdf(const unsigned char *pdf, size_t len, int dpi, const fx_line *lines, size_t n,
+								 int how, size_t *outlen)
+{
 	fz_context *ctx = fz_new_context(NULL, NULL, FZ_STORE_DEFAULT);
 	fz_stream *stm = NULL;
 	fz_document *src = NULL;
@@ -137,7 +148,9 @@ unsigned char *fx_scan_pdf(const unsigned char *pdf, size_t len, int dpi, size_t
 			fz_rect b = fz_bound_page(ctx, pg);
 			fz_pixmap *pix = fz_new_pixmap_from_page(ctx, pg, fz_scale(dpi / 72.0f, dpi / 72.0f), fz_device_gray(ctx), 0);
 			fz_image *img = fz_new_image_from_pixmap(ctx, pix, NULL);
-			add_page(ctx, doc, b.x1 - b.x0, b.y1 - b.y0, NULL, 0, img, fz_make_rect(0, 0, b.x1 - b.x0, b.y1 - b.y0));
+			layer = how;
+			add_page(ctx, doc, b.x1 - b.x0, b.y1 - b.y0, lines, n, img, fz_make_rect(0, 0, b.x1 - b.x0, b.y1 - b.y0));
+			layer = -1;
 			fz_drop_image(ctx, img);
 			fz_drop_pixmap(ctx, pix);
 			fz_drop_page(ctx, pg);

@@ -20,6 +20,14 @@ unsigned char *fx_text_pdf_pages(const fx_line *lines, size_t n, int pages, size
  * same page size, no text layer.  NULL on failure. */
 unsigned char *fx_scan_pdf(const unsigned char *pdf, size_t len, int dpi, size_t *outlen);
 
+/* The same, with the lines as a text layer laid over or under the page image: as a
+ * scanner's OCR does (invisible, render mode 3, drawn after the image; or visible but
+ * drawn first, hidden under the opaque image), or as a born-digital page with a
+ * full-page background picture does (visible, drawn after the image). */
+enum { FX_LAYER_INVISIBLE, FX_LAYER_UNDER, FX_LAYER_VISIBLE_ON_TOP };
+unsigned char *fx_scan_layer_pdf(const unsigned char *pdf, size_t len, int dpi, const fx_line *lines, size_t n,
+								 int how, size_t *outlen);
+
 /* A text PDF whose lines[0] is drawn as an image (the logo) and lines[1..n) as text. */
 unsigned char *fx_logo_pdf(const fx_line *lines, size_t n, int dpi, size_t *len);
 

@@ -9,6 +9,7 @@
 #include "extract.h"
 #include "extract_ocr.h"
 #include "fixtures.h"
+#include "layer_quality.h"
 #include "ocr.h"
 #include "pdf_doc.h"
 #include "util.h"
@@ -291,9 +292,166 @@ static void test_strip_rules(void)
 	}
 }
 
+/* A scanner's own OCR layer as scanners write it: the page's lines, misread ('!' for
+ * 'i' and 'l', as in the dev corpus's ScanSnap folios). */
+static const fx_line garbled_lines[] = {
+	{ 50, 90, 10, "Musterstrasse 1, 10115 Ber!in" },
+	{ 50, 150, 11, "B!ll to: G!obex AG" },
+	{ 50, 165, 11, "Hauptweg 7, 20095 Hamburg" },
+	{ 50, 220, 22, "INVOICE" },
+	{ 50, 260, 12, "Invo!ce No: RE-2024-08!5" },
+	{ 50, 278, 12, "Invo!ce Date: 15.03.2024" },
+	{ 50, 330, 12, "Descr!pt!on" },
+	{ 420, 330, 12, "Amount" },
+	{ 50, 350, 12, "Consu!t!ng serv!ces Zebraf!nch" },
+	{ 420, 350, 12, "1,000.00" },
+	{ 300, 420, 12, "Net amount" },
+	{ 420, 420, 12, "1,000.00" },
+	{ 300, 438, 12, "VAT 19%" },
+	{ 420, 438, 12, "190.00" },
+	{ 300, 456, 12, "Total EUR" },
+	{ 420, 456, 12, "1,190.00" },
+};
+#define NGARBLED (sizeof garbled_lines / sizeof garbled_lines[0])
+
+/* The page census of one fixture: its first page's tpage. */
+static tpage census(const unsigned char *pdf, size_t len)
+{
+	tpage p;
+	memset(&p, 0, sizeof p);
+	p.scan = -1;
+	char *err = NULL;
+	pdf_src *src;
+	tlayout l;
+	if (pdfsrc_open(pdf, len, &src, &err)) {
+		if (pdfsrc_layout(src, 0, &l, &err)) { p = l.pinfo[0]; tlayout_free(&l); }
+		pdfsrc_close(src);
+	}
+	free(err);
+	return p;
+}
+
+static const char *meta_str_at(json_t *j, const char *k, size_t i)
+{
+	json_t *v = json_object_get(json_object_get(j, "meta"), k);
+	if (json_is_array(v)) v = json_array_get(v, i);
+	return json_string_value(v);
+}
+
+/* The scan detector (pdf_scan.c): a page that shows only page-covering images, its text
+ * invisible or under the image, is a scan; a born-digital page with a logo or a
+ * background picture under visible text is not. */
+static void test_scan_detector(const unsigned char *text_pdf, size_t tlen)
+{
+	size_t n;
+	tpage p = census(text_pdf, tlen);
+	CHECK(p.scan == 0, "born-digital text page: not a scan (%d)", p.scan);
+
+	unsigned char *logo = fx_logo_pdf(invoice_lines, NLINES, 150, &n);
+	p = logo ? census(logo, n) : p;
+	CHECK(logo && p.scan == 0, "born-digital page with a logo image: not a scan (%d)", p.scan);
+	free(logo);
+
+	unsigned char *plain = fx_scan_pdf(text_pdf, tlen, 100, &n);
+	p = plain ? census(plain, n) : p;
+	CHECK(plain && p.scan == 1 && p.chars == 0, "image-only page: a scan (%d, %d chars)", p.scan, p.chars);
+	free(plain);
+
+	unsigned char *inv = fx_scan_layer_pdf(text_pdf, tlen, 100, garbled_lines, NGARBLED, FX_LAYER_INVISIBLE, &n);
+	p = inv ? census(inv, n) : p;
+	CHECK(inv && p.scan == 1 && p.chars > 100 && p.hidden_glyphs > 100 && p.visible_glyphs == 0,
+		  "image with invisible text (render mode 3) on top: a scan (scan %d, %d chars, %d hidden, %d visible)",
+		  p.scan, p.chars, p.hidden_glyphs, p.visible_glyphs);
+	free(inv);
+
+	unsigned char *under = fx_scan_layer_pdf(text_pdf, tlen, 100, garbled_lines, NGARBLED, FX_LAYER_UNDER, &n);
+	p = under ? census(under, n) : p;
+	CHECK(under && p.scan == 1 && p.hidden_glyphs > 100 && p.visible_glyphs == 0,
+		  "text drawn under an opaque page image: a scan (scan %d, %d hidden, %d visible)", p.scan, p.hidden_glyphs, p.visible_glyphs);
+	free(under);
+
+	unsigned char *bg = fx_scan_layer_pdf(text_pdf, tlen, 100, invoice_lines + 1, NLINES - 1, FX_LAYER_VISIBLE_ON_TOP, &n);
+	p = bg ? census(bg, n) : p;
+	CHECK(bg && p.scan == 0 && p.visible_glyphs > 100 && p.image_cover > 0.95f,
+		  "visible text over a full-page background image: not a scan (scan %d, %d visible)", p.scan, p.visible_glyphs);
+	if (bg) {
+		char *err = NULL;
+		json_t *j = extract(bg, n, EXTRACT_OCR_AUTO, 0, &err);
+		const char *rp = j ? meta_str_at(j, "read_path", 0) : NULL;
+		CHECK(rp && strcmp(rp, "text") == 0, "background-image page: read_path text (%s)", rp ? rp : "null");
+		json_decref(j);
+		free(err);
+	}
+	free(bg);
+}
+
+/* On a scan with the scanner's layer, the better read of the two is kept (per page). */
+static void test_scan_choice(const unsigned char *text_pdf, size_t tlen)
+{
+	size_t n;
+	char *err = NULL;
+	/* a misread layer over a good image: ours */
+	unsigned char *pdf = fx_scan_layer_pdf(text_pdf, tlen, 200, garbled_lines, NGARBLED, FX_LAYER_INVISIBLE, &n);
+	json_t *j = pdf ? extract(pdf, n, EXTRACT_OCR_AUTO, 0, &err) : NULL;
+	CHECK(j != NULL, "scan with a misread layer extracts: %s", err ? err : "");
+	if (j) {
+		const char *rp = meta_str_at(j, "read_path", 0), *how = meta_str_at(j, "page_readings", 0);
+		json_t *sp = json_object_get(json_object_get(j, "meta"), "scanned_pages");
+		CHECK(rp && strcmp(rp, "ocr") == 0, "read_path ocr (%s)", rp ? rp : "null");
+		CHECK(json_array_size(sp) == 1 && json_integer_value(json_array_get(sp, 0)) == 1, "scanned_pages [1]");
+		CHECK(how && strcmp(how, "ocr") == 0, "a misread scanner layer gives way to our OCR (%s)", how ? how : "null");
+		const char *num = inv_str(j, "invoice_number", NULL);
+		CHECK(num && strcmp(num, "RE-2024-0815") == 0, "number from our OCR, not the layer's RE-2024-08!5: %s", num ? num : "null");
+		CHECK(inv_str(j, "source", NULL) && strcmp(inv_str(j, "source", NULL), "ocr") == 0, "source ocr");
+		json_decref(j);
+	}
+	free(pdf); free(err); err = NULL;
+
+	/* OCR off: the scanner's layer is read, and what comes from it is marked ocr */
+	pdf = fx_scan_layer_pdf(text_pdf, tlen, 200, invoice_lines + 1, NLINES - 1, FX_LAYER_INVISIBLE, &n);
+	j = pdf ? extract(pdf, n, EXTRACT_OCR_OFF, 0, &err) : NULL;
+	if (j) {
+		const char *how = meta_str_at(j, "page_readings", 0), *src = inv_str(j, "sources", "invoice_number");
+		CHECK(how && strcmp(how, "scanner") == 0, "OCR off: the scanner's layer is read (%s)", how ? how : "null");
+		CHECK(src && strcmp(src, "ocr") == 0, "a scanner's layer is OCR: sources.invoice_number %s", src ? src : "null");
+		double c = json_real_value(json_object_get(json_object_get(json_object_get(j, "invoice"), "confidence"), "invoice_number"));
+		CHECK(c < 0.7, "a number read from a scanner's layer (no word confidences) is for review (%.2f)", c);
+	}
+	CHECK(j != NULL, "scan with a clean layer, OCR off, extracts: %s", err ? err : "");
+	json_decref(j);
+	free(pdf); free(err); err = NULL;
+
+	/* a clean layer over an image too coarse to read (40 dpi): the layer */
+	pdf = fx_scan_layer_pdf(text_pdf, tlen, 40, invoice_lines + 1, NLINES - 1, FX_LAYER_INVISIBLE, &n);
+	j = pdf ? extract(pdf, n, EXTRACT_OCR_AUTO, 0, &err) : NULL;
+	if (j) {
+		const char *how = meta_str_at(j, "page_readings", 0);
+		CHECK(how && strcmp(how, "scanner") == 0, "a clean layer over an unreadable image is kept (%s)", how ? how : "null");
+		const char *num = inv_str(j, "invoice_number", NULL);
+		CHECK(num && strcmp(num, "RE-2024-0815") == 0, "number from the layer: %s", num ? num : "null");
+	}
+	CHECK(j != NULL, "coarse scan with a clean layer extracts: %s", err ? err : "");
+	json_decref(j);
+	free(pdf); free(err);
+}
+
+/* The quality measure's tokens (layer_quality.c). */
+static void test_token_quality(void)
+{
+	static const struct { const char *t; int good; } c[] = {
+		{ "Consulting", 1 }, { "GmbH", 1 }, { "APImeister", 1 }, { "INVOICE", 1 }, { "80,50", 1 },
+		{ "18.11.2019", 1 }, { "DE254615074", 1 }, { "Berlin-Mitte", 1 }, { "\xe2\x82\xac" "221.00", 1 },
+		{ "M\xc3\xbcller", 1 }, { "Consu!t!ng", 0 }, { "z!mmer", 0 }, { "sterConsul", 0 },
+		{ "mOTEL", 0 }, { "1\xd9\xa5", 0 }, { "\xd0\x9e\xd0\x9f\xd0\x95", 0 },
+	};
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
+		CHECK(token_well_formed(c[i].t, strlen(c[i].t)) == c[i].good, "token \"%s\": %s", c[i].t, c[i].good ? "well-formed" : "misread");
+}
+
 int main(void)
 {
 	test_strip_rules();
+	test_token_quality();
 	size_t tlen = 0, slen = 0;
 	unsigned char *text_pdf = fx_text_pdf(invoice_lines + 1, NLINES - 1, &tlen);
 	CHECK(text_pdf != NULL, "text fixture");
@@ -303,6 +461,8 @@ int main(void)
 		test_words_and_positions(text_pdf, tlen, scan, slen);
 		test_extract_scan(scan, slen);
 		test_modes_on_text(text_pdf, tlen);
+		test_scan_detector(text_pdf, tlen);
+		test_scan_choice(text_pdf, tlen);
 	}
 	test_logo();
 	test_unmappable();
