@@ -23,6 +23,7 @@ const text_label text_labels[] = {
 	{"no factura", LT_NUMBER, 5, 0}, {"num. factura", LT_NUMBER, 5, 0}, {"no. factura", LT_NUMBER, 5, 0},
 	{"numero fattura", LT_NUMBER, 5, 0}, {"fattura no", LT_NUMBER, 5, 0}, {"fattura n", LT_NUMBER, 4, 0},
 	{"n. fattura", LT_NUMBER, 5, 0}, {"nr. fattura", LT_NUMBER, 5, 0},
+	{"tax invoice", LT_NUMBER, 2, LF_INLINE}, {"vat invoice", LT_NUMBER, 2, LF_INLINE},	/* the UK/IN title */
 	{"invoice", LT_NUMBER, 2, LF_INLINE}, {"rechnung", LT_NUMBER, 2, LF_INLINE}, {"facture", LT_NUMBER, 2, LF_INLINE},
 	{"factuur", LT_NUMBER, 2, LF_INLINE}, {"factura", LT_NUMBER, 2, LF_INLINE}, {"fattura", LT_NUMBER, 2, LF_INLINE},
 	{"gutschrift", LT_NUMBER, 2, LF_INLINE}, {"credit note", LT_NUMBER, 2, LF_INLINE}, {"avoir", LT_NUMBER, 2, LF_INLINE},

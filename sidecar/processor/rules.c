@@ -98,6 +98,14 @@ const rule_info reader_rules[R_COUNT] = {
 	[R_US_DATES] = { "us-dates", "month-first dates for USD / US addresses", "" },
 	[R_CREDIT_NOTE] = { "credit-note", "credit-note title on page 1", "" },
 	[R_TITLE_COLUMN] = { "title-column", "\"Nr.\" left of the number, the title word over its column", "oca_efff_ExactOnline_16117778" },
+	[R_PAID_BALANCE] = { "paid-balance", "a total of 0.00 (balance after payment) gives way to the VAT table's sums", "" },
+	[R_NUMBER_NOT_VAT] = { "number-not-vat", "a VAT id is not the invoice number", "" },
+	[R_RECIPIENT_BLOCK] = { "recipient-block", "the addressee block (person line, or the only block without sender details) is the buyer", "" },
+	[R_NUMBER_PARTS] = { "number-parts", "a number in parts joined by spaced hyphens is one number", "" },
+	[R_ENVELOPE_COMMA] = { "envelope-comma", "envelope sender line separated by commas, above an addressee block", "" },
+	[R_FOOTER_SENDER] = { "footer-sender", "sender block in the footer: name over street, contact lines below", "" },
+	[R_SENDER_BLOCK] = { "sender-block", "recipient known from a label: the one other block with sender details is the sender", "" },
+	[R_BLOCK_AFTER_SENDER] = { "block-after-sender", "sender known from the letterhead: the next name-over-address block is the recipient", "" },
 };
 
 static unsigned char rule_off[R_COUNT];

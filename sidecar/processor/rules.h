@@ -28,6 +28,14 @@ typedef enum {
 	R_US_DATES,		/* month-first dates for USD / US addresses */
 	R_CREDIT_NOTE,		/* a credit-note title in the top part of page 1 */
 	R_TITLE_COLUMN,		/* "Nr." left of the number, the title word heading its column */
+	R_PAID_BALANCE,		/* a total of 0.00 is the balance after payment: the VAT table gives the amounts */
+	R_NUMBER_NOT_VAT,	/* a VAT id is never the invoice number */
+	R_RECIPIENT_BLOCK,	/* the addressee's block (a person line, or the one block without sender details) is the buyer's */
+	R_BLOCK_AFTER_SENDER,	/* with the sender known from the letterhead, the next name-over-address block is the recipient */
+	R_NUMBER_PARTS,		/* "HA007 - 123123 - 37816396": hyphen-joined parts of one number */
+	R_ENVELOPE_COMMA,	/* the envelope sender line with commas, right above an addressee block */
+	R_FOOTER_SENDER,	/* the sender's block in the footer: name over street, contact lines below */
+	R_SENDER_BLOCK,		/* with the recipient known from a label, the one block with sender details is the sender's */
 	R_COUNT
 } rule_id;
 

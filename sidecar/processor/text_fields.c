@@ -222,6 +222,26 @@ static int token_number(const char *s, char *out, size_t outsz)
 	char tmp[64];
 	if (date_scan(tok, 0, tmp) == n) return 0;	/* a date, not a number ("2024-03-10t172205" is more) */
 	if (amount_scan(tok, 1, tmp, sizeof tmp) == n) return 0;
+	/* "HA007 - 123123 - 37816396", "083 -72561": an identifier in parts joined by hyphens
+	 * with spaces around them (as printed, or as OCR spaced them) is one number */
+	const char *p = s + n;
+	size_t tl = n;
+	while (rule_on(R_NUMBER_PARTS) && tl < sizeof tok - 1) {
+		const char *q = p;
+		while (*q == ' ') q++;
+		if (*q != '-' || (q == p && q[1] != ' ')) break;	/* "X-Y" was read whole; "X -Y", "X - Y" */
+		q++;
+		while (*q == ' ') q++;
+		size_t m = 0, md = 0;
+		while (q[m] && (isalnum((unsigned char) q[m]) || q[m] == '/') && m < 30) md += isdigit((unsigned char) q[m++]) != 0;
+		if (m < 2 || !md || isalpha((unsigned char) q[m]) || tl + 1 + m >= sizeof tok) break;
+		if (date_scan(q, 0, tmp) >= m) break;	/* "Nr. 12 - 05.07.2019": a date follows */
+		tok[tl++] = '-';
+		memcpy(tok + tl, q, m);
+		tl += m;
+		tok[tl] = 0;
+		p = q + m;
+	}
 	snprintf(out, outsz, "%s", tok);
 	return 1;
 }
@@ -445,6 +465,8 @@ static void field_number(tctx *c, invoice *inv, int *num_seg)
 		char v[64];
 		int r = label_value(c, m, V_NUMBER, v, sizeof v);
 		if (!r) continue;
+		/* "VAT  DE258996536" beside a number label: a VAT id names a company, never an invoice */
+		if (rule_on(R_NUMBER_NOT_VAT) && vat_scan(v, NULL, 0) == strlen(v)) continue;
 		double w = m->weight - (r == 2 ? 0.5 : 0) - m->seg * 1e-6;
 		if (c->l->segs[m->seg].page > 0) w -= 0.3;
 		if (w > bw) { bw = w; snprintf(best, sizeof best, "%s", v); bseg = m->seg; }
@@ -630,6 +652,16 @@ static void field_amounts(tctx *c, invoice *inv)
 	tax_table tt;
 	if (rule_on(R_TAX_TABLE) && tax_table_find(c->l, &tt)) {
 		long long tg = tt.base + tt.tax;
+		/* a total of 0.00 beside a VAT table of real amounts is what is left to pay after a
+		 * payment (a hotel folio's "Balance 0,00", "offener Betrag 0,00" under the card
+		 * payment), not the invoiced amount: the table's sums are the amounts */
+		if (rule_on(R_PAID_BALANCE) && ti >= 0 && T.v[ti].cents == 0 && tg > 0) {
+			double tc = amount_printed_outside(c, tg, tt.first_row, tt.last_row) ? 0.75 : 0.6;
+			set_amount(inv, F_TOTAL, tg, tc);
+			set_amount(inv, F_NET, tt.base, tc);
+			set_amount(inv, F_TAX, tt.tax, tc);
+			goto due;
+		}
 		if (consistent && N.v[ni].cents == tt.base && X.v[xi].cents == tt.tax && conf >= 0.9) conf = 0.95;
 		else if (!consistent && ti >= 0 && T.v[ti].cents == tg) {
 			set_amount(inv, F_TOTAL, T.v[ti].cents, 0.9);
@@ -1010,6 +1042,64 @@ static int address_blocks(tctx *c, ablock *out, int max)
 	return nb;
 }
 
+/* A heading over an address ("Name & Adresse", "Rechnungsadresse", "Billing address"):
+ * a word for address and no digit. */
+static int address_heading(const char *f)
+{
+	static const char *w[] = { "adress", "address", "anschrift", "indirizzo", "direccion", "adres", NULL };
+	for (const char *p = f; *p; p++) if (isdigit((unsigned char) *p)) return 0;
+	for (int i = 0; w[i]; i++) if (strstr(f, w[i])) return 1;
+	return 0;
+}
+
+/*
+ * The addressee's block among the address blocks without sender details: the one that
+ * names a person with a salutation or attention line ("Herr Jens Walter", "Attn: ...":
+ * a sender's letterhead does not address anyone), else the only such block when the
+ * sender's details (phone, bank, VAT or register number) are printed elsewhere on page 1.
+ * Its segments become the buyer's region (no seller is read there) and its name, the line
+ * with a legal form or else the first name line, the buyer's.
+ */
+static void recipient_block(tctx *c, const ablock *bl, int nb, party_cand *buyer)
+{
+	const tlayout *l = c->l;
+	int pick = -1, npers = 0, nplain = 0, plain = -1;
+	for (int i = 0; i < nb; i++) {
+		if (bl[i].contact) continue;
+		nplain++; plain = i;
+		for (int k = 0; k < bl[i].n; k++)
+			if (is_salutation(c->fold[bl[i].seg[k]])) { npers++; pick = i; break; }
+	}
+	double w = 2.6;
+	if (npers != 1) {
+		pick = -1;
+		if (npers == 0 && nplain == 1) {
+			/* the sender's details elsewhere on page 1 */
+			int elsewhere = 0;
+			for (size_t s = 0; s < l->nsegs && !elsewhere; s++) {
+				if (l->segs[s].page > 0) break;
+				int inside = 0;
+				for (int k = 0; k < bl[plain].n; k++) inside |= bl[plain].seg[k] == (int) s;
+				if (!inside && contact_line(c->fold[s])) elsewhere = 1;
+			}
+			if (elsewhere) { pick = plain; w = 2.0; }
+		}
+	}
+	if (pick < 0) return;
+	const ablock *b = &bl[pick];
+	int name = -1;
+	for (int k = 0; k < b->n; k++) {
+		int s = b->seg[k];
+		c->buyer_region[s] = 1;
+		const char *f = c->fold[s];
+		if (is_salutation(f) || address_heading(f) || addr_like(l->segs[s].text) || !name_ok(l->segs[s].text)) continue;
+		if (legal_form_end(f)) { name = s; break; }
+		if (name < 0) name = s;
+	}
+	for (int k = 0; k < b->n; k++) c->buyer_region[b->seg[k]] = 1;
+	if (name >= 0) offer(c, buyer, l->segs[name].text, w, name);
+}
+
 static void field_parties(tctx *c, invoice *inv)
 {
 	const tlayout *l = c->l;
@@ -1043,17 +1133,42 @@ static void field_parties(tctx *c, invoice *inv)
 	}
 	/* two address blocks at the top, one with the sender's details (phone, e-mail, bank, VAT
 	 * or register number), the other without: sender and recipient */
-	if (rule_on(R_ADDRESS_BLOCKS)) {
+	if (rule_on(R_ADDRESS_BLOCKS) || rule_on(R_RECIPIENT_BLOCK)) {
 		ablock bl[6];
 		int nb = address_blocks(c, bl, 6), ns = 0, nr = 0, si = -1, ri = -1;
 		for (int i = 0; i < nb; i++) {
 			if (bl[i].contact) { ns++; si = i; }
 			else { nr++; ri = i; }
 		}
-		if (ns == 1 && nr == 1) {
+		if (ns == 1 && nr == 1 && rule_on(R_ADDRESS_BLOCKS)) {
 			offer(c, &seller, l->segs[bl[si].seg[0]].text, 3, bl[si].seg[0]);
 			for (int i = 0; i < bl[ri].n; i++) c->buyer_region[bl[ri].seg[i]] = 1;
 			offer(c, &buyer, l->segs[bl[ri].seg[0]].text, 2.6, bl[ri].seg[0]);
+		} else if (rule_on(R_RECIPIENT_BLOCK)) {
+			recipient_block(c, bl, nb, &buyer);
+		}
+		/* the recipient known from a label or heading ("CLIENT :", "Bill to"): the one block
+		 * with the sender's details outside the recipient's region is the sender's; its name
+		 * is the line over the street */
+		if (rule_on(R_SENDER_BLOCK) && buyer.w >= 2.5 && seller.w < 3 && buyer.seg >= 0) {
+			int pick = -1, n = 0;
+			for (int i = 0; i < nb; i++) {
+				/* level with the recipient's block or above it: lower blocks are references,
+				 * delivery details, the recipient's own identifiers */
+				if (!bl[i].contact || l->segs[bl[i].seg[0]].y0 > l->segs[buyer.seg].y1) continue;
+				int in = 0;
+				for (int k = 0; k < bl[i].n; k++) in |= c->buyer_region[bl[i].seg[k]];
+				if (!in) { n++; pick = i; }
+			}
+			if (n == 1) {
+				int name = bl[pick].seg[0];
+				for (int k = 0; k + 1 < bl[pick].n; k++)
+					if (addr_like(l->segs[bl[pick].seg[k + 1]].text) && !addr_like(l->segs[bl[pick].seg[k]].text)) {
+						name = bl[pick].seg[k];
+						break;
+					}
+				offer(c, &seller, l->segs[name].text, 3, name);
+			}
 		}
 	}
 	/* window-envelope sender line: "Name - Street 1 - 12345 City" */
@@ -1062,12 +1177,17 @@ static void field_parties(tctx *c, invoice *inv)
 		if (sg->page > 0) break;
 		if (sg->y0 > ph * 0.5f) continue;
 		const char *t = sg->text;
-		static const char *seps[] = { " - ", " \xe2\x80\xa2 ", " \xe2\x97\x8f ", " \xc2\xb7 ", " | ", " \xe2\x80\x93 ", " \xe2\x88\x92 ", NULL };
+		static const char *seps[] = { " - ", " \xe2\x80\xa2 ", " \xe2\x97\x8f ", " \xc2\xb7 ", " | ", " \xe2\x80\x93 ", " \xe2\x88\x92 ",
+			", ", NULL };
 		for (int k = 0; seps[k]; k++) {
+			int comma = seps[k][0] == ',';
+			if (comma && !rule_on(R_ENVELOPE_COMMA)) continue;
 			const char *p1 = strstr(t, seps[k]);
 			if (!p1) continue;
 			const char *p2 = strstr(p1 + strlen(seps[k]), seps[k]);
-			if (!p2) {
+			/* commas are everywhere: a comma line is a sender line only right above an
+			 * addressee block ("Hotel X, Street 19-21, 44787 City" over the recipient) */
+			if (!p2 || comma) {
 				/* one separator ("Name · Street 1 12345 City"): only right above an
 				 * addressee block (a name over an address line) */
 				int b1 = seg_below(c, (int) s, 3, 0), b2 = seg_below(c, (int) s, 4, 1);
@@ -1121,9 +1241,40 @@ static void field_parties(tctx *c, invoice *inv)
 		/* an attention line between the name and the street ("AttOra / T.a.v. Crediteuren / Street 94") */
 		if (b >= 0 && is_salutation(c->fold[b])) b = seg_below(c, b, 1, 0);
 		if (b < 0 || !addr_like(l->segs[b].text) || key_value(l->segs[b].text)) continue;
+		/* the sender already named above (legal form, envelope line, label): a block under it
+		 * with another name is the recipient's, as in a window envelope's address field */
+		if (blocks == 0 && rule_on(R_BLOCK_AFTER_SENDER) && seller.w >= 2.5 && seller.seg >= 0 &&
+			seller.seg != (int) s && l->segs[seller.seg].page == 0 && l->segs[seller.seg].y1 <= sg->y0 &&
+			strcasecmp(seller.name, sg->text) != 0 && (buyer.w < 2.5 || agrees(&buyer, sg->text))) {
+			c->buyer_region[s] = 1;
+			c->buyer_region[b] = 1;
+			offer(c, &buyer, sg->text, 2.5, (int) s);
+			blocks = 2;
+			continue;
+		}
 		if (blocks == 0 && !c->buyer_region[s]) offer(c, &seller, sg->text, 1.5, (int) s);
 		else if (blocks == 1 || c->buyer_region[s]) offer(c, &buyer, sg->text, 1.5, (int) s);
 		blocks++;
+	}
+	/* the sender's block in the footer: a name over its street, with phone, e-mail, bank or
+	 * register lines on the rows below ("Hotel X / Street 7, 20459 City / Tel ... / HRB ...") */
+	for (size_t s = 0; s < l->nsegs && rule_on(R_FOOTER_SENDER) && seller.w < 2.0; s++) {
+		const tseg *sg = &l->segs[s];
+		if (sg->page > 0) break;
+		if (sg->y0 < ph * 0.75f || c->buyer_region[s]) continue;
+		if (!name_ok(sg->text) || addr_like(sg->text) || contact_line(c->fold[s]) || starts_with_label(c, (int) s) ||
+			key_value(sg->text) || is_title_word(c->fold[s])) continue;
+		int words = 1;
+		for (const char *p = sg->text; *p; p++) words += *p == ' ';
+		if (words > 6) continue;
+		int b = seg_below(c, (int) s, 1, 0);
+		if (b < 0 || !addr_like(l->segs[b].text) || contact_line(c->fold[b])) continue;
+		int contact = 0;
+		for (int r = sg->row + 1; r <= sg->row + 4 && r < (int) l->nrows && !contact; r++)
+			for (int k = 0; k < l->rows[r].n; k++) contact |= contact_line(c->fold[l->rows[r].first + k]);
+		if (!contact) continue;
+		offer(c, &seller, sg->text, 2.0, (int) s);
+		break;
 	}
 	/* last resort: the first line of text that could be a name */
 	for (size_t s = 0; s < l->nsegs && rule_on(R_FIRST_LINE); s++) {

@@ -695,6 +695,93 @@ static void test_field_reader(void)
 	rules_set_off(NULL);
 	invoice_free(&inv);
 
+	/* paid-balance: a hotel folio whose "Rechnungsbetrag" is 0,00 after the card payment;
+	 * the VAT table holds the invoiced amounts */
+	static const tcell pb0[] = { {50, 300, "Rechnung Nr. 534719706 vom 18.11.2019"}, {0, 0, NULL} };
+	static const tcell pb1[] = { {50, 150, "Übernachtung"}, {490, 520, "80,50"}, {0, 0, NULL} };
+	static const tcell pb2[] = { {50, 150, "Zahlung Mastercard"}, {490, 520, "-80,50"}, {0, 0, NULL} };
+	static const tcell pb3[] = { {50, 150, "Rechnungsbetrag"}, {490, 520, "0,00"}, {0, 0, NULL} };
+	static const tcell pb4[] = { {50, 120, "Steuersatz"}, {250, 300, "Netto EUR"}, {350, 410, "Steuer EUR"}, {470, 520, "Brutto EUR"}, {0, 0, NULL} };
+	static const tcell pb5[] = { {50, 120, "19,00 %"}, {270, 295, "9,66"}, {390, 408, "1,84"}, {499, 522, "11,50"}, {0, 0, NULL} };
+	static const tcell pb6[] = { {50, 120, "7,00 %"}, {270, 295, "64,49"}, {390, 408, "4,51"}, {499, 522, "69,00"}, {0, 0, NULL} };
+	const tcell *tpb[] = { pb0, pb1, pb2, pb3, pb4, pb5, pb6 };
+	read_fields(tpb, 7, &inv);
+	field_is(&inv, F_TOTAL, "80.50", 0.7, "paid folio: total from the VAT table, not the 0,00 balance");
+	field_is(&inv, F_NET, "74.15", 0.7, "paid folio: net from the VAT table");
+	field_is(&inv, F_TAX, "6.35", 0.7, "paid folio: tax from the VAT table");
+	invoice_free(&inv);
+	memset(off, 0, sizeof off);
+	off[R_PAID_BALANCE] = 1;
+	rules_set_off(off);
+	read_fields(tpb, 7, &inv);
+	CHECK(!inv.f[F_TOTAL].value || strcmp(inv.f[F_TOTAL].value, "80.50") != 0, "paid-balance off: the 0,00 stands (%s)",
+		  inv.f[F_TOTAL].value ? inv.f[F_TOTAL].value : "null");
+	rules_set_off(NULL);
+	invoice_free(&inv);
+
+	/* number-not-vat: a VAT id beside a number label is not the invoice number */
+	static const tcell nv0[] = { {50, 120, "Invoice No."}, {130, 200, "DE258996536"}, {0, 0, NULL} };
+	static const tcell nv1[] = { {300, 400, "Total"}, {480, 520, "50.00"}, {0, 0, NULL} };
+	const tcell *tnv[] = { nv0, nv1 };
+	read_fields(tnv, 2, &inv);
+	CHECK(!inv.f[F_INVOICE_NUMBER].value, "a VAT id is no invoice number (got %s)", inv.f[F_INVOICE_NUMBER].value);
+	invoice_free(&inv);
+	memset(off, 0, sizeof off);
+	off[R_NUMBER_NOT_VAT] = 1;
+	rules_set_off(off);
+	read_fields(tnv, 2, &inv);
+	CHECK(inv.f[F_INVOICE_NUMBER].value, "number-not-vat off: the VAT id is taken");
+	rules_set_off(NULL);
+	invoice_free(&inv);
+
+	/* recipient-block: the addressee's block names a person ("Herr ..."); its company is the
+	 * buyer, not the seller a legal form at the top would suggest */
+	static const tcell rb0[] = { {400, 520, "Seaside Hotel"}, {0, 0, NULL} };
+	static const tcell rb1[] = { {50, 200, "Example Consulting GmbH"}, {0, 0, NULL} };
+	static const tcell rb2[] = { {50, 150, "Herr Max Muster"}, {0, 0, NULL} };
+	static const tcell rb3[] = { {50, 150, "Hauptstr. 12"}, {0, 0, NULL} };
+	static const tcell rb4[] = { {50, 150, "10117 Berlin"}, {0, 0, NULL} };
+	static const tcell rb5[] = { {50, 120, "Rechnungsnummer:"}, {130, 180, "R-77"}, {0, 0, NULL} };
+	static const tcell rb6[] = { {50, 120, "Rechnungsdatum:"}, {130, 190, "18.11.2019"}, {0, 0, NULL} };
+	static const tcell rb7[] = { {300, 400, "Nettobetrag"}, {480, 520, "100,00"}, {0, 0, NULL} };
+	static const tcell rb8[] = { {300, 400, "MwSt. 19 %"}, {480, 520, "19,00"}, {0, 0, NULL} };
+	static const tcell rb9[] = { {300, 400, "Gesamtbetrag"}, {480, 520, "119,00"}, {0, 0, NULL} };
+	static const tcell rb10[] = { {50, 540, "Seaside Hotel GmbH, Strandweg 1, 20095 Hamburg, Tel. 040 123456, USt-IdNr. DE123456789"}, {0, 0, NULL} };
+	const tcell *trb[] = { rb0, rb1, rb2, rb3, rb4, rb5, rb6, rb7, rb8, rb9, rb10 };
+	read_fields(trb, 11, &inv);
+	field_is(&inv, F_BUYER_NAME, "Example Consulting GmbH", 0.7, "recipient block with a person line: the buyer");
+	CHECK(!inv.f[F_SELLER_NAME].value || strcmp(inv.f[F_SELLER_NAME].value, "Example Consulting GmbH") != 0,
+		  "the recipient's company is not the seller (got %s)", inv.f[F_SELLER_NAME].value);
+	invoice_free(&inv);
+	memset(off, 0, sizeof off);
+	off[R_RECIPIENT_BLOCK] = 1;
+	rules_set_off(off);
+	read_fields(trb, 11, &inv);
+	CHECK(inv.f[F_SELLER_NAME].value && strcmp(inv.f[F_SELLER_NAME].value, "Example Consulting GmbH") == 0,
+		  "recipient-block off: the legal form at the top is taken for the seller (got %s)", inv.f[F_SELLER_NAME].value);
+	rules_set_off(NULL);
+	invoice_free(&inv);
+
+	/* block-after-sender: the sender's line with a legal form over a name-over-address block:
+	 * the block is the recipient's (a window envelope's address field) */
+	static const tcell ba0[] = { {50, 300, "Beispiel Hotel GmbH Hafenstr. 4 20459 Hamburg"}, {0, 0, NULL} };
+	static const tcell ba1[] = { {50, 200, "Muster Consulting GmbH"}, {0, 0, NULL} };
+	static const tcell ba2[] = { {50, 150, "Friedrichstr. 123"}, {0, 0, NULL} };
+	static const tcell ba3[] = { {50, 150, "10117 Berlin"}, {0, 0, NULL} };
+	const tcell *tba[] = { ba0, ba1, ba2, ba3, rb5, rb6, rb7, rb8, rb9 };
+	read_fields(tba, 9, &inv);
+	field_is(&inv, F_SELLER_NAME, "Beispiel Hotel GmbH", 0.5, "block-after-sender: the sender");
+	field_is(&inv, F_BUYER_NAME, "Muster Consulting GmbH", 0.7, "block-after-sender: the block under the sender is the buyer");
+	invoice_free(&inv);
+	memset(off, 0, sizeof off);
+	off[R_BLOCK_AFTER_SENDER] = 1;
+	rules_set_off(off);
+	read_fields(tba, 9, &inv);
+	CHECK(!inv.f[F_BUYER_NAME].value || strcmp(inv.f[F_BUYER_NAME].value, "Muster Consulting GmbH") != 0 ||
+		  inv.f[F_BUYER_NAME].conf < REVIEW_MIN_CONF, "block-after-sender off: no sure buyer");
+	rules_set_off(NULL);
+	invoice_free(&inv);
+
 	/* VAT breakdown table: two rates, found by base x rate = tax, supplies net and tax */
 	static const tcell v0[] = { {50, 150, "Rechnungsnummer:"}, {160, 200, "R-77"}, {0, 0, NULL} };
 	static const tcell v1[] = { {50, 150, "Rechnungsdatum:"}, {160, 220, "18.11.2019"}, {0, 0, NULL} };
