@@ -1156,8 +1156,10 @@ static void field_parties(tctx *c, invoice *inv)
 				/* level with the recipient's block or above it: lower blocks are references,
 				 * delivery details, the recipient's own identifiers */
 				if (!bl[i].contact || l->segs[bl[i].seg[0]].y0 > l->segs[buyer.seg].y1) continue;
-				int in = 0;
-				for (int k = 0; k < bl[i].n; k++) in |= c->buyer_region[bl[i].seg[k]];
+				/* the recipient's block holds the buyer's name or stands in its column (a
+				 * heading's region spans whole rows, so it cannot tell the columns apart) */
+				int in = same_column(&l->segs[bl[i].seg[0]], &l->segs[buyer.seg]);
+				for (int k = 0; k < bl[i].n; k++) in |= bl[i].seg[k] == buyer.seg;
 				if (!in) { n++; pick = i; }
 			}
 			if (n == 1) {
@@ -1168,7 +1170,7 @@ static void field_parties(tctx *c, invoice *inv)
 						break;
 					}
 				offer(c, &seller, l->segs[name].text, 3, name);
-			}
+					}
 		}
 	}
 	/* window-envelope sender line: "Name - Street 1 - 12345 City" */

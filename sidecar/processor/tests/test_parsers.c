@@ -782,6 +782,89 @@ static void test_field_reader(void)
 	rules_set_off(NULL);
 	invoice_free(&inv);
 
+	/* number-parts: "HA007 - 123123 - 37816396" is one number; a date after a hyphen is not part of it */
+	static const tcell np0[] = { {50, 300, "Rechnungs.-Nr. HA007 - 123123 - 37816396"}, {0, 0, NULL} };
+	static const tcell np1[] = { {50, 300, "Rechnung Nr. 4711 - 05.07.2019"}, {0, 0, NULL} };
+	const tcell *tnp[] = { np0, nv1 }, *tnp2[] = { np1, nv1 };
+	read_fields(tnp, 2, &inv);
+	field_is(&inv, F_INVOICE_NUMBER, "HA007-123123-37816396", 0.5, "number in hyphen-joined parts");
+	invoice_free(&inv);
+	read_fields(tnp2, 2, &inv);
+	field_is(&inv, F_INVOICE_NUMBER, "4711", 0.5, "a date after the hyphen is not part of the number");
+	invoice_free(&inv);
+	memset(off, 0, sizeof off);
+	off[R_NUMBER_PARTS] = 1;
+	rules_set_off(off);
+	read_fields(tnp, 2, &inv);
+	field_is(&inv, F_INVOICE_NUMBER, "HA007", 0.0, "number-parts off: the first part only");
+	rules_set_off(NULL);
+	invoice_free(&inv);
+
+	/* envelope-comma: "Hotel X, Street 19-21, 44787 City" right above the addressee block */
+	static const tcell ec0[] = { {50, 300, "Hotel Beispiel City, Hauptstrasse 19-21, 44787 Bochum"}, {0, 0, NULL} };
+	const tcell *tec[] = { ec0, ba1, ba2, ba3, rb5, rb6, rb7, rb8, rb9 };
+	read_fields(tec, 9, &inv);
+	field_is(&inv, F_SELLER_NAME, "Hotel Beispiel City", 0.7, "envelope line with commas: the sender");
+	field_is(&inv, F_BUYER_NAME, "Muster Consulting GmbH", 0.7, "envelope line with commas: the addressee below");
+	invoice_free(&inv);
+	memset(off, 0, sizeof off);
+	off[R_ENVELOPE_COMMA] = 1;
+	rules_set_off(off);
+	read_fields(tec, 9, &inv);
+	CHECK(!inv.f[F_SELLER_NAME].value || strcmp(inv.f[F_SELLER_NAME].value, "Hotel Beispiel City") != 0,
+		  "envelope-comma off: the comma line is no sender line (got %s)", inv.f[F_SELLER_NAME].value);
+	rules_set_off(NULL);
+	invoice_free(&inv);
+
+	/* footer-sender: nothing at the top names the sender; the footer's name over street over
+	 * phone and e-mail does */
+	static const tcell fs_empty[] = { {0, 0, NULL} };
+	static const tcell fs0[] = { {50, 200, "Hotel Beispiel Hamburg"}, {0, 0, NULL} };
+	static const tcell fs1[] = { {50, 250, "Ludwig-Str. 7, 20459 Hamburg"}, {0, 0, NULL} };
+	static const tcell fs2[] = { {50, 300, "Tel: +49 40 300618 0, Email: info@example.com"}, {0, 0, NULL} };
+	const tcell *tfs[52];
+	size_t nfs = 0;
+	tfs[nfs++] = rb5; tfs[nfs++] = rb6; tfs[nfs++] = rb7; tfs[nfs++] = rb8; tfs[nfs++] = rb9;
+	while (nfs < 49) tfs[nfs++] = fs_empty;	/* down to the bottom quarter of the page */
+	tfs[nfs++] = fs0; tfs[nfs++] = fs1; tfs[nfs++] = fs2;
+	read_fields(tfs, nfs, &inv);
+	field_is(&inv, F_SELLER_NAME, "Hotel Beispiel Hamburg", 0.6, "the sender's block in the footer");
+	invoice_free(&inv);
+	memset(off, 0, sizeof off);
+	off[R_FOOTER_SENDER] = 1;
+	rules_set_off(off);
+	read_fields(tfs, nfs, &inv);
+	CHECK(!inv.f[F_SELLER_NAME].value || inv.f[F_SELLER_NAME].conf < 0.6, "footer-sender off: no such seller (%s %.2f)",
+		  inv.f[F_SELLER_NAME].value, inv.f[F_SELLER_NAME].conf);
+	rules_set_off(NULL);
+	invoice_free(&inv);
+
+	/* sender-block: the recipient under "Bill to:" has a phone line too; the other block with
+	 * phone and VAT number, level with it, is the sender's */
+	static const tcell sb0[] = { {50, 150, "Acme Supplies Ltd"}, {350, 400, "Bill to:"}, {0, 0, NULL} };
+	static const tcell sb1[] = { {50, 150, "12 High Street"}, {350, 450, "Globex Corporation"}, {0, 0, NULL} };
+	static const tcell sb2[] = { {50, 150, "London EC1A 1BB"}, {350, 450, "500 Main Street"}, {0, 0, NULL} };
+	static const tcell sb3[] = { {50, 150, "Tel. 020 7946 0000"}, {350, 450, "Springfield 12345"}, {0, 0, NULL} };
+	static const tcell sb4[] = { {50, 150, "VAT GB 123 4567 89"}, {350, 450, "Tel. 555 0100"}, {0, 0, NULL} };
+	static const tcell sb5[] = { {50, 120, "Invoice number:"}, {130, 180, "INV-9"}, {0, 0, NULL} };
+	static const tcell sb6[] = { {50, 120, "Invoice date:"}, {130, 190, "18/11/2019"}, {0, 0, NULL} };
+	static const tcell sb7[] = { {300, 400, "Subtotal"}, {480, 520, "100.00"}, {0, 0, NULL} };
+	static const tcell sb8[] = { {300, 400, "VAT 20%"}, {480, 520, "20.00"}, {0, 0, NULL} };
+	static const tcell sb9[] = { {300, 400, "Total"}, {480, 520, "120.00"}, {0, 0, NULL} };
+	const tcell *tsb[] = { sb0, sb1, sb2, sb3, sb4, sb5, sb6, sb7, sb8, sb9 };
+	read_fields(tsb, 10, &inv);
+	field_is(&inv, F_SELLER_NAME, "Acme Supplies Ltd", 0.8, "sender-block: the block with sender details beside the labelled recipient");
+	field_is(&inv, F_BUYER_NAME, "Globex Corporation", 0.7, "sender-block: the labelled recipient");
+	invoice_free(&inv);
+	memset(off, 0, sizeof off);
+	off[R_SENDER_BLOCK] = 1;
+	rules_set_off(off);
+	read_fields(tsb, 10, &inv);
+	CHECK(!inv.f[F_SELLER_NAME].value || inv.f[F_SELLER_NAME].conf < 0.8, "sender-block off: the seller less sure (%.2f)",
+		  inv.f[F_SELLER_NAME].conf);
+	rules_set_off(NULL);
+	invoice_free(&inv);
+
 	/* VAT breakdown table: two rates, found by base x rate = tax, supplies net and tax */
 	static const tcell v0[] = { {50, 150, "Rechnungsnummer:"}, {160, 200, "R-77"}, {0, 0, NULL} };
 	static const tcell v1[] = { {50, 150, "Rechnungsdatum:"}, {160, 220, "18.11.2019"}, {0, 0, NULL} };
