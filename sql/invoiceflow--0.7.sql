@@ -940,31 +940,39 @@ ALTER FUNCTION invoiceflow._outbox_backfill_opensearch(p_limit integer) OWNER TO
 CREATE FUNCTION invoiceflow._outbox_claim(p_worker text, p_sinks text[], p_limit integer, p_lease_secs double precision) RETURNS TABLE(id bigint, ingestion_id uuid, sink text, action text, event text, attempt integer, tries integer, s3_key text, filename text, sha256_hex text, size_bytes bigint, created_at text, ingestion_exists boolean, traceparent text)
     LANGUAGE plpgsql
     AS $$
+DECLARE
+	s text;
+	wanted integer := p_limit;
+	got integer;
 BEGIN
-	RETURN QUERY
-	WITH c AS (
-		SELECT o.id FROM invoiceflow.outbox o
-		WHERE o.state = 'pending' AND o.next_attempt_at <= now()
-		  AND (o.claimed_until IS NULL OR o.claimed_until < now())
-		  AND o.sink = ANY (p_sinks)
-		  AND (o.event IS DISTINCT FROM 'invoice.uploaded' OR NOT EXISTS (
-			SELECT 1 FROM invoiceflow.outbox p WHERE p.ingestion_id = o.ingestion_id
-			  AND p.sink = 's3' AND p.action = 'put' AND p.state = 'pending'))
-		  AND NOT (o.action = 'delete' AND EXISTS (
-			SELECT 1 FROM invoiceflow.outbox p WHERE p.ingestion_id = o.ingestion_id
-			  AND p.id <> o.id AND p.claimed_until > now()))
-		ORDER BY o.next_attempt_at, o.id LIMIT p_limit
-		FOR UPDATE SKIP LOCKED),
-	u AS (
-		UPDATE invoiceflow.outbox o SET claimed_by = p_worker,
-			claimed_until = now() + make_interval(secs => p_lease_secs)
-		FROM c WHERE o.id = c.id
-		RETURNING o.id, o.ingestion_id, o.sink, o.action, o.event, o.attempt, o.tries, o.s3_key)
-	SELECT u.id, u.ingestion_id, u.sink, u.action, u.event, u.attempt, u.tries,
-		coalesce(i.s3_key, u.s3_key), i.filename, encode(i.sha256, 'hex'), i.size_bytes,
-		invoiceflow._iso(i.created_at), i.id IS NOT NULL, i.traceparent
-	FROM u LEFT JOIN invoiceflow.ingestions i ON i.id = u.ingestion_id
-	ORDER BY u.id;
+	FOREACH s IN ARRAY coalesce(p_sinks, '{}') LOOP
+		EXIT WHEN wanted <= 0;
+		RETURN QUERY
+		WITH c AS (
+			SELECT o.id FROM invoiceflow.outbox o
+			WHERE o.state = 'pending' AND o.sink = s AND o.next_attempt_at <= now()
+			  AND (o.claimed_until IS NULL OR o.claimed_until < now())
+			  AND (o.event IS DISTINCT FROM 'invoice.uploaded' OR NOT EXISTS (
+				SELECT 1 FROM invoiceflow.outbox p WHERE p.ingestion_id = o.ingestion_id
+				  AND p.sink = 's3' AND p.action = 'put' AND p.state = 'pending'))
+			  AND NOT (o.action = 'delete' AND EXISTS (
+				SELECT 1 FROM invoiceflow.outbox p WHERE p.ingestion_id = o.ingestion_id
+				  AND p.id <> o.id AND p.claimed_until > now()))
+			ORDER BY o.next_attempt_at, o.id LIMIT wanted
+			FOR UPDATE SKIP LOCKED),
+		u AS (
+			UPDATE invoiceflow.outbox o SET claimed_by = p_worker,
+				claimed_until = now() + make_interval(secs => p_lease_secs)
+			FROM c WHERE o.id = c.id
+			RETURNING o.id, o.ingestion_id, o.sink, o.action, o.event, o.attempt, o.tries, o.s3_key)
+		SELECT u.id, u.ingestion_id, u.sink, u.action, u.event, u.attempt, u.tries,
+			coalesce(i.s3_key, u.s3_key), i.filename, encode(i.sha256, 'hex'), i.size_bytes,
+			invoiceflow._iso(i.created_at), i.id IS NOT NULL, i.traceparent
+		FROM u LEFT JOIN invoiceflow.ingestions i ON i.id = u.ingestion_id
+		ORDER BY u.id;
+		GET DIAGNOSTICS got = ROW_COUNT;
+		wanted := wanted - got;
+	END LOOP;
 END
 $$;
 
@@ -1197,8 +1205,8 @@ BEGIN
 		WHERE o.id = ANY (done_ids) AND o.state = 'pending';
 		IF drop_ids IS NOT NULL THEN
 			-- S3 holds verified copies (ETag = MD5 of these bytes): drop ours
-			DELETE FROM invoiceflow.ingestion_files f USING invoiceflow.outbox o
-			WHERE o.id = ANY (drop_ids) AND f.ingestion_id = o.ingestion_id;
+			DELETE FROM invoiceflow.ingestion_files f WHERE f.ingestion_id = ANY (ARRAY(
+				SELECT o.ingestion_id FROM invoiceflow.outbox o WHERE o.id = ANY (drop_ids)));
 		END IF;
 		SELECT count(*) INTO puts FROM invoiceflow.outbox o WHERE o.id = ANY (done_ids) AND o.action = 'put';
 		IF puts > 0 THEN
@@ -5183,16 +5191,16 @@ CREATE INDEX mail_ingestions_sender_idx ON invoiceflow.mail_ingestions USING btr
 CREATE INDEX mail_messages_sender_idx ON invoiceflow.mail_messages USING btree (sender);
 
 --
--- Name: outbox_due_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
---
-
-CREATE INDEX outbox_due_idx ON invoiceflow.outbox USING btree (next_attempt_at, id) WHERE (state = 'pending'::text);
-
---
 -- Name: outbox_ingestion_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
 --
 
 CREATE INDEX outbox_ingestion_idx ON invoiceflow.outbox USING btree (ingestion_id, sink);
+
+--
+-- Name: outbox_sink_due_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner
+--
+
+CREATE INDEX outbox_sink_due_idx ON invoiceflow.outbox USING btree (sink, next_attempt_at, id) WHERE (state = 'pending'::text);
 
 --
 -- Name: search_docs_buyer_idx; Type: INDEX; Schema: invoiceflow; Owner: invoiceflow_owner

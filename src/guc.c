@@ -13,7 +13,7 @@
 #include "utils/guc.h"
 
 char	   *invoiceflow_database = NULL;
-int			invoiceflow_workers = 1;
+int			invoiceflow_workers = 2;
 int			invoiceflow_max_file_size_mb = 10;
 bool		invoiceflow_dedup = true;
 char	   *invoiceflow_s3_endpoint = NULL;
@@ -48,7 +48,7 @@ invoiceflow_define_gucs(void)
 							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("invoiceflow.workers",
 							"Number of invoiceflow delivery workers.",
-							NULL, &invoiceflow_workers, 1, 0, 32,
+							NULL, &invoiceflow_workers, 2, 0, 32,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("invoiceflow.max_file_size_mb",
 							"Largest file ingest() accepts, in MiB.",

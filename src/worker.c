@@ -371,6 +371,16 @@ invoiceflow_worker_main(Datum main_arg)
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname(my_name);
 
+	/*
+	 * The worker's own commits (claims, outcomes) need not wait for the WAL
+	 * flush: a crash can lose only its last few hundred milliseconds of them,
+	 * and that only makes it send those rows again (at least once, as every
+	 * crash between a send and its record). The outbox rows themselves commit
+	 * with the change that wrote them, under the writer's setting. Two flush
+	 * waits per sink and turn were a good part of commit-to-queue latency.
+	 */
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
 	loop_ctx = AllocSetContextCreate(TopMemoryContext, "invoiceflow worker loop",
 									 ALLOCSET_DEFAULT_SIZES);
 	/* the sinks' clients stop a transfer when this says so */

@@ -1,29 +1,29 @@
 #!/usr/bin/env bash
 # Benchmark (issues 3 and 11): delivery by the background workers, side by side
 # with the raw rates of the same servers, in one run:
-#   bash test/bench/delivery.sh        (FILES=1000 WORKERS="1" LATENCY_SECONDS=10 GATEWAY=1)
+#   bash test/bench/delivery.sh        (FILES=1000 WORKERS="1 2" LATENCY_SECONDS=10 GATEWAY=1)
 #
 #  - raw S3: PUTs of a 50 KB file with curl (SigV4, through the verifying proxy),
-#    from 1 client and from S3_PARALLEL clients at once (default 8: the PUTs a
-#    worker keeps in flight), and a plain confirmed-publish loop to the broker;
+#    from 1 client and from 8 x w clients at once for each worker count w of
+#    WORKERS (a worker keeps 8 PUTs in flight: the same concurrency), and a
+#    plain confirmed-publish loop to the broker;
 #  - the gateway's sustained upload rate (test/bench/gateway.sh's wrk uploads of
 #    50 KB PDFs at 16 connections, 5 s; GATEWAY=0 skips it);
 #  - files/s delivered (S3 PUT + confirmed publish of invoice.uploaded) for FILES
-#    50 KB PDFs with each worker count of WORKERS (default: 1, the default of
-#    invoiceflow.workers): FILES are ingested in one transaction and the clock
-#    runs from its commit until the outbox is drained;
-#  - latency from an ingest() to its message arriving at a consumer of
-#    invoiceflow.process (p50, p99) while pgbench ingests at 80 % of the
-#    delivered rate for LATENCY_SECONDS (the clock starts at the ingestion's
-#    created_at, i.e. the start of its one-statement transaction: a little more
-#    than commit-to-queue).
+#    50 KB PDFs with each worker count of WORKERS (default "1 2"; 2 is the
+#    default of invoiceflow.workers): FILES are ingested in one transaction and
+#    the clock runs from its commit until the outbox is drained;
+#  - for each worker count, latency from an ingest() to its message arriving at
+#    a consumer of invoiceflow.process (p50, p99) while pgbench ingests at 80 %
+#    of the delivered rate for LATENCY_SECONDS (the clock starts at the
+#    ingestion's created_at, i.e. the start of its one-statement transaction: a
+#    little more than commit-to-queue).
 # Targets (issue 11): delivered >= 70 % of raw S3 at the same concurrency and >=
 # the gateway's upload rate; p99 < 100 ms at 80 % load. Starts its own S3
 # server, RabbitMQ node and PostgreSQL clusters; prints figures, asserts nothing.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-FILES=${FILES:-1000}; LAT_SECS=${LATENCY_SECONDS:-10}; WORKER_COUNTS=${WORKERS:-"1"}
-PAR=${S3_PARALLEL:-8}
+FILES=${FILES:-1000}; LAT_SECS=${LATENCY_SECONDS:-10}; WORKER_COUNTS=${WORKERS:-"1 2"}
 SVC=$(mktemp -d /tmp/invoiceflow-bench-svc.XXXXXX); chmod 755 "$SVC"
 [ "$(id -u)" -eq 0 ] && chown postgres: "$SVC"
 cleanup() {
@@ -59,9 +59,14 @@ put_many() {  # put_many PREFIX COUNT
 }
 t0=$(now); put_many s $N; t1=$(now)
 s3_seq=$(rate $N "$t0" "$t1")
-t0=$(now); for c in $(seq 1 "$PAR"); do put_many "p$c" $((N / PAR)) & done; wait; t1=$(now)
-s3_par=$(rate $(( (N / PAR) * PAR )) "$t0" "$t1")
-echo "raw S3 (curl, 50 KB, SigV4 proxy + s3rver, connection reused): $s3_seq PUT/s from 1 client, $s3_par PUT/s from $PAR"
+declare -A s3_par
+for w in $WORKER_COUNTS; do
+  PAR=$((8 * w)); [ -n "${s3_par[$PAR]:-}" ] && continue
+  t0=$(now); for c in $(seq 1 "$PAR"); do put_many "p$PAR-$c" $((N / PAR)) & done; wait; t1=$(now)
+  s3_par[$PAR]=$(rate $(( (N / PAR) * PAR )) "$t0" "$t1")
+done
+echo "raw S3 (curl, 50 KB, SigV4 proxy + s3rver, connection reused): $s3_seq PUT/s from 1 client;" \
+  $(for p in "${!s3_par[@]}"; do echo "${s3_par[$p]} PUT/s from $p"; done | sort -t' ' -k5n)
 
 # --- raw broker: confirmed persistent publishes to the durable queue --------------
 mq_raw=$("$BENCH_ROOT/test/tools/amqp_publish_bench" "$RABBITMQ_URL" 3000 300 invoice.uploaded)
@@ -95,7 +100,7 @@ CREATE FUNCTION bench_pdf(tag text) RETURNS bytea LANGUAGE sql AS \$\$
   SELECT h || convert_to(E'xref\n0 1\n0000000000 65535 f \ntrailer\n<< /Size 1 >>\nstartxref\n' || octet_length(h) || E'\n%%EOF\n', 'UTF8')
   FROM (SELECT convert_to(E'%PDF-1.4\n% ' || tag || E'\n', 'UTF8')
           || decode(string_agg(md5(tag || g::text), ''), 'hex') AS h FROM generate_series(1, 3190) g) s \$\$;"
-declare -A fps
+declare -A fps lat_of
 for w in $WORKER_COUNTS; do
   BENCH_EXTRA_CONF="$(conf_for "$w")" bench_cluster_start "delivery$w"
   trap cleanup EXIT   # bench_cluster_start set its own; ours stops the cluster too
@@ -111,7 +116,7 @@ for w in $WORKER_COUNTS; do
   echo "workers=$w: $FILES files of $size bytes delivered (S3 PUT + confirmed publish) at ${fps[$w]} files/s"
   "$RABBITMQ_CTL" purge_queue invoiceflow.process >/dev/null
 
-  if [ "$w" = "$(echo $WORKER_COUNTS | awk '{print $1}')" ]; then
+  if [ "${LATENCY_SECONDS:-10}" != 0 ]; then
     # latency under load: pgbench ingests at 80 % of the delivered rate while a
     # consumer records arrival times; each message's body has its created_at
     lrate=$(( ${fps[$w]} * 8 / 10 ))
@@ -130,11 +135,14 @@ for w in $WORKER_COUNTS; do
       | awk '{ a[NR] = $1 } END { if (NR == 0) { print "no samples"; exit }
                p50 = a[int((NR - 1) * 0.50) + 1]; p99 = a[int((NR - 1) * 0.99) + 1];
                printf "%d samples: p50 %.1f ms, p99 %.1f ms", NR, p50, p99 }')
+    lat_of[$w]="at $lrate/s: $lat"
     echo "workers=$w: ingest() -> message in the queue at $lrate ingests/s (80 % of ${fps[$w]}): $lat"
   fi
   bench_cluster_stop; BENCH_DIR=
 done
 
 echo
-echo "summary: raw S3 $s3_seq PUT/s ($PAR parallel: $s3_par), raw broker $mq_raw confirmed msg/s, gateway uploads ${gw_rate:-?}/s;"
-for w in $WORKER_COUNTS; do echo "  workers=$w: ${fps[$w]} files/s delivered"; done
+echo "summary: raw S3 $s3_seq PUT/s from 1 client, raw broker $mq_raw confirmed msg/s, gateway uploads ${gw_rate:-?}/s;"
+for w in $WORKER_COUNTS; do
+  echo "  workers=$w: ${fps[$w]} files/s delivered = $(awk -v a="${fps[$w]}" -v b="${s3_par[$((8 * w))]}" 'BEGIN { printf "%.0f", 100 * a / b }') % of raw S3 from $((8 * w)) clients (${s3_par[$((8 * w))]} PUT/s)${lat_of[$w]:+; latency ${lat_of[$w]}}"
+done
