@@ -129,6 +129,10 @@ const text_label text_labels[] = {
 	{"leistungsempfanger", LT_BUYER, 3, LF_COLON}, {"dati cliente", LT_BUYER, 3, 0}, {"dati fornitore", LT_SELLER, 3, 0},
 	{"datos del cliente", LT_BUYER, 3, 0}, {"datos del proveedor", LT_SELLER, 3, 0}, {"klantgegevens", LT_BUYER, 3, 0},
 	{"billing address", LT_BUYER, 3, 0}, {"cobrar a", LT_BUYER, 3, 0}, {"spett.le", LT_BUYER, 3, 0}, {"bill to address", LT_BUYER, 3, 0}, {"nom du client", LT_BUYER, 3, 0},
+	/* the customer's name as a key: subscriber, account holder (telecom, utilities) */
+	{"nom de l'abonne", LT_BUYER, 3, 0}, {"customer name", LT_BUYER, 3, 0}, {"subscriber name", LT_BUYER, 3, 0},
+	{"kundenname", LT_BUYER, 3, 0}, {"naam klant", LT_BUYER, 3, 0}, {"nome cliente", LT_BUYER, 3, 0},
+	{"nombre del cliente", LT_BUYER, 3, 0},
 
 	/* ---- order, terms, payment ---- */
 	{"purchase order", LT_PO, 4, 0}, {"po number", LT_PO, 4, 0}, {"po no", LT_PO, 4, 0}, {"p.o. number", LT_PO, 4, 0},

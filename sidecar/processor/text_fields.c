@@ -736,6 +736,12 @@ static int name_ok(const char *s)
 	}
 	if (letters < 2 || digits * 4 > n) return 0;
 	if (n <= 3 && !strchr(s, ' ')) return 0;	/* "DE", "CN", "USA": a country code, not a name */
+	/* "Seite 1 von 1", "Page 2 of 3", "Pagina 1": a page number, not a name */
+	static const char *page[] = { "seite ", "page ", "pagina ", "pag. ", "blatt ", NULL };
+	for (int i = 0; page[i]; i++) {
+		size_t pl = strlen(page[i]);
+		if (strncasecmp(s, page[i], pl) == 0 && isdigit((unsigned char) s[pl])) return 0;
+	}
 	char d[11];
 	if (date_find(s, 0, d, NULL)) return 0;
 	return 1;
@@ -1162,6 +1168,19 @@ static void field_parties(tctx *c, invoice *inv)
 				for (int k = 0; k < bl[i].n; k++) in |= bl[i].seg[k] == buyer.seg;
 				if (!in) { n++; pick = i; }
 			}
+			/* an unlabelled block: one under a heading ("Shipping Address", "Lieferadresse")
+			 * is another party's */
+			if (n == 1) {
+				const tseg *top = &l->segs[bl[pick].seg[0]];
+				for (int r = top->row - 1; r >= 0 && r >= top->row - 2 && n == 1; r--) {
+					if (l->rows[r].page != top->page) break;
+					for (int k = 0; k < l->rows[r].n; k++) {
+						int a = l->rows[r].first + k;
+						if (same_column(top, &l->segs[a]) &&
+							(label_in_seg(c, a, 0, ~(1 << LT_SELLER) & 0x7fffffff) || address_heading(c->fold[a]))) n = 0;
+					}
+				}
+			}
 			if (n == 1) {
 				int name = bl[pick].seg[0];
 				for (int k = 0; k + 1 < bl[pick].n; k++)
@@ -1169,8 +1188,10 @@ static void field_parties(tctx *c, invoice *inv)
 						name = bl[pick].seg[k];
 						break;
 					}
-				offer(c, &seller, l->segs[name].text, 3, name);
-					}
+				/* the buyer's name again (billing and shipping address side by side) is not the sender */
+				if (!agrees(&buyer, l->segs[name].text) && strcasecmp(buyer.name, l->segs[name].text) != 0)
+					offer(c, &seller, l->segs[name].text, 3, name);
+			}
 		}
 	}
 	/* window-envelope sender line: "Name - Street 1 - 12345 City" */
@@ -1260,10 +1281,10 @@ static void field_parties(tctx *c, invoice *inv)
 	}
 	/* the sender's block in the footer: a name over its street, with phone, e-mail, bank or
 	 * register lines on the rows below ("Hotel X / Street 7, 20459 City / Tel ... / HRB ...") */
-	for (size_t s = 0; s < l->nsegs && rule_on(R_FOOTER_SENDER) && seller.w < 2.0; s++) {
+	for (size_t s = 0; s < l->nsegs && rule_on(R_FOOTER_SENDER) && seller.w < 1.45; s++) {
 		const tseg *sg = &l->segs[s];
 		if (sg->page > 0) break;
-		if (sg->y0 < ph * 0.75f || c->buyer_region[s]) continue;
+		if (sg->y0 < ph * 0.75f || c->buyer_region[s] || sg->text[0] == '(') continue;
 		if (!name_ok(sg->text) || addr_like(sg->text) || contact_line(c->fold[s]) || starts_with_label(c, (int) s) ||
 			key_value(sg->text) || is_title_word(c->fold[s])) continue;
 		int words = 1;
@@ -1275,7 +1296,8 @@ static void field_parties(tctx *c, invoice *inv)
 		for (int r = sg->row + 1; r <= sg->row + 4 && r < (int) l->nrows && !contact; r++)
 			for (int k = 0; k < l->rows[r].n; k++) contact |= contact_line(c->fold[l->rows[r].first + k]);
 		if (!contact) continue;
-		offer(c, &seller, sg->text, 2.0, (int) s);
+		/* below the name-over-address blocks of the top (1.5), above a legal form further down */
+		offer(c, &seller, sg->text, 1.45, (int) s);
 		break;
 	}
 	/* last resort: the first line of text that could be a name */
