@@ -1080,7 +1080,13 @@ static void recipient_block(tctx *c, const ablock *bl, int nb, party_cand *buyer
 	if (npers != 1) {
 		pick = -1;
 		if (npers == 0 && nplain == 1) {
-			/* the sender's details elsewhere on page 1 */
+			/* the sender's details elsewhere on page 1, and not right under this block (a
+			 * letterhead whose phone, fax or bank lines follow after a gap) */
+			int last = bl[plain].seg[bl[plain].n - 1];
+			for (int k = 0; k < 3; k++) {
+				int b = seg_below(c, last, 3, k);
+				if (b >= 0 && contact_line(c->fold[b]) && !label_in_seg(c, b, 0, ~0)) return;
+			}
 			int elsewhere = 0;
 			for (size_t s = 0; s < l->nsegs && !elsewhere; s++) {
 				if (l->segs[s].page > 0) break;
@@ -1221,6 +1227,8 @@ static void field_parties(tctx *c, invoice *inv)
 			for (const char *q = p2; *q; q++) if (isdigit((unsigned char) *q)) pc++;
 			if (pc < 4) continue;
 			char *name = xstrndup(t, (size_t) (p1 - t));
+			/* "Nordkanalstrasse 18, 20097 Hamburg": a street before the comma, no name */
+			if (comma && (addr_like(name) || !name_ok(name))) { free(name); continue; }
 			offer(c, &seller, name, 3, (int) s);
 			free(name);
 			/* the addressee is the next line below */
