@@ -155,6 +155,11 @@ const text_label text_labels[] = {
 	{"valuta", LT_CURRENCY, 3, 0}, {"moneda", LT_CURRENCY, 3, 0}, {"divisa", LT_CURRENCY, 3, 0},
 
 	/* ---- other labels: hide the shorter ones inside them ---- */
+	/* a stay's dates (hotel folios) are not the invoice's */
+	{"arrival date", LT_IGNORE, 0, 0}, {"departure date", LT_IGNORE, 0, 0}, {"anreisedatum", LT_IGNORE, 0, 0},
+	{"abreisedatum", LT_IGNORE, 0, 0}, {"date d'arrivee", LT_IGNORE, 0, 0}, {"date de depart", LT_IGNORE, 0, 0},
+	{"aankomstdatum", LT_IGNORE, 0, 0}, {"vertrekdatum", LT_IGNORE, 0, 0}, {"check-in date", LT_IGNORE, 0, 0},
+	{"check-out date", LT_IGNORE, 0, 0},
 	{"kundennr", LT_IGNORE, 0, 0}, {"kundennummer", LT_IGNORE, 0, 0}, {"kunden-nr", LT_IGNORE, 0, 0},
 	{"customer no", LT_IGNORE, 0, 0}, {"customer number", LT_IGNORE, 0, 0}, {"customer id", LT_IGNORE, 0, 0},
 	{"account number", LT_IGNORE, 0, 0}, {"account no", LT_IGNORE, 0, 0}, {"klantnummer", LT_IGNORE, 0, 0},

@@ -883,6 +883,15 @@ static void test_field_reader(void)
 		  "the shipping block is not the sender (seller %s)", inv.f[F_SELLER_NAME].value);
 	invoice_free(&inv);
 
+	/* a stay's dates: "Arrival Date" above the folio's "Date:" is not the issue date */
+	static const tcell ad0[] = { {10, 130, "Arrival Date : 30.11.19"}, {0, 0, NULL} };
+	static const tcell ad1[] = { {10, 130, "Departure Date : 01.12.19"}, {0, 0, NULL} };
+	static const tcell ad2[] = { {10, 75, "Date: 02.12.19"}, {157, 197, "INVOICE"}, {0, 0, NULL} };
+	const tcell *tad[] = { ad0, ad1, ad2, nv1 };
+	read_fields(tad, 4, &inv);
+	field_is(&inv, F_ISSUE_DATE, "2019-12-02", 0.5, "arrival and departure dates are not the issue date");
+	invoice_free(&inv);
+
 	/* VAT breakdown table: two rates, found by base x rate = tax, supplies net and tax */
 	static const tcell v0[] = { {50, 150, "Rechnungsnummer:"}, {160, 200, "R-77"}, {0, 0, NULL} };
 	static const tcell v1[] = { {50, 150, "Rechnungsdatum:"}, {160, 220, "18.11.2019"}, {0, 0, NULL} };
