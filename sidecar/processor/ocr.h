@@ -29,7 +29,8 @@ int  ocr_recognize(ocr_engine *e, const unsigned char *px, int w, int h, int str
 void ocr_words_free(ocr_word *w, size_t n);
 
 /* Cuts what table rules and box edges read as characters from an OCR word, in place: a '|'
- * at either end, an unmatched '[' or ']' ("| Kaufer |", "[Zahlungsart").  Returns 0 when
+ * at either end, an unmatched '[' or ']' ("| Kaufer |", "[Zahlungsart"), an unclosed quote
+ * mark before a number ("\"550,60").  Returns 0 when
  * nothing else is left (the word is dropped), 1 otherwise. */
 int  ocr_strip_rules(char *text);
 

@@ -4,6 +4,7 @@
 #include "pdf_internal.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,6 +50,11 @@ int ocr_strip_rules(char *t)
 		for (const char *p = t; *p; p++) if (*p != '|' && *p != '[' && *p != ']') only = 0;
 		return only ? 0 : 1;
 	}
+	/* a quote mark before a number that no quote closes is a speck, not a character:
+	 * no amount or date is printed in quotes ("550,60 read as \"550,60) */
+	if (n - a >= 2 && (t[a] == '"' || t[a] == '\'' || t[a] == '`') && isdigit((unsigned char) t[a + 1]) &&
+		!memchr(t + a + 1, t[a], n - a - 1))
+		a++;
 	memmove(t, t + a, n - a);
 	t[n - a] = 0;
 	return 1;

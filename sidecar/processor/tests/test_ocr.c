@@ -282,6 +282,7 @@ static void test_strip_rules(void)
 		{ "|", NULL }, { "||", NULL }, { "[", NULL }, { "]|", NULL },
 		{ "|Kaufer", "Kaufer" }, { "Kaufer|", "Kaufer" }, { "[Zahlungsart", "Zahlungsart" },
 		{ "EUR]", "EUR" }, { "[optional]", "[optional]" }, { "a|b", "a|b" }, { "123", "123" },
+		{ "\"550,60", "550,60" }, { "'12", "12" }, { "\"12\"", "\"12\"" }, { "\"Zahlung", "\"Zahlung" },
 	};
 	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
 		char buf[32];
