@@ -60,6 +60,7 @@ const rule_info reader_rules[R_COUNT] = {
 		"ferd24_EXT_Bau_Schlussrechnung_210113,"
 		"ferd24_EXT_SubInvoiceLines_Hardware_99877,"
 		"ferd24_EXT_SubInvoiceLines_Kaffee_50099877,"
+		"i2d_free_fiber,"
 		"mustang_GnuaccountingRE-20170509_505" },
 	[R_FIRST_DATE] = { "first-date", "no issue-date label: first date on page 1 (low confidence)", "" },
 	[R_AMOUNT_TRIPLE] = { "amount-triple", "net + tax = total picks among candidates", "" },
@@ -88,24 +89,30 @@ const rule_info reader_rules[R_COUNT] = {
 		"ferd24_EXT_SubInvoiceLines_Hardware_99877,"
 		"ferd24_EXT_SubInvoiceLines_Kaffee_50099877,"
 		"i2d_AmazonWebServices,"
+		"i2d_free_fiber,"
 		"kosit_XR_04.01a_MeierHandwerk_12345,"
 		"kosit_XR_maxRechnung_1234567890" },
-	[R_ADDRESS_BLOCKS] = { "address-blocks", "two address blocks: the one with contact details is the sender", "i2d_coolblue1,i2d_coolblue2,oca_efff_ExactOnline_16117778" },
+	[R_ADDRESS_BLOCKS] = { "address-blocks", "two address blocks: the one with contact details is the sender", "i2d_coolblue1,i2d_coolblue2" },
 	[R_ENVELOPE] = { "envelope", "window-envelope sender line, addressee below", "jw_MotelOne_534719706,mustang_GnuaccountingRE-20170509_505" },
 	[R_LEGAL_FORM] = { "legal-form", "name with a legal form in the letterhead", "jw_Madison_505050" },
-	[R_NAME_BLOCK] = { "name-block", "name-over-address blocks, sender first", "akretion_invoice_EN16931,i2d_AzureInterior" },
-	[R_FIRST_LINE] = { "first-line", "first name-like line is the sender (last resort)", "" },
+	[R_NAME_BLOCK] = { "name-block", "name-over-address blocks, sender first",
+		"i2d_AzureInterior,"
+		"i2d_QualityHosting,"
+		"i2d_free_fiber,"
+		"jw_Hampton_24361,"
+		"jw_Madison_505050" },
+	[R_FIRST_LINE] = { "first-line", "first name-like line is the sender (last resort)", "i2d_free_fiber" },
 	[R_US_DATES] = { "us-dates", "month-first dates for USD / US addresses", "" },
 	[R_CREDIT_NOTE] = { "credit-note", "credit-note title on page 1", "" },
 	[R_TITLE_COLUMN] = { "title-column", "\"Nr.\" left of the number, the title word over its column", "oca_efff_ExactOnline_16117778" },
 	[R_PAID_BALANCE] = { "paid-balance", "a total of 0.00 (balance after payment) gives way to the VAT table's sums", "" },
 	[R_NUMBER_NOT_VAT] = { "number-not-vat", "a VAT id is not the invoice number", "" },
-	[R_RECIPIENT_BLOCK] = { "recipient-block", "the addressee block (person line, or the only block without sender details) is the buyer", "" },
+	[R_RECIPIENT_BLOCK] = { "recipient-block", "the addressee block (person line, or the only block without sender details) is the buyer", "jw_Hampton_24361" },
 	[R_NUMBER_PARTS] = { "number-parts", "a number in parts joined by spaced hyphens is one number", "" },
-	[R_ENVELOPE_COMMA] = { "envelope-comma", "envelope sender line separated by commas, above an addressee block", "" },
+	[R_ENVELOPE_COMMA] = { "envelope-comma", "envelope sender line separated by commas, above an addressee block", "jw_Mercure_37816396" },
 	[R_FOOTER_SENDER] = { "footer-sender", "sender block in the footer: name over street, contact lines below", "" },
-	[R_SENDER_BLOCK] = { "sender-block", "recipient known from a label: the one other block with sender details is the sender", "" },
-	[R_BLOCK_AFTER_SENDER] = { "block-after-sender", "sender known from the letterhead: the next name-over-address block is the recipient", "" },
+	[R_SENDER_BLOCK] = { "sender-block", "recipient known from a label: the one other block with sender details is the sender", "akretion_invoice_EN16931" },
+	[R_BLOCK_AFTER_SENDER] = { "block-after-sender", "sender known from the letterhead: the next name-over-address block is the recipient", "i2d_QualityHosting,jw_Madison_505050" },
 };
 
 static unsigned char rule_off[R_COUNT];
