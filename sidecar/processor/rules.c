@@ -111,6 +111,7 @@ const rule_info reader_rules[R_COUNT] = {
 	[R_NUMBER_PARTS] = { "number-parts", "a number in parts joined by spaced hyphens is one number", "" },
 	[R_ENVELOPE_COMMA] = { "envelope-comma", "envelope sender line separated by commas, above an addressee block", "jw_Mercure_37816396" },
 	[R_FOOTER_SENDER] = { "footer-sender", "sender block in the footer: name over street, contact lines below", "" },
+	[R_TAX_ROW_GROSS] = { "tax-row-gross", "VAT table row: gross - base is the tax when it fits the rate", "" },
 	[R_SENDER_BLOCK] = { "sender-block", "recipient known from a label: the one other block with sender details is the sender", "akretion_invoice_EN16931" },
 	[R_BLOCK_AFTER_SENDER] = { "block-after-sender", "sender known from the letterhead: the next name-over-address block is the recipient", "i2d_QualityHosting,jw_Madison_505050" },
 };

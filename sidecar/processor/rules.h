@@ -35,6 +35,7 @@ typedef enum {
 	R_NUMBER_PARTS,		/* "HA007 - 123123 - 37816396": hyphen-joined parts of one number */
 	R_ENVELOPE_COMMA,	/* the envelope sender line with commas, right above an addressee block */
 	R_FOOTER_SENDER,	/* the sender's block in the footer: name over street, contact lines below */
+	R_TAX_ROW_GROSS,	/* a VAT table row with base and gross: gross - base is the tax when it fits the rate */
 	R_SENDER_BLOCK,		/* with the recipient known from a label, the one block with sender details is the sender's */
 	R_COUNT
 } rule_id;

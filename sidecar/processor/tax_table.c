@@ -5,6 +5,7 @@
  * the invoice's net and tax.
  */
 #include "tax_table.h"
+#include "rules.h"
 #include "parsers.h"
 #include "util.h"
 
@@ -66,6 +67,16 @@ static int tax_row(const tlayout *l, size_t r, long long *base, long long *tax, 
 			for (int g = 0; g < n; g++) if (g != a && g != b && v[g] == v[a] + v[b]) *gross = 1;
 			return 1;
 		}
+	/* the tax cell unreadable ("6, 32" from OCR) or missing: base and gross printed, and
+	 * gross - base fits the rate, give the tax */
+	if (rule_on(R_TAX_ROW_GROSS))
+		for (int a = 0; a < n; a++)
+			for (int g = 0; g < n; g++) {
+				if (a == g || v[g] <= v[a] || !rate_fits(v[a], v[g] - v[a], rb)) continue;
+				*base = v[a]; *tax = v[g] - v[a]; *rate = rb;
+				*gross = 1;
+				return 1;
+			}
 	return 0;
 }
 

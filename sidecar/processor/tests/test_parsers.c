@@ -892,6 +892,24 @@ static void test_field_reader(void)
 	field_is(&inv, F_ISSUE_DATE, "2019-12-02", 0.5, "arrival and departure dates are not the issue date");
 	invoice_free(&inv);
 
+	/* tax-row-gross: a VAT table row whose tax cell OCR split ("1, 84"): base and gross give it */
+	static const tcell tg0[] = { {50, 300, "Rechnung Nr. 4711 vom 18.11.2019"}, {0, 0, NULL} };
+	static const tcell tg1[] = { {300, 400, "Gesamtbetrag"}, {490, 520, "80,50"}, {0, 0, NULL} };
+	static const tcell tg2[] = { {50, 120, "19,00 %"}, {270, 295, "9,66"}, {390, 408, "1, 84"}, {499, 522, "11,50"}, {0, 0, NULL} };
+	const tcell *ttg[] = { tg0, tg1, pb4, tg2, pb6 };
+	read_fields(ttg, 5, &inv);
+	field_is(&inv, F_NET, "74.15", 0.7, "VAT table with an unreadable tax cell: net");
+	field_is(&inv, F_TAX, "6.35", 0.7, "VAT table with an unreadable tax cell: tax from gross - base");
+	invoice_free(&inv);
+	memset(off, 0, sizeof off);
+	off[R_TAX_ROW_GROSS] = 1;
+	rules_set_off(off);
+	read_fields(ttg, 5, &inv);
+	CHECK(!inv.f[F_TAX].value || strcmp(inv.f[F_TAX].value, "6.35") != 0 || inv.f[F_TAX].conf < 0.7,
+		  "tax-row-gross off: no sure tax 6.35 (%s)", inv.f[F_TAX].value);
+	rules_set_off(NULL);
+	invoice_free(&inv);
+
 	/* VAT breakdown table: two rates, found by base x rate = tax, supplies net and tax */
 	static const tcell v0[] = { {50, 150, "Rechnungsnummer:"}, {160, 200, "R-77"}, {0, 0, NULL} };
 	static const tcell v1[] = { {50, 150, "Rechnungsdatum:"}, {160, 220, "18.11.2019"}, {0, 0, NULL} };
