@@ -57,6 +57,9 @@ sub start_processor {
 		ASAN_OPTIONS => 'detect_leaks=1:abort_on_error=0',
 		UBSAN_OPTIONS => 'print_stacktrace=1',
 		%{ $opt{env} // {} });
+	# valgrind follows no exec (--trace-children=no): it runs the daemon's own program,
+	# not the front end that executes it (sidecar/processor/cli_exec.c)
+	$bin = "$root/sidecar/processor/invoiceflow-processor-daemon" if $opt{valgrind} && $which eq 'plain';
 	my @cmd = ($bin, 'run');
 	@cmd = ('valgrind', '-q', '--error-exitcode=99', '--leak-check=full', '--errors-for-leak-kinds=definite',
 		'--trace-children=no', "--log-file=$dir-processor$n.valgrind", @cmd) if $opt{valgrind};
