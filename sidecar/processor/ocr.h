@@ -34,6 +34,10 @@ void ocr_words_free(ocr_word *w, size_t n);
  * nothing else is left (the word is dropped), 1 otherwise. */
 int  ocr_strip_rules(char *text);
 
+/* A lone '«', '»', '°' or bullet between two words of one line becomes the middle dot
+ * U+00B7 it was printed as (a separated sender line), in place. */
+void ocr_fix_dots(ocr_word *w, size_t n);
+
 /* PROCESSOR_OCR_MAX_PAGES (0-1000, 0 = no OCR) and PROCESSOR_OCR_LANGS (lang[+lang...],
  * each installed).  Returns 0 and a message naming the variable on a bad value. */
 int  ocr_settings(int *max_pages, const char **langs, char *err, size_t errsz);

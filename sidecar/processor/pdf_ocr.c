@@ -35,6 +35,23 @@ static void fix_colon(ocr_word *w)
 	if (strcmp(w->text, ">") == 0 || strcmp(w->text, ";") == 0) strcpy(w->text, ":");
 }
 
+/* The middle dot of a separated line ("Hotel · Street 54 · 10557 City", a window
+ * envelope's sender line) is small, and Tesseract reads it as '«', '»', '°' or a bullet:
+ * alone between two words of a line, any of those is written as U+00B7 (ocr.h). */
+void ocr_fix_dots(ocr_word *w, size_t n)
+{
+	static const char *const look[] = { "\xc2\xab", "\xc2\xbb", "\xc2\xb0", "\xe2\x80\xa2", "\xe2\x97\x8f", NULL };
+	for (size_t q = 1; q + 1 < n; q++) {
+		if (w[q - 1].line != w[q].line || w[q + 1].line != w[q].line) continue;
+		for (int i = 0; look[i]; i++)
+			if (strcmp(w[q].text, look[i]) == 0) {
+				free(w[q].text);
+				w[q].text = xstrdup("\xc2\xb7");
+				break;
+			}
+	}
+}
+
 /* Table rules and box edges read as characters (ocr.h): invoices print no text with a bare
  * vertical bar, and a bracket without its pair in the word is a box's edge. */
 int ocr_strip_rules(char *t)
@@ -71,6 +88,7 @@ static void words_to_segs(ocr_word *w, size_t *pn, float sx, float sy, float ox,
 		else free(w[q].text);
 	}
 	n = *pn = keep;	/* the words left, for ocr_words_free() */
+	ocr_fix_dots(w, n);
 	size_t i = 0;
 	while (i < n) {
 		size_t j = i + 1;

@@ -436,6 +436,29 @@ static void test_scan_choice(const unsigned char *text_pdf, size_t tlen)
 	free(pdf); free(err);
 }
 
+/* Middle dots of a separated line, misread, become U+00B7 again; at a line's end, no. */
+static void test_fix_dots(void)
+{
+	const char *in[] = { "Hotel", "\xc2\xab", "Street", "\xc2\xb0", "10557", "Berlin", "\xc2\xbb" };
+	const int line[] = { 0, 0, 0, 0, 0, 0, 0 };
+	ocr_word w[7];
+	memset(w, 0, sizeof w);
+	for (int i = 0; i < 7; i++) { w[i].text = xstrdup(in[i]); w[i].line = line[i]; }
+	ocr_fix_dots(w, 7);
+	CHECK(strcmp(w[1].text, "\xc2\xb7") == 0 && strcmp(w[3].text, "\xc2\xb7") == 0, "\"Hotel \xc2\xab Street \xc2\xb0 10557\": dots (%s, %s)", w[1].text, w[3].text);
+	CHECK(strcmp(w[6].text, "\xc2\xbb") == 0, "a guillemet ending the line stays");
+	CHECK(strcmp(w[0].text, "Hotel") == 0 && strcmp(w[2].text, "Street") == 0, "words stay");
+	for (int i = 0; i < 7; i++) free(w[i].text);
+	/* between two lines: not a separator */
+	ocr_word v[3];
+	memset(v, 0, sizeof v);
+	v[0].text = xstrdup("Hotel"); v[1].text = xstrdup("\xc2\xb0"); v[2].text = xstrdup("Street");
+	v[2].line = 1;
+	ocr_fix_dots(v, 3);
+	CHECK(strcmp(v[1].text, "\xc2\xb0") == 0, "a degree sign at a line's end stays");
+	for (int i = 0; i < 3; i++) free(v[i].text);
+}
+
 /* The quality measure's tokens (layer_quality.c). */
 static void test_token_quality(void)
 {
@@ -453,6 +476,7 @@ int main(void)
 {
 	test_strip_rules();
 	test_token_quality();
+	test_fix_dots();
 	size_t tlen = 0, slen = 0;
 	unsigned char *text_pdf = fx_text_pdf(invoice_lines + 1, NLINES - 1, &tlen);
 	CHECK(text_pdf != NULL, "text fixture");
