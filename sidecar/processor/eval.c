@@ -13,7 +13,7 @@
  * returned in a document with needs_review false whose value differs from the
  * expected one), documents straight through (needs_review false).
  * Paths: each file is classed by what the processor says of it (the pipeline run's
- * meta.read_path, else meta.scan_pages, else its invoice.source): "text"
+ * meta.read_path, else its invoice.source): "text"
  * (a born-digital text layer: the issue's text path) or "scan" (no usable text layer:
  * the OCR path); never by file name or corpus metadata.  The text, ocr, overall and
  * text-cv views are also summed over the files of each path.
@@ -142,15 +142,13 @@ static json_t *extract_run(const cfile *cf, int run, char **err)
 }
 
 /* The path the processor's pipeline run puts a document on: its own word for it
- * (meta.read_path "ocr": most pages are scans or have no usable text layer), else a
- * scan when it reports scanned pages (meta.scan_pages > 0) or, without either, when
- * it read the document from OCR words (invoice.source "ocr"); text otherwise. */
+ * (meta.read_path "ocr": most pages are scans or have no usable text layer), else
+ * (older results without it) whether it read the document from OCR words
+ * (invoice.source "ocr"); a born-digital text layer otherwise. */
 static int doc_path(json_t *pipeline_res)
 {
 	const char *rp = json_string_value(json_object_get(json_object_get(pipeline_res, "meta"), "read_path"));
 	if (rp) return strcmp(rp, "ocr") == 0 ? P_SCAN : P_TEXT;
-	json_t *sp = json_object_get(json_object_get(pipeline_res, "meta"), "scan_pages");
-	if (json_is_integer(sp)) return json_integer_value(sp) > 0 ? P_SCAN : P_TEXT;
 	const char *src = json_string_value(json_object_get(json_object_get(pipeline_res, "invoice"), "source"));
 	return src && strcmp(src, "ocr") == 0 ? P_SCAN : P_TEXT;
 }
