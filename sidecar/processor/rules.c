@@ -112,6 +112,8 @@ const rule_info reader_rules[R_COUNT] = {
 	[R_ENVELOPE_COMMA] = { "envelope-comma", "envelope sender line separated by commas, above an addressee block", "jw_Mercure_37816396" },
 	[R_FOOTER_SENDER] = { "footer-sender", "sender block in the footer: name over street, contact lines below", "" },
 	[R_TAX_ROW_GROSS] = { "tax-row-gross", "VAT table row: gross - base is the tax when it fits the rate", "" },
+	[R_RATE_ROWS_SUM] = { "rate-rows-sum", "one amount label repeated per rate: the total is the parts' sum", "" },
+	[R_ENVELOPE_OCR_DOT] = { "envelope-ocr-dot", "envelope line whose middle dots OCR read as << >> or a degree sign, above an addressee block", "" },
 	[R_SENDER_BLOCK] = { "sender-block", "recipient known from a label: the one other block with sender details is the sender", "akretion_invoice_EN16931" },
 	[R_BLOCK_AFTER_SENDER] = { "block-after-sender", "sender known from the letterhead: the next name-over-address block is the recipient", "i2d_QualityHosting,jw_Madison_505050" },
 };

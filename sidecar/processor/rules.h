@@ -36,6 +36,8 @@ typedef enum {
 	R_ENVELOPE_COMMA,	/* the envelope sender line with commas, right above an addressee block */
 	R_FOOTER_SENDER,	/* the sender's block in the footer: name over street, contact lines below */
 	R_TAX_ROW_GROSS,	/* a VAT table row with base and gross: gross - base is the tax when it fits the rate */
+	R_RATE_ROWS_SUM,	/* one amount label repeated per rate ("VAT 19% / VAT 7%"): the parts add up */
+	R_ENVELOPE_OCR_DOT,	/* the envelope line's middle dots as OCR reads them (« » °), above an addressee block */
 	R_SENDER_BLOCK,		/* with the recipient known from a label, the one block with sender details is the sender's */
 	R_COUNT
 } rule_id;

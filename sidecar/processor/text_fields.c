@@ -599,6 +599,52 @@ static int amount_printed_outside(tctx *c, long long cents, int from, int to)
 	return 0;
 }
 
+/* A row (or the row after it) that prints a rate ("19%", "7.00 %"). */
+static int rate_near(tctx *c, int row)
+{
+	const tlayout *l = c->l;
+	for (int r = row; r <= row + 1 && r < (int) l->nrows; r++) {
+		if (l->rows[r].page != l->rows[row].page) break;
+		char *t = tlayout_row_text(l, (size_t) r);
+		long long v[16]; int rate;
+		row_amounts(t, v, 16, &rate);
+		free(t);
+		if (rate > 0) return 1;
+	}
+	return 0;
+}
+
+/*
+ * "VAT AT 19%  1.58 / VAT AT 7%  13.81", "NET 8.32 / 19% / NET 197.29 / 7%": one label
+ * type repeated on two or more rows of one block, each row (or the row after it) with
+ * a rate, and nowhere else: the parts of one amount per rate, whose sum is the total of
+ * that type.  Not when one part is the sum of the others (section subtotals).
+ */
+static void rate_rows_sum(tctx *c, candvec *cv)
+{
+	if (!rule_on(R_RATE_ROWS_SUM) || cv->n < 2 || cv->n > 8) return;
+	const tlayout *l = c->l;
+	int r0 = 1 << 30, r1 = -1;
+	long long sum = 0, maxv = 0;
+	double w = 0;
+	for (size_t i = 0; i < cv->n; i++) {
+		const cand *a = &cv->v[i];
+		int row = l->segs[a->seg].row;
+		if (a->below || !rate_near(c, row)) return;
+		for (size_t j = 0; j < i; j++) if (l->segs[cv->v[j].seg].row == row) return;
+		if (row < r0) r0 = row;
+		if (row > r1) r1 = row;
+		sum += a->cents;
+		if (llabs(a->cents) > maxv) maxv = llabs(a->cents);
+		if (a->weight > w) w = a->weight;
+	}
+	if (r1 - r0 > 8 || l->rows[r0].page != l->rows[r1].page) return;
+	if (2 * maxv == llabs(sum)) return;	/* one part is the others' sum: subtotals */
+	char b[40];
+	cents_format(sum, b, sizeof b);
+	cv_push(cv, b, w + 0.5, cv->v[0].seg, 0);
+}
+
 static void field_amounts(tctx *c, invoice *inv)
 {
 	candvec T = {0}, N = {0}, X = {0}, D = {0};
@@ -615,6 +661,8 @@ static void field_amounts(tctx *c, invoice *inv)
 		else if (m->type == LT_TAX) { cv_push(&X, v, w, m->seg, below); if (!below) c->tax_amount_seen = 1; }
 		else { cv_push(&D, v, w, m->seg, below); cv_push(&T, v, w - 1, m->seg, below); }
 	}
+	rate_rows_sum(c, &X);
+	rate_rows_sum(c, &N);
 	for (size_t i = 0; i < T.n; i++) if (T.v[i].cents == 0) T.v[i].weight -= 2;
 	for (size_t i = 0; i < N.n; i++) if (N.v[i].cents == 0) N.v[i].weight -= 2;
 
@@ -1207,16 +1255,21 @@ static void field_parties(tctx *c, invoice *inv)
 		if (sg->y0 > ph * 0.5f) continue;
 		const char *t = sg->text;
 		static const char *seps[] = { " - ", " \xe2\x80\xa2 ", " \xe2\x97\x8f ", " \xc2\xb7 ", " | ", " \xe2\x80\x93 ", " \xe2\x88\x92 ",
-			", ", NULL };
+			", ", " \xc2\xab ", " \xc2\xbb ", " \xc2\xb0 ", NULL };
 		for (int k = 0; seps[k]; k++) {
+			/* weak separators: commas, and what OCR makes of a small middle dot or bullet
+			 * ("Hotel « Street 54 ° 10557 City") */
 			int comma = seps[k][0] == ',';
+			int weak = comma || strcmp(seps[k], " \xc2\xab ") == 0 || strcmp(seps[k], " \xc2\xbb ") == 0 ||
+				strcmp(seps[k], " \xc2\xb0 ") == 0;
 			if (comma && !rule_on(R_ENVELOPE_COMMA)) continue;
+			if (weak && !comma && !rule_on(R_ENVELOPE_OCR_DOT)) continue;
 			const char *p1 = strstr(t, seps[k]);
 			if (!p1) continue;
 			const char *p2 = strstr(p1 + strlen(seps[k]), seps[k]);
 			/* commas are everywhere: a comma line is a sender line only right above an
 			 * addressee block ("Hotel X, Street 19-21, 44787 City" over the recipient) */
-			if (!p2 || comma) {
+			if (!p2 || weak) {
 				/* one separator ("Name · Street 1 12345 City"): only right above an
 				 * addressee block (a name over an address line) */
 				int b1 = seg_below(c, (int) s, 3, 0), b2 = seg_below(c, (int) s, 4, 1);
@@ -1228,7 +1281,7 @@ static void field_parties(tctx *c, invoice *inv)
 			if (pc < 4) continue;
 			char *name = xstrndup(t, (size_t) (p1 - t));
 			/* "Nordkanalstrasse 18, 20097 Hamburg": a street before the comma, no name */
-			if (comma && (addr_like(name) || !name_ok(name))) { free(name); continue; }
+			if (weak && (addr_like(name) || !name_ok(name))) { free(name); continue; }
 			offer(c, &seller, name, 3, (int) s);
 			free(name);
 			/* the addressee is the next line below */

@@ -910,6 +910,47 @@ static void test_field_reader(void)
 	rules_set_off(NULL);
 	invoice_free(&inv);
 
+	/* rate-rows-sum: the tax printed per rate, no tax total: the parts add up */
+	static const tcell rr0[] = { {60, 150, "VAT INVOICE: 24361"}, {0, 0, NULL} };
+	static const tcell rr1[] = { {60, 100, "VAT AT 19%"}, {220, 240, "1.58"}, {0, 0, NULL} };
+	static const tcell rr2[] = { {60, 100, "VAT AT 7%"}, {220, 240, "13.81"}, {0, 0, NULL} };
+	const tcell *trr[] = { rr0, rr1, rr2 };
+	read_fields(trr, 3, &inv);
+	field_is(&inv, F_TAX, "15.39", 0.3, "tax per rate: the sum of the rows");
+	invoice_free(&inv);
+	/* section subtotals are not parts: one of them is the others' sum */
+	static const tcell rs1[] = { {60, 100, "VAT 19%"}, {220, 240, "1.58"}, {0, 0, NULL} };
+	static const tcell rs2[] = { {60, 100, "VAT 7%"}, {220, 240, "13.81"}, {0, 0, NULL} };
+	static const tcell rs3[] = { {60, 100, "VAT 19% + 7%"}, {220, 240, "15.39"}, {0, 0, NULL} };
+	const tcell *trs[] = { rr0, rs1, rs2, rs3 };
+	read_fields(trs, 4, &inv);
+	CHECK(!inv.f[F_TAX].value || strcmp(inv.f[F_TAX].value, "30.78") != 0, "no sum over a row that is the others' sum (%s)",
+		  inv.f[F_TAX].value);
+	invoice_free(&inv);
+	memset(off, 0, sizeof off);
+	off[R_RATE_ROWS_SUM] = 1;
+	rules_set_off(off);
+	read_fields(trr, 3, &inv);
+	CHECK(!inv.f[F_TAX].value || strcmp(inv.f[F_TAX].value, "15.39") != 0, "rate-rows-sum off: one row's tax (%s)",
+		  inv.f[F_TAX].value);
+	rules_set_off(NULL);
+	invoice_free(&inv);
+
+	/* envelope-ocr-dot: the return-address line's middle dots read as "«" and "°" */
+	static const tcell eo0[] = { {50, 300, "Hotel Beispiel City \xc2\xab Hauptstrasse 54 \xc2\xb0 10557 Berlin"}, {0, 0, NULL} };
+	const tcell *teo[] = { eo0, ba1, ba2, ba3, rb5, rb6, rb7, rb8, rb9 };
+	read_fields(teo, 9, &inv);
+	field_is(&inv, F_SELLER_NAME, "Hotel Beispiel City", 0.7, "envelope line with OCR'd dots: the sender");
+	invoice_free(&inv);
+	memset(off, 0, sizeof off);
+	off[R_ENVELOPE_OCR_DOT] = 1;
+	rules_set_off(off);
+	read_fields(teo, 9, &inv);
+	CHECK(!inv.f[F_SELLER_NAME].value || strcmp(inv.f[F_SELLER_NAME].value, "Hotel Beispiel City") != 0,
+		  "envelope-ocr-dot off: no sender from that line (%s)", inv.f[F_SELLER_NAME].value);
+	rules_set_off(NULL);
+	invoice_free(&inv);
+
 	/* VAT breakdown table: two rates, found by base x rate = tax, supplies net and tax */
 	static const tcell v0[] = { {50, 150, "Rechnungsnummer:"}, {160, 200, "R-77"}, {0, 0, NULL} };
 	static const tcell v1[] = { {50, 150, "Rechnungsdatum:"}, {160, 220, "18.11.2019"}, {0, 0, NULL} };
