@@ -3,7 +3,9 @@
  * PostgreSQL connection (claims, leases, results) and, in RabbitMQ mode, the
  * consumer; every document runs in its own child (daemon_child.c). The loop
  * polls the children's pipes, the database socket (NOTIFY) and a self-pipe
- * for signals; nothing in it blocks for long except short SQL calls.
+ * for signals; nothing in it blocks for long except short SQL calls. When a
+ * child finishes, the next document is claimed and its child started before
+ * the finished one's result is stored, so the two overlap.
  */
 #include "daemon_run.h"
 #include "daemon_child.h"
@@ -55,7 +57,8 @@ typedef struct daemon_state
 	char		worker[256];
 	db		   *db;
 	queue	   *q;
-	slot	   *slots;
+	slot	   *slots;			/* nslots = 2 x concurrency: see room() */
+	int			nslots;
 	queue_msg  *held;			/* deliveries waiting for a free slot */
 	int			nheld;
 	bool		want_claim;
@@ -104,15 +107,32 @@ count_state(daemon_state *d, slot_state st)
 {
 	int			n = 0;
 
-	for (int i = 0; i < d->cfg.concurrency; i++)
+	for (int i = 0; i < d->nslots; i++)
 		n += d->slots[i].st == st;
 	return n;
+}
+
+/*
+ * Documents that may start now: PROCESSOR_CONCURRENCY children at most. A slot
+ * whose child has finished and whose outcome waits for complete()/fail() does
+ * not count, so the next document's child runs while PostgreSQL stores the
+ * last result (hence twice as many slots as children).
+ */
+static int
+room(daemon_state *d)
+{
+	int			n = d->cfg.concurrency - count_state(d, SLOT_RUNNING) - count_state(d, SLOT_STARTING);
+	int			nfree = count_state(d, SLOT_FREE);
+
+	return n < nfree ? n : nfree;
 }
 
 static slot *
 free_slot(daemon_state *d)
 {
-	for (int i = 0; i < d->cfg.concurrency; i++)
+	if (room(d) <= 0)
+		return NULL;
+	for (int i = 0; i < d->nslots; i++)
 		if (d->slots[i].st == SLOT_FREE)
 			return &d->slots[i];
 	return NULL;
@@ -264,7 +284,7 @@ take(daemon_state *d, slot *s, const char *rid, const char *lease, const char *v
 static void
 forget_trace(daemon_state *d, const char *rid)
 {
-	for (int i = 0; i < d->cfg.concurrency; i++)
+	for (int i = 0; i < d->nslots; i++)
 		if (d->slots[i].st != SLOT_FREE && strcmp(d->slots[i].rid, rid) == 0)
 			return;
 	plog_trace_clear(rid);
@@ -345,7 +365,7 @@ pump_queue(daemon_state *d, double now)
 static void
 poll_claims(daemon_state *d, double now)
 {
-	int			nfree = count_state(d, SLOT_FREE);
+	int			nfree = room(d);
 	db_claim   *c;
 	int			n = 0;
 
@@ -367,7 +387,8 @@ poll_claims(daemon_state *d, double now)
 			take(d, s, c[i].request_id, c[i].lease, "claim_next", now);
 			start_document(d, s, now);
 		}
-		d->want_claim = false;
+		/* a full batch: there may be more, claimed as soon as a child finishes */
+		d->want_claim = n > 0 && n == nfree;
 		d->next_poll = now + lease_s(d) / 2.0;
 		plog(LOG_DEBUG, NULL, json_pack("{s:i}", "claimed", n), "claim_next sweep");
 	}
@@ -447,11 +468,11 @@ report(daemon_state *d, slot *s, double now)
 	slot_done(d, s);
 }
 
-/* Watchdog, lease renewals, finished children, pending reports. */
+/* Watchdog, lease renewals, finished children, starts that wait for the database. */
 static void
 tend_slots(daemon_state *d, double now)
 {
-	for (int i = 0; i < d->cfg.concurrency; i++)
+	for (int i = 0; i < d->nslots; i++)
 	{
 		slot	   *s = &d->slots[i];
 
@@ -486,6 +507,17 @@ tend_slots(daemon_state *d, double now)
 		}
 		if (s->st == SLOT_STARTING && db_connected(d->db))
 			start_document(d, s, now);
+	}
+}
+
+/* Outcomes waiting for complete()/fail()/release(): after new children have started. */
+static void
+report_slots(daemon_state *d, double now)
+{
+	for (int i = 0; i < d->nslots; i++)
+	{
+		slot	   *s = &d->slots[i];
+
 		if (s->st == SLOT_REPORTING && (db_connected(d->db) || s->lease_lost))
 			report(d, s, now);
 	}
@@ -496,7 +528,7 @@ tend_slots(daemon_state *d, double now)
 static void
 wait_for_events(daemon_state *d, double now)
 {
-	struct pollfd *fds = calloc((size_t) (2 + 2 * d->cfg.concurrency), sizeof *fds);
+	struct pollfd *fds = calloc((size_t) (2 + 2 * d->nslots), sizeof *fds);
 	int			n = 0;
 	double		until = now + 1.0;
 	int			timeout;
@@ -507,7 +539,7 @@ wait_for_events(daemon_state *d, double now)
 	fds[n++] = (struct pollfd) {.fd = sig_pipe[0], .events = POLLIN};
 	if (db_socket(d->db) >= 0)
 		fds[n++] = (struct pollfd) {.fd = db_socket(d->db), .events = POLLIN};
-	for (int i = 0; i < d->cfg.concurrency; i++)
+	for (int i = 0; i < d->nslots; i++)
 	{
 		slot	   *s = &d->slots[i];
 
@@ -522,7 +554,7 @@ wait_for_events(daemon_state *d, double now)
 		until = now + 0.1;		/* the AMQP client has no socket to poll: look again soon */
 	if (!d->stopping && d->next_poll < until)
 		until = d->next_poll;
-	if (d->want_claim && count_state(d, SLOT_FREE) > 0 && now >= d->pause_until && db_connected(d->db) && !d->stopping)
+	if (d->want_claim && room(d) > 0 && now >= d->pause_until && db_connected(d->db) && !d->stopping)
 		until = now;
 	if (count_state(d, SLOT_STARTING) + count_state(d, SLOT_REPORTING) > 0)
 		until = now + 0.2;		/* waiting for the database to come back */
@@ -536,7 +568,7 @@ wait_for_events(daemon_state *d, double now)
 static void
 begin_stop(daemon_state *d, double now)
 {
-	int			busy = d->cfg.concurrency - count_state(d, SLOT_FREE);
+	int			busy = d->nslots - count_state(d, SLOT_FREE);
 
 	d->stopping = true;
 	d->stop_deadline = now + d->cfg.grace_seconds;
@@ -655,7 +687,8 @@ cmd_run(int argc, char **argv)
 
 	d.db = db_new(d.cfg.database_url, d.cfg.service_name);
 	d.q = d.cfg.rabbitmq_url ? queue_new(d.cfg.rabbitmq_url, d.cfg.concurrency) : NULL;
-	d.slots = calloc((size_t) d.cfg.concurrency, sizeof *d.slots);
+	d.nslots = 2 * d.cfg.concurrency;
+	d.slots = calloc((size_t) d.nslots, sizeof *d.slots);
 	d.held = calloc((size_t) d.cfg.concurrency, sizeof *d.held);
 	if (!d.db || !d.slots || !d.held || (d.cfg.rabbitmq_url && !d.q))
 	{
@@ -684,13 +717,13 @@ cmd_run(int argc, char **argv)
 
 		if (got_term && !d.stopping)
 			begin_stop(&d, now);
-		busy = d.cfg.concurrency - count_state(&d, SLOT_FREE);
+		busy = d.nslots - count_state(&d, SLOT_FREE);
 		if (d.stopping && busy == 0)
 			break;
 		if (d.stopping && !d.killed_all && now >= d.stop_deadline)
 		{
 			d.killed_all = true;
-			for (int i = 0; i < d.cfg.concurrency; i++)
+			for (int i = 0; i < d.nslots; i++)
 			{
 				slot	   *s = &d.slots[i];
 
@@ -717,10 +750,11 @@ cmd_run(int argc, char **argv)
 		tend_slots(&d, now);
 		pump_queue(&d, now);
 		poll_claims(&d, now);
+		report_slots(&d, mono());
 		wait_for_events(&d, mono());
 	}
 
-	for (int i = 0; i < d.cfg.concurrency; i++)
+	for (int i = 0; i < d.nslots; i++)
 		if (d.slots[i].st == SLOT_RUNNING)
 		{
 			child_kill(&d.slots[i].ch, false);
@@ -731,7 +765,7 @@ cmd_run(int argc, char **argv)
 		}
 	for (int i = 0; i < d.nheld; i++)
 		queue_msg_free(&d.held[i]);
-	for (int i = 0; i < d.cfg.concurrency; i++)
+	for (int i = 0; i < d.nslots; i++)
 	{
 		if (d.slots[i].has_msg)
 			queue_msg_free(&d.slots[i].msg);
