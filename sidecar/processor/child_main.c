@@ -5,7 +5,7 @@
  * jansson, libseccomp; Tesseract is dlopen'd when a page needs OCR), not the
  * daemon's (libpq, libcurl, librabbitmq and theirs), and those linked
  * statically (Makefile: STATIC_LDLIBS): it starts in 0.7 ms of CPU against
- * 1.9 ms with them shared and 5.3 ms for the daemon's program.
+ * 1.9 ms with them shared and 5.3-6.3 ms for the daemon's program.
  */
 #include "sandbox_child.h"
 
