@@ -115,6 +115,7 @@ const rule_info reader_rules[R_COUNT] = {
 	[R_RATE_ROWS_SUM] = { "rate-rows-sum", "one amount label repeated per rate: the total is the parts' sum", "" },
 	[R_ENVELOPE_OCR_DOT] = { "envelope-ocr-dot", "envelope line whose middle dots OCR read as << >> or a degree sign, above an addressee block", "" },
 	[R_SENDER_BLOCK] = { "sender-block", "recipient known from a label: the one other block with sender details is the sender", "akretion_invoice_EN16931" },
+	[R_WRAPPED_LABEL] = { "wrapped-label", "an amount label wrapped onto the next line of its block is one label, its amount right of either line", "" },
 	[R_BLOCK_AFTER_SENDER] = { "block-after-sender", "sender known from the letterhead: the next name-over-address block is the recipient", "i2d_QualityHosting,jw_Madison_505050" },
 };
 

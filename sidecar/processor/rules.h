@@ -39,6 +39,7 @@ typedef enum {
 	R_RATE_ROWS_SUM,	/* one amount label repeated per rate ("VAT 19% / VAT 7%"): the parts add up */
 	R_ENVELOPE_OCR_DOT,	/* the envelope line's middle dots as OCR reads them (« » °), above an addressee block */
 	R_SENDER_BLOCK,		/* with the recipient known from a label, the one block with sender details is the sender's */
+	R_WRAPPED_LABEL,	/* an amount label wrapped onto the next line of its block ("... INCL." / "VAT") is one label */
 	R_COUNT
 } rule_id;
 

@@ -33,6 +33,7 @@ typedef struct {
 	int    seg;
 	size_t start, end;		/* folded offsets */
 	int    type, weight, flags;
+	int    cont;		/* the segment below holding the label's last words (wrapped label), else -1 */
 } lmatch;
 
 typedef struct {
@@ -91,6 +92,86 @@ static int cmp_pos(const void *a, const void *b)
 	return (int) x->start - (int) y->start;
 }
 
+/* The segment right under s that starts where s starts (the next line of its block), or -1. */
+static int next_line_of_block(tctx *c, int s)
+{
+	const tlayout *l = c->l;
+	const tseg *a = &l->segs[s];
+	float lh = a->y1 - a->y0 > 4 ? a->y1 - a->y0 : (a->size > 0 ? a->size : 10);
+	float tol = a->size > 0 ? a->size : 10;
+	for (size_t r = (size_t) a->row + 1; r < l->nrows && r <= (size_t) a->row + 2; r++) {
+		const trow *row = &l->rows[r];
+		if (row->page != a->page) return -1;
+		for (int j = 0; j < row->n; j++) {
+			const tseg *b = &l->segs[row->first + j];
+			if (b->y0 - a->y1 > 0.8f * lh) return -1;
+			if (fabsf(b->x0 - a->x0) < tol && b->y0 > a->y0 + 0.5f * lh) return row->first + j;
+		}
+	}
+	return -1;
+}
+
+/*
+ * A long amount label wrapped in a narrow column: "TRADE RECEIVABLES INCL." over "VAT",
+ * "Gesamtbetrag" over "inkl. MwSt."  When the line under a segment (same block, left
+ * edges aligned) holds nothing but the end of an amount label that begins in the
+ * segment, the two lines are one label: its amount is right of either line (label_amount).
+ * The shorter labels inside it ("VAT" alone: a tax label) give way.
+ */
+static size_t wrapped_labels(tctx *c, lmatch **keep, size_t nk)
+{
+	if (!rule_on(R_WRAPPED_LABEL)) return nk;
+	const tlayout *l = c->l;
+	const int amount_types = (1 << LT_TOTAL) | (1 << LT_NET) | (1 << LT_TAX) | (1 << LT_DUEAMT);
+	for (size_t s = 0; s < l->nsegs; s++) {
+		int b = next_line_of_block(c, (int) s);
+		if (b < 0) continue;
+		const char *fb = c->fold[b];
+		size_t lb = strlen(fb);
+		while (lb && (fb[lb - 1] == ':' || fb[lb - 1] == ' ' || fb[lb - 1] == '.')) lb--;
+		if (lb == 0 || lb > 30 || strpbrk(fb, "0123456789")) continue;	/* only words: the label's tail */
+		size_t la = strlen(c->fold[s]);
+		char *j = xmalloc(la + lb + 2);
+		memcpy(j, c->fold[s], la);
+		j[la] = ' ';
+		memcpy(j + la + 1, fb, lb);
+		j[la + 1 + lb] = 0;
+		/* the longest amount label that starts in s and ends exactly at the end of b's words */
+		int best = -1; size_t bst = 0;
+		for (int k = 0; text_labels[k].text; k++) {
+			const text_label *t = &text_labels[k];
+			if (!((1 << t->type) & amount_types)) continue;
+			size_t ll = strlen(t->text);
+			if (ll > la + 1 + lb) continue;
+			size_t st = la + 1 + lb - ll;
+			if (st >= la || strncmp(j + st, t->text, ll) != 0) continue;
+			if (st > 0 && isalnum((unsigned char) j[st - 1])) continue;
+			if (best < 0 || ll > strlen(text_labels[best].text)) { best = k; bst = st; }
+		}
+		free(j);
+		if (best < 0) continue;
+		size_t blen = la + 1 + lb - bst;
+		/* a longer label already read inside s over the same words keeps its place */
+		int longer = 0;
+		for (size_t i = 0; i < nk && !longer; i++)
+			if (keep[0][i].seg == (int) s && keep[0][i].end > bst && keep[0][i].end - keep[0][i].start >= blen) longer = 1;
+		if (longer) continue;
+		size_t w = 0;
+		for (size_t i = 0; i < nk; i++) {
+			const lmatch *m = &keep[0][i];
+			if (m->seg == b || (m->seg == (int) s && m->end > bst)) continue;
+			keep[0][w++] = *m;
+		}
+		nk = w;
+		*keep = xrealloc(*keep, (nk + 1) * sizeof **keep);
+		lmatch *m = &keep[0][nk++];
+		m->seg = (int) s; m->start = bst; m->end = la;
+		m->type = text_labels[best].type; m->weight = text_labels[best].weight;
+		m->flags = text_labels[best].flags; m->cont = b;
+	}
+	return nk;
+}
+
 static void find_labels(tctx *c)
 {
 	const tlayout *l = c->l;
@@ -127,6 +208,8 @@ static void find_labels(tctx *c)
 		if (!clash) keep[nk++] = all[i];
 	}
 	free(all);
+	for (size_t i = 0; i < nk; i++) keep[i].cont = -1;
+	nk = wrapped_labels(c, &keep, nk);
 	qsort(keep, nk, sizeof *keep, cmp_pos);
 	c->m = keep;
 	c->nm = nk;
@@ -381,6 +464,19 @@ static int label_amount(tctx *c, const lmatch *m, char *out, size_t outsz, int *
 		if (lm) stop = 1;
 	}
 	if (*last) { snprintf(out, outsz, "%s", last); return 1; }
+	/* a wrapped label: its amount may stand right of its second line */
+	if (m->cont >= 0) {
+		const tseg *cb = &l->segs[m->cont];
+		const trow *crow = &l->rows[cb->row];
+		for (int j = 0; j < crow->n; j++) {
+			int s = crow->first + j;
+			if (l->segs[s].x0 <= cb->x0) continue;
+			if (label_in_seg(c, s, 0, amount_types)) break;
+			n = amounts_in(l->segs[s].text, vals, 16);
+			if (n) { snprintf(out, outsz, "%s", vals[n - 1]); return 1; }
+		}
+		return 0;
+	}
 	/* column header: the amount right below */
 	int b = rule_on(R_VALUE_BELOW) ? seg_below(c, m->seg, 2, 0) : -1;
 	if (b >= 0 && !label_in_seg(c, b, 0, amount_types)) {

@@ -936,6 +936,37 @@ static void test_field_reader(void)
 	rules_set_off(NULL);
 	invoice_free(&inv);
 
+	/* wrapped-label: a total label wrapped over two lines of a narrow column, the amount
+	 * right of its first line; tax per rate above, net derived */
+	static const tcell wl1[] = { {60, 160, "TRADE RECEIVABLES INCL."}, {220, 240, "221.00"}, {0, 0, NULL} };
+	static const tcell wl2[] = { {60, 80, "VAT"}, {0, 0, NULL} };
+	const tcell *twl[] = { rr0, rr1, rr2, wl1, wl2 };
+	read_fields(twl, 5, &inv);
+	field_is(&inv, F_TOTAL, "221.00", 0.3, "wrapped total label (amount right of line 1)");
+	field_is(&inv, F_NET, "205.61", 0.3, "wrapped total label: net = total - tax");
+	invoice_free(&inv);
+	/* ... and the amount right of its second line: not the tax amount of "MwSt." alone */
+	static const tcell wm1[] = { {60, 120, "Summe inkl."}, {0, 0, NULL} };
+	static const tcell wm2[] = { {60, 90, "MwSt."}, {220, 240, "119,00"}, {0, 0, NULL} };
+	const tcell *twm[] = { wm1, wm2 };
+	read_fields(twm, 2, &inv);
+	field_is(&inv, F_TOTAL, "119.00", 0.3, "wrapped total label (amount right of line 2)");
+	CHECK(!inv.f[F_TAX].value || strcmp(inv.f[F_TAX].value, "119.00") != 0, "wrapped label's tail is not a tax label (%s)",
+		  inv.f[F_TAX].value);
+	invoice_free(&inv);
+	memset(off, 0, sizeof off);
+	off[R_WRAPPED_LABEL] = 1;
+	rules_set_off(off);
+	read_fields(twl, 5, &inv);
+	CHECK(!inv.f[F_TOTAL].value || strcmp(inv.f[F_TOTAL].value, "221.00") != 0, "wrapped-label off: no total 221.00 (%s)",
+		  inv.f[F_TOTAL].value);
+	invoice_free(&inv);
+	read_fields(twm, 2, &inv);
+	CHECK(!inv.f[F_TOTAL].value || strcmp(inv.f[F_TOTAL].value, "119.00") != 0, "wrapped-label off: no total 119.00 (%s)",
+		  inv.f[F_TOTAL].value);
+	rules_set_off(NULL);
+	invoice_free(&inv);
+
 	/* envelope-ocr-dot: the return-address line's middle dots read as "«" and "°" */
 	static const tcell eo0[] = { {50, 300, "Hotel Beispiel City \xc2\xab Hauptstrasse 54 \xc2\xb0 10557 Berlin"}, {0, 0, NULL} };
 	const tcell *teo[] = { eo0, ba1, ba2, ba3, rb5, rb6, rb7, rb8, rb9 };
