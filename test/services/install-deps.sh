@@ -14,6 +14,7 @@ DEB_PACKAGES=(
   libtesseract-dev libleptonica-dev tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra
   tesseract-ocr-nld tesseract-ocr-spa tesseract-ocr-ita
   libseccomp-dev
+  libicu-dev liblzma-dev zlib1g-dev libpng-dev libbrotli-dev  # static archives: the processor's front end and child
   rabbitmq-server python3-botocore
   libgmime-3.0-dev dovecot-imapd openssl
   wrk valgrind curl poppler-utils acl
