@@ -175,4 +175,5 @@ const IfSink if_sink_amqp = {
 	.probe = if_amqp_probe,
 	.deliver = amqp_deliver,
 	.reset = if_amqp_reset,
+	.waits_for = &if_sink_s3,
 };

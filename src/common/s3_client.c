@@ -1066,9 +1066,18 @@ fail:
 void
 s3c_put_objects(s3c_client *c, s3c_put_job *jobs, int n, int max_in_flight)
 {
+	s3c_put_objects_progress(c, jobs, n, max_in_flight, NULL, NULL);
+}
+
+void
+s3c_put_objects_progress(s3c_client *c, s3c_put_job *jobs, int n, int max_in_flight,
+						 s3c_put_progress_fn progress, void *arg)
+{
 	put_flight *slots;
+	int		   *finished;
 	int			next = 0;
 	int			active = 0;
+	int			wait_ms = POLL_INTERVAL_MS;
 	int			i;
 
 	if (n <= 0)
@@ -1078,8 +1087,11 @@ s3c_put_objects(s3c_client *c, s3c_put_job *jobs, int n, int max_in_flight)
 	if (max_in_flight > n)
 		max_in_flight = n;
 	slots = calloc((size_t) max_in_flight, sizeof(put_flight));
-	if (slots == NULL)
+	finished = calloc((size_t) n, sizeof(int));
+	if (slots == NULL || finished == NULL)
 	{
+		free(slots);
+		free(finished);
 		for (i = 0; i < n; i++)
 		{
 			set_error(&jobs[i].err, S3C_TRANSIENT, 0, "", "S3 PUT %s: out of memory", jobs[i].key);
@@ -1093,6 +1105,7 @@ s3c_put_objects(s3c_client *c, s3c_put_job *jobs, int n, int max_in_flight)
 		CURLMsg    *msg;
 		int			left;
 		int			running = 0;
+		int			nfinished = 0;
 		CURLMcode	mc;
 
 		/* fill the free slots */
@@ -1117,8 +1130,15 @@ s3c_put_objects(s3c_client *c, s3c_put_job *jobs, int n, int max_in_flight)
 												f->r.http_status, &f->job->err);
 			if (f->job->status == S3C_OK)
 				memcpy(f->job->etag, f->md5_hex, 33);
+			finished[nfinished++] = (int) (f->job - jobs);
 			flight_end(c, f);
 			active--;
+		}
+		if (progress != NULL)
+		{
+			int			want = progress(arg, jobs, finished, nfinished);
+
+			wait_ms = want >= 0 && want < POLL_INTERVAL_MS ? want : POLL_INTERVAL_MS;
 		}
 		if (c->abort_fn && c->abort_fn(c->abort_arg))
 			c->aborted = true;
@@ -1144,9 +1164,10 @@ s3c_put_objects(s3c_client *c, s3c_put_job *jobs, int n, int max_in_flight)
 			break;
 		}
 		if (active > 0)
-			(void) curl_multi_poll(c->multi, NULL, 0, POLL_INTERVAL_MS, NULL);
+			(void) curl_multi_poll(c->multi, NULL, 0, wait_ms, NULL);
 	}
 	free(slots);
+	free(finished);
 }
 
 s3c_status
