@@ -17,9 +17,6 @@
  *   reset       the configuration changed: drop clients and connections
  *   next_due    a sink with its own queue: when its next row is due (NULL:
  *               the outbox's _outbox_next_due() answers)
- *   waits_for   the sink whose outcomes make its rows due (RabbitMQ: S3,
- *               _outbox_claim()'s ordering rule); it takes a round whenever
- *               that sink's batch reports progress
  */
 #ifndef INVOICEFLOW_SINK_H
 #define INVOICEFLOW_SINK_H
@@ -47,8 +44,6 @@ typedef struct IfItem
 	bool		had_bytes;		/* put: PostgreSQL still had the bytes */
 	bool		skipped;		/* not tried (its breaker opened meanwhile) */
 	IfResult	result;
-	/* set by the worker */
-	bool		recorded;		/* its outcome is committed (IfBatch.progress) */
 } IfItem;
 
 typedef struct IfBatch
@@ -59,13 +54,6 @@ typedef struct IfBatch
 	IfAbortCheck should_abort;
 	MemoryContext cxt;			/* lives until the outcomes are recorded */
 	long		next_ms;		/* out, webhook: ms until it wants a turn (-1: none) */
-
-	/*
-	 * Items whose outcome is final while others are still being sent: the
-	 * worker records them now and lets the sinks that wait for them (their
-	 * waits_for) take a round, then marks them recorded. NULL: none.
-	 */
-	void		(*progress) (struct IfBatch *batch, IfItem **items, int n);
 } IfBatch;
 
 typedef struct IfSink
@@ -78,7 +66,6 @@ typedef struct IfSink
 	void		(*deliver) (IfBatch *batch);
 	void		(*reset) (void);
 	TimestampTz (*next_due) (void);
-	const struct IfSink *waits_for;	/* its rows become due with that sink's outcomes */
 } IfSink;
 
 /* sinks.c: the table, in delivery order */

@@ -242,112 +242,55 @@ probe_sinks(TimestampTz *next_probe)
  * One turn: claim, deliver per sink, record
  * ------------------------------------------------------------------------- */
 
-/* the turn in progress: which sinks take part (for progress()) */
-static const bool *turn_allowed = NULL;
-
-static void batch_progress(IfBatch *b, IfItem **items, int n);
-
 /*
- * One sink's round: claims a batch of its due rows (the webhook sink, with
- * its own queue, gets an empty one), delivers it and records the outcomes
- * not yet recorded; returns how many rows were claimed. *webhook_ms is the
- * webhook sink's wish.
- */
-static int
-sink_round(int i, long *webhook_ms)
-{
-	/* a claim outlives the longest batch: every request may take the full timeout */
-	double		lease_secs = (double) BATCH_SIZE * invoiceflow_request_timeout_seconds + 60.0;
-	const IfSink *sink = if_sinks[i];
-	IfBatch		b = {0};
-	IfItem	   *items = NULL;
-	int			n = 0;
-	int			j;
-
-	if (sink->next_due == NULL)
-	{
-		n = if_outbox_claim(loop_ctx, my_name, &sink->name, 1, BATCH_SIZE, lease_secs, &items);
-		if (n == 0)
-			return 0;
-	}
-	b.worker = my_name;
-	b.should_abort = should_abort;
-	b.cxt = loop_ctx;
-	b.next_ms = -1;
-	b.progress = batch_progress;
-	/* loop_ctx, not the current context: a commit leaves TopMemoryContext current */
-	b.items = MemoryContextAllocZero(loop_ctx, sizeof(IfItem *) * Max(n, 1));
-	for (j = 0; j < n; j++)
-		b.items[b.n++] = &items[j];
-	sink->deliver(&b);
-	CHECK_FOR_INTERRUPTS();
-	if (sink->next_due != NULL)
-		*webhook_ms = b.next_ms;
-	{
-		IfItem	  **rest = MemoryContextAlloc(loop_ctx, sizeof(IfItem *) * Max(n, 1));
-		int			nrest = 0;
-
-		for (j = 0; j < b.n; j++)
-			if (!b.items[j]->recorded)
-				rest[nrest++] = b.items[j];
-		if_outbox_record(my_name, sink, rest, nrest);
-	}
-	return n;
-}
-
-/*
- * A sink's batch reports items done while it still sends the others (S3: the
- * PUTs that finished while the rest of the window is in flight): record them
- * and commit, then give the sinks that wait for them a round, so that an
- * invoice.uploaded goes out as soon as its own file is stored and recorded
- * (_outbox_claim()'s ordering rule sees the PUT committed) instead of after
- * the slowest PUT of the batch.
- */
-static void
-batch_progress(IfBatch *b, IfItem **items, int n)
-{
-	const IfSink *sink = NULL;
-	long		webhook_ms;
-	int			i;
-	int			k;
-
-	if (n == 0 || turn_allowed == NULL)
-		return;
-	for (i = 0; i < if_nsinks && sink == NULL; i++)
-		if (strcmp(if_sinks[i]->name, items[0]->sink) == 0)
-			sink = if_sinks[i];
-	if (sink == NULL)
-		return;
-	if_outbox_record(my_name, sink, items, n);
-	for (k = 0; k < n; k++)
-		items[k]->recorded = true;
-	for (i = 0; i < if_nsinks; i++)
-		if (if_sinks[i]->waits_for == sink && turn_allowed[i] &&
-			if_sinks[i]->next_due == NULL && if_sink_may_send(if_sinks[i]))
-			(void) sink_round(i, &webhook_ms);
-}
-
-/*
- * Gives each allowed sink, in the table's order, a round: a batch of its own
- * due rows, claimed just before it sends them, and the outcomes recorded;
- * returns how many rows were claimed. Claiming per sink, after the sinks
- * before it have recorded, lets the invoice.uploaded events of the files this
- * turn's S3 PUTs just stored go out in the same turn (the ordering rule in
- * _outbox_claim() sees those PUTs done) instead of waiting for the next
- * turn's PUTs; batch_progress() sends them even before the S3 batch ends.
+ * Gives each allowed sink, in the table's order, a batch of its own due rows,
+ * claimed just before it sends them, and records the outcomes; returns how
+ * many rows were claimed. Claiming per sink, after the sinks before it have
+ * recorded, lets the invoice.uploaded events of the files this turn's S3 PUTs
+ * just stored go out in the same turn (the ordering rule in _outbox_claim()
+ * sees those PUTs done) instead of waiting for the next turn's PUTs. The
+ * webhook sink (its own queue) takes its turn with an empty batch;
+ * *webhook_ms is its wish.
  */
 static int
 turn(const bool *allowed, long *webhook_ms)
 {
+	/* a claim outlives the longest batch: every request may take the full timeout */
+	double		lease_secs = (double) BATCH_SIZE * invoiceflow_request_timeout_seconds + 60.0;
 	int			total = 0;
 	int			i;
+	int			j;
 
 	*webhook_ms = -1;
-	turn_allowed = allowed;
 	for (i = 0; i < if_nsinks; i++)
-		if (allowed[i])
-			total += sink_round(i, webhook_ms);
-	turn_allowed = NULL;
+	{
+		const IfSink *sink = if_sinks[i];
+		IfBatch		b = {0};
+		IfItem	   *items = NULL;
+		int			n = 0;
+
+		if (!allowed[i])
+			continue;
+		if (sink->next_due == NULL)
+		{
+			n = if_outbox_claim(loop_ctx, my_name, &sink->name, 1, BATCH_SIZE, lease_secs, &items);
+			if (n == 0)
+				continue;
+			total += n;
+		}
+		b.worker = my_name;
+		b.should_abort = should_abort;
+		b.cxt = loop_ctx;
+		b.next_ms = -1;
+		b.items = palloc0(sizeof(IfItem *) * Max(n, 1));
+		for (j = 0; j < n; j++)
+			b.items[b.n++] = &items[j];
+		sink->deliver(&b);
+		CHECK_FOR_INTERRUPTS();
+		if (sink->next_due != NULL)
+			*webhook_ms = b.next_ms;
+		if_outbox_record(my_name, sink, b.items, b.n);
+	}
 	return total;
 }
 

@@ -175,5 +175,4 @@ const IfSink if_sink_amqp = {
 	.probe = if_amqp_probe,
 	.deliver = amqp_deliver,
 	.reset = if_amqp_reset,
-	.waits_for = &if_sink_s3,
 };

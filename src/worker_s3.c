@@ -11,7 +11,6 @@
 #include <curl/curl.h>
 
 #include "pgstat.h"
-#include "utils/timestamp.h"
 
 #include "s3_client.h"
 
@@ -118,16 +117,6 @@ if_s3_probe(void)
 #define S3_GROUP_MAX_ITEMS	32
 #define S3_GROUP_MAX_BYTES	(32 * 1024 * 1024)
 
-/*
- * Progressive recording: the PUTs that finished are handed to the worker
- * (IfBatch.progress: it records them and publishes their events) while the
- * rest of the window is still in flight, once PROGRESS_MIN_ITEMS finished or
- * the first of them waited PROGRESS_MAX_WAIT_MS, so that an event does not
- * wait for the slowest PUT of its batch.
- */
-#define PROGRESS_MIN_ITEMS	S3_PUTS_IN_FLIGHT
-#define PROGRESS_MAX_WAIT_MS 5
-
 typedef struct PutGroup
 {
 	IfItem	   *items[S3_GROUP_MAX_ITEMS];
@@ -135,96 +124,26 @@ typedef struct PutGroup
 	char	   *md5_hex[S3_GROUP_MAX_ITEMS];
 	int			n;
 	size_t		bytes;
-	/* during the PUTs */
-	IfBatch    *batch;
-	s3c_client *client;
-	IfResult	config_error;	/* the verdict when there is no client */
-	bool		finished[S3_GROUP_MAX_ITEMS];
-	IfItem	   *unsent[S3_GROUP_MAX_ITEMS];	/* finished, not yet handed on */
-	int			nunsent;
-	TimestampTz first_unsent;
 } PutGroup;
 
 /*
- * One PUT's outcome, final: the client checked the ETag against the MD5 of
- * the bytes it sent; here it is checked against the MD5 PostgreSQL computed
- * of the stored bytes, before those may be dropped from the database. The
- * breaker hears it.
- */
-static void
-finish_put(PutGroup *g, s3c_put_job *jobs, int i)
-{
-	IfItem	   *it = g->items[i];
-
-	if (g->client == NULL)
-		it->result = g->config_error;
-	else
-	{
-		result_from(&it->result, jobs[i].status, &jobs[i].err);
-		if (it->result.outcome == IF_OK && g->md5_hex[i] != NULL &&
-			strcmp(jobs[i].etag, g->md5_hex[i]) != 0)
-		{
-			it->result.outcome = IF_TRANSIENT;
-			snprintf(it->result.error, sizeof(it->result.error),
-					 "S3 stored %s with ETag %s, expected MD5 %s",
-					 it->s3_key, jobs[i].etag, g->md5_hex[i]);
-		}
-	}
-	if_sink_report(&if_sink_s3, &it->result);
-	g->finished[i] = true;
-	g->unsent[g->nunsent++] = it;
-}
-
-/* hands the finished PUTs on to the worker */
-static void
-hand_on(PutGroup *g)
-{
-	if (g->nunsent > 0 && g->batch->progress != NULL)
-		g->batch->progress(g->batch, g->unsent, g->nunsent);
-	g->nunsent = 0;
-}
-
-/* s3c_put_objects_progress()'s callback; returns when it wants the next call */
-static int
-put_progress(void *arg, s3c_put_job *jobs, const int *done, int ndone)
-{
-	PutGroup   *g = (PutGroup *) arg;
-	TimestampTz now = GetCurrentTimestamp();
-	long		waited_ms;
-	int			i;
-
-	if (g->nunsent == 0 && ndone > 0)
-		g->first_unsent = now;
-	for (i = 0; i < ndone; i++)
-		finish_put(g, jobs, done[i]);
-	if (g->nunsent == 0)
-		return -1;
-	waited_ms = (long) ((now - g->first_unsent) / 1000);
-	if (g->nunsent >= PROGRESS_MIN_ITEMS || waited_ms >= PROGRESS_MAX_WAIT_MS)
-	{
-		hand_on(g);
-		return -1;
-	}
-	return (int) (PROGRESS_MAX_WAIT_MS - waited_ms);
-}
-
-/*
- * Sends the group's PUTs side by side (libcurl multi), each verified on its
- * own (finish_put) and handed on as it finishes (put_progress).
+ * Sends the group's PUTs side by side (libcurl multi). Each is verified on
+ * its own: the client checks the ETag against the MD5 of the bytes it sent,
+ * and here against the MD5 PostgreSQL computed of the stored bytes, before
+ * those may be dropped from the database. The breaker hears each outcome.
  */
 static void
 put_group(PutGroup *g)
 {
 	s3c_put_job jobs[S3_GROUP_MAX_ITEMS];
+	IfResult	r = {0};
+	s3c_client *c;
 	char		activity[100];
 	int			i;
 
 	if (g->n == 0)
 		return;
-	memset(&g->config_error, 0, sizeof(g->config_error));
-	g->client = get_client(&g->config_error);
-	memset(g->finished, 0, sizeof(g->finished));
-	g->nunsent = 0;
+	c = get_client(&r);
 	memset(jobs, 0, sizeof(jobs));
 	for (i = 0; i < g->n; i++)
 	{
@@ -239,21 +158,33 @@ put_group(PutGroup *g)
 		jobs[i].opt.sha256_hex = it->sha256_hex;
 		jobs[i].opt.traceparent = it->traceparent;
 	}
-	if (g->client != NULL)
+	if (c != NULL)
 	{
 		snprintf(activity, sizeof(activity), "S3 PUT %d files, %s ...", g->n, g->items[0]->s3_key);
 		pgstat_report_activity(STATE_RUNNING, activity);
-		s3c_put_objects_progress(g->client, jobs, g->n, S3_PUTS_IN_FLIGHT, put_progress, g);
+		s3c_put_objects(c, jobs, g->n, S3_PUTS_IN_FLIGHT);
 	}
-	/*
-	 * Not finished in the loop (not started, aborted, no client) and those
-	 * not yet handed on: the worker records them with the rest of the batch.
-	 */
 	for (i = 0; i < g->n; i++)
-		if (!g->finished[i])
-			finish_put(g, jobs, i);
-	for (i = 0; i < g->n; i++)
+	{
+		IfItem	   *it = g->items[i];
+
+		if (c == NULL)
+			it->result = r;		/* no client: the configuration's verdict */
+		else
+		{
+			result_from(&it->result, jobs[i].status, &jobs[i].err);
+			if (it->result.outcome == IF_OK && g->md5_hex[i] != NULL &&
+				strcmp(jobs[i].etag, g->md5_hex[i]) != 0)
+			{
+				it->result.outcome = IF_TRANSIENT;
+				snprintf(it->result.error, sizeof(it->result.error),
+						 "S3 stored %s with ETag %s, expected MD5 %s",
+						 it->s3_key, jobs[i].etag, g->md5_hex[i]);
+			}
+		}
+		if_sink_report(&if_sink_s3, &it->result);
 		pfree(g->content[i]);	/* the group's bytes go now */
+	}
 	g->n = 0;
 	g->bytes = 0;
 }
@@ -301,8 +232,6 @@ s3_deliver(IfBatch *b)
 	int			nwant = 0;
 	int64		want_bytes = 0;
 	int			i;
-
-	g.batch = b;
 
 	for (i = 0; i < b->n; i++)
 	{

@@ -1066,18 +1066,9 @@ fail:
 void
 s3c_put_objects(s3c_client *c, s3c_put_job *jobs, int n, int max_in_flight)
 {
-	s3c_put_objects_progress(c, jobs, n, max_in_flight, NULL, NULL);
-}
-
-void
-s3c_put_objects_progress(s3c_client *c, s3c_put_job *jobs, int n, int max_in_flight,
-						 s3c_put_progress_fn progress, void *arg)
-{
 	put_flight *slots;
-	int		   *finished;
 	int			next = 0;
 	int			active = 0;
-	int			wait_ms = POLL_INTERVAL_MS;
 	int			i;
 
 	if (n <= 0)
@@ -1087,11 +1078,8 @@ s3c_put_objects_progress(s3c_client *c, s3c_put_job *jobs, int n, int max_in_fli
 	if (max_in_flight > n)
 		max_in_flight = n;
 	slots = calloc((size_t) max_in_flight, sizeof(put_flight));
-	finished = calloc((size_t) n, sizeof(int));
-	if (slots == NULL || finished == NULL)
+	if (slots == NULL)
 	{
-		free(slots);
-		free(finished);
 		for (i = 0; i < n; i++)
 		{
 			set_error(&jobs[i].err, S3C_TRANSIENT, 0, "", "S3 PUT %s: out of memory", jobs[i].key);
@@ -1105,7 +1093,6 @@ s3c_put_objects_progress(s3c_client *c, s3c_put_job *jobs, int n, int max_in_fli
 		CURLMsg    *msg;
 		int			left;
 		int			running = 0;
-		int			nfinished = 0;
 		CURLMcode	mc;
 
 		/* fill the free slots */
@@ -1130,15 +1117,8 @@ s3c_put_objects_progress(s3c_client *c, s3c_put_job *jobs, int n, int max_in_fli
 												f->r.http_status, &f->job->err);
 			if (f->job->status == S3C_OK)
 				memcpy(f->job->etag, f->md5_hex, 33);
-			finished[nfinished++] = (int) (f->job - jobs);
 			flight_end(c, f);
 			active--;
-		}
-		if (progress != NULL)
-		{
-			int			want = progress(arg, jobs, finished, nfinished);
-
-			wait_ms = want >= 0 && want < POLL_INTERVAL_MS ? want : POLL_INTERVAL_MS;
 		}
 		if (c->abort_fn && c->abort_fn(c->abort_arg))
 			c->aborted = true;
@@ -1164,10 +1144,9 @@ s3c_put_objects_progress(s3c_client *c, s3c_put_job *jobs, int n, int max_in_fli
 			break;
 		}
 		if (active > 0)
-			(void) curl_multi_poll(c->multi, NULL, 0, wait_ms, NULL);
+			(void) curl_multi_poll(c->multi, NULL, 0, POLL_INTERVAL_MS, NULL);
 	}
 	free(slots);
-	free(finished);
 }
 
 s3c_status

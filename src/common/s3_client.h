@@ -126,19 +126,6 @@ typedef struct s3c_put_job
 extern void s3c_put_objects(s3c_client *c, s3c_put_job *jobs, int n, int max_in_flight);
 
 /*
- * The same, telling the caller as PUTs finish, while the others are still in
- * flight: progress(arg, jobs, finished, nfinished) is called after every round
- * of the transfer loop with the indexes of the jobs that finished in it (their
- * outcome final; nfinished may be 0) and returns within how many ms it wants
- * to be called again (-1: no wish). Jobs that end without finishing in the
- * loop (not started, aborted) are not passed: the caller reads every job's
- * status once this returns.
- */
-typedef int (*s3c_put_progress_fn) (void *arg, s3c_put_job *jobs, const int *finished, int nfinished);
-extern void s3c_put_objects_progress(s3c_client *c, s3c_put_job *jobs, int n, int max_in_flight,
-									 s3c_put_progress_fn progress, void *arg);
-
-/*
  * GET object into a malloc'd buffer (*data, NUL-terminated beyond *len for
  * convenience; the caller free()s it). An object larger than max_size
  * (0: no limit) is S3C_PERMANENT with code "EntityTooLarge". On error *data
