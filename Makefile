@@ -46,6 +46,9 @@ endif
 
 # The version is compiled in (the library checks the installed SQL version).
 $(OBJS): invoiceflow.control
+# PGXS tracks no header dependencies: a changed header rebuilds every object
+# (a struct layout change must not leave stale objects behind).
+$(OBJS): $(wildcard src/*.h src/common/*.h)
 
 # Sidecars: every sidecar/<name>/Makefile is built, tested and cleaned with the extension.
 SIDECARS = $(patsubst %/Makefile,%,$(wildcard sidecar/*/Makefile))

@@ -282,7 +282,8 @@ turn(const bool *allowed, long *webhook_ms)
 		b.should_abort = should_abort;
 		b.cxt = loop_ctx;
 		b.next_ms = -1;
-		b.items = palloc0(sizeof(IfItem *) * Max(n, 1));
+		/* loop_ctx, not the current context: a claim's commit leaves TopMemoryContext current */
+		b.items = MemoryContextAllocZero(loop_ctx, sizeof(IfItem *) * Max(n, 1));
 		for (j = 0; j < n; j++)
 			b.items[b.n++] = &items[j];
 		sink->deliver(&b);
