@@ -1,10 +1,20 @@
 # Shared shell helpers for the service scripts (sourced, not run).
 
-# free_port: prints a TCP port on 127.0.0.1 that nothing listens on now.
+# free_port: prints a TCP port on 127.0.0.1 that no socket uses now.
+# Picked below the kernel's ephemeral range (ip_local_port_range, 32768 and up
+# by default), where outgoing connections take their source ports: a port that
+# no server listens on can still be bound by a connection or sit in TIME_WAIT
+# there, and a server (RabbitMQ's dist port, above all) then fails to bind it.
+# Free = no TCP socket in any state has it as its local port.
 free_port() {
-  local p
+  local p lo hi span=30000 hex
+  read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=50000
+  [ "$lo" -gt 21000 ] && span=$(( lo - 20000 ))
   for _ in $(seq 1 200); do
-    p=$(( 20000 + RANDOM % 30000 ))
+    p=$(( 20000 + RANDOM % span ))
+    hex=$(printf '%04X' "$p")
+    if awk -v h=":$hex" 'index($2, h) == length($2) - 4 { found = 1 } END { exit !found }' \
+         /proc/net/tcp /proc/net/tcp6 2>/dev/null; then continue; fi
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
   done
   echo "free_port: no free port found" >&2; return 1
