@@ -152,3 +152,50 @@ BEGIN
 END
 $$;
 -- ===== end worker =====
+
+-- ===== webhook-claim: a delivery claimed by one worker only =====
+/*
+ * 0.6 chose the due rows in a CTE and locked them by id alone. A row another
+ * worker claimed and committed after this statement's snapshot was then
+ * locked (no longer held, so not skipped) and claimed a second time: the same
+ * delivery sent twice, seen with two workers (the default since 0.7). The
+ * claim conditions now stand in the locking query too, where PostgreSQL
+ * checks them again on the row's latest version.
+ */
+CREATE OR REPLACE FUNCTION invoiceflow._webhook_claim(p_worker text, p_max integer, p_per_sub integer, p_claim_secs double precision)
+RETURNS TABLE (id bigint, subscription_id uuid, url text, key_hex text, webhook_id text, body text, tries integer)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+	RETURN QUERY
+	WITH busy AS (
+		SELECT d.subscription_id, count(*) AS n FROM invoiceflow.webhook_deliveries d
+		WHERE d.state = 'pending' AND d.claimed_until > now() GROUP BY d.subscription_id),
+	due AS (
+		SELECT d.id, row_number() OVER (PARTITION BY d.subscription_id ORDER BY d.next_attempt_at, d.id) AS rn,
+			   coalesce(b.n, 0) AS busy, d.next_attempt_at
+		FROM invoiceflow.webhook_deliveries d LEFT JOIN busy b ON b.subscription_id = d.subscription_id
+		WHERE d.state = 'pending' AND d.next_attempt_at <= now()
+		  AND (d.claimed_until IS NULL OR d.claimed_until < now())),
+	pick AS (
+		SELECT d.id FROM invoiceflow.webhook_deliveries d
+		WHERE d.id IN (SELECT due.id FROM due WHERE due.rn + due.busy <= p_per_sub
+					   ORDER BY due.rn, due.next_attempt_at, due.id LIMIT p_max)
+		  AND d.state = 'pending' AND (d.claimed_until IS NULL OR d.claimed_until < now())
+		FOR UPDATE SKIP LOCKED),
+	u AS (
+		UPDATE invoiceflow.webhook_deliveries d
+		SET claimed_by = p_worker, claimed_until = now() + make_interval(secs => p_claim_secs)
+		FROM pick WHERE d.id = pick.id
+		RETURNING d.*)
+	SELECT u.id, u.subscription_id, s.url, encode(decode(substr(invoiceflow._webhook_unseal(s.secret), 7), 'base64'), 'hex'), u.webhook_id,
+		   (CASE WHEN u.event = 'invoice.completed'
+				 THEN jsonb_set(u.payload, '{data,invoice}', coalesce(
+						(SELECT e.invoice FROM invoiceflow.extractions e WHERE e.ingestion_id = u.ingestion_id),
+						'null'::jsonb))
+				 ELSE u.payload END)::text,
+		   u.tries
+	FROM u JOIN invoiceflow.webhook_subscriptions s ON s.id = u.subscription_id
+	ORDER BY u.id;
+END
+$$;
+-- ===== end webhook-claim =====

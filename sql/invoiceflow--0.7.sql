@@ -1993,6 +1993,7 @@ BEGIN
 		SELECT d.id FROM invoiceflow.webhook_deliveries d
 		WHERE d.id IN (SELECT due.id FROM due WHERE due.rn + due.busy <= p_per_sub
 					   ORDER BY due.rn, due.next_attempt_at, due.id LIMIT p_max)
+		  AND d.state = 'pending' AND (d.claimed_until IS NULL OR d.claimed_until < now())
 		FOR UPDATE SKIP LOCKED),
 	u AS (
 		UPDATE invoiceflow.webhook_deliveries d
