@@ -1178,7 +1178,7 @@ DECLARE
 	i integer;
 	done_ids bigint[];
 	drop_ids bigint[];
-	puts integer;
+	puts bigint;
 BEGIN
 	IF coalesce(cardinality(p_outcomes), 0) <> n OR coalesce(cardinality(p_errors), 0) <> n
 		OR coalesce(cardinality(p_retry_secs), 0) <> n OR coalesce(cardinality(p_drop_bytes), 0) <> n THEN
@@ -1191,8 +1191,9 @@ BEGIN
 			USING ERRCODE = '22023', HINT = 'Use done, retry, failed or skipped.';
 	END IF;
 	-- done PUTs and publishes: the set path (a done DELETE may remove rows: per row)
-	SELECT array_agg(o.id), array_agg(o.id) FILTER (WHERE o.action = 'put' AND b.d)
-	INTO done_ids, drop_ids
+	SELECT array_agg(o.id), array_agg(o.id) FILTER (WHERE o.action = 'put' AND b.d),
+		count(*) FILTER (WHERE o.action = 'put')
+	INTO done_ids, drop_ids, puts
 	FROM unnest(p_ids, p_outcomes, p_drop_bytes) b(id, oc, d)
 	JOIN invoiceflow.outbox o ON o.id = b.id
 	WHERE b.oc = 'done' AND o.action <> 'delete';
@@ -1208,7 +1209,6 @@ BEGIN
 			DELETE FROM invoiceflow.ingestion_files f WHERE f.ingestion_id = ANY (ARRAY(
 				SELECT o.ingestion_id FROM invoiceflow.outbox o WHERE o.id = ANY (drop_ids)));
 		END IF;
-		SELECT count(*) INTO puts FROM invoiceflow.outbox o WHERE o.id = ANY (done_ids) AND o.action = 'put';
 		IF puts > 0 THEN
 			-- invoice.uploaded rows may have waited for these PUTs
 			PERFORM invoiceflow._wake_at_commit();
