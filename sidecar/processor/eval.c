@@ -153,6 +153,18 @@ static int doc_path(json_t *pipeline_res)
 	return src && strcmp(src, "ocr") == 0 ? P_SCAN : P_TEXT;
 }
 
+/* Adds ndocs documents to st's count of reason r (interned); reasons past MAXREASONS are not counted. */
+static void add_reason(vstats *st, const char *r, int ndocs)
+{
+	int k = 0;
+	while (k < st->nreasons && st->reason[k] != r) k++;
+	if (k == st->nreasons) {
+		if (k == MAXREASONS) return;
+		st->reason[k] = r; st->reason_docs[k] = 0; st->nreasons++;
+	}
+	st->reason_docs[k] += ndocs;
+}
+
 /* Counts the document's review reasons (meta.review_reasons) into st; row gets them. */
 static void count_reasons(vstats *st, json_t *res, sbuf *row)
 {
@@ -163,14 +175,7 @@ static void count_reasons(vstats *st, json_t *res, sbuf *row)
 		const char *r = json_string_value(json_array_get(rr, i));
 		if (!r) continue;
 		if (row) sb_printf(row, "%s%s", i ? "; " : "  ", r);
-		const char *ir = intern_reason(r);
-		int k = 0;
-		while (k < st->nreasons && st->reason[k] != ir) k++;
-		if (k == st->nreasons) {
-			if (k == MAXREASONS) continue;
-			st->reason[k] = ir; st->reason_docs[k] = 0; st->nreasons++;
-		}
-		st->reason_docs[k]++;
+		add_reason(st, intern_reason(r), 1);
 	}
 }
 
@@ -210,15 +215,7 @@ static void score2(vstats *st, vstats *st2, const cfile *cf, json_t *res, int *g
 	for (vstats *d = st_in; d; d = d == st_in ? st2 : NULL) {
 		for (int k = 0; k < NF; k++) { d->matched[k] += one.matched[k]; d->expected[k] += one.expected[k]; }
 		d->returned += one.returned; d->cbw += one.cbw; d->docs += one.docs; d->straight += one.straight;
-		for (int k = 0; k < one.nreasons; k++) {
-			int j = 0;
-			while (j < d->nreasons && d->reason[j] != one.reason[k]) j++;
-			if (j == d->nreasons) {
-				if (j == MAXREASONS) continue;
-				d->reason[j] = one.reason[k]; d->reason_docs[j] = 0; d->nreasons++;
-			}
-			d->reason_docs[j] += one.reason_docs[k];
-		}
+		for (int k = 0; k < one.nreasons; k++) add_reason(d, one.reason[k], one.reason_docs[k]);
 	}
 }
 

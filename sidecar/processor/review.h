@@ -15,7 +15,7 @@
  * field (number, dates, parties, currency, amounts) below REVIEW_MIN_CONF.
  * The reader's confidences are set so that "no review" means "every value
  * returned is one we would bet on" (eval: confident-but-wrong).
- * inv->review_reasons gets one bit per reason (review_reason_text()).
+ * inv->review_reasons gets one bit per reason (review_reason_texts()).
  */
 void invoice_review(invoice *inv);
 
